@@ -1,0 +1,3 @@
+//! Evaluation: ranking metrics over the full catalogue (SPEC §4).
+
+pub mod metrics;

@@ -1,0 +1,13 @@
+//! r2ec: R²ec, a large recommender model with reasoning (arXiv 2505.16994), in Rust.
+//!
+//! One instruct LLM reads a user's history, writes a reasoning chain, and scores every
+//! catalogue item from its final hidden state against an item table encoded by the same
+//! model. The library holds everything; `src/main.rs` only parses the command line.
+
+pub mod cli;
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod paths;
+pub mod setup;
+pub mod util;

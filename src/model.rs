@@ -1,0 +1,4 @@
+//! The backbone LLM with its two heads (SPEC §1): config, weights, loading.
+
+pub mod config;
+pub mod weights;

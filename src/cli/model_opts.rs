@@ -1,0 +1,106 @@
+//! Options shared by every command that runs the model: which model, where, how it
+//! samples. Flattened into `recommend`, `bench` and later commands.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crate::model::backbone::LoadOptions;
+use crate::model::device::{pick_device, DeviceChoice};
+use crate::model::generate::GenerateOptions;
+use crate::model::linear::WeightFormat;
+use crate::model::loaded::LoadedModel;
+use crate::model::sampling::Sampling;
+use crate::paths::Paths;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum FormatChoice {
+    /// Keep quantized weights quantized, in the fastest kernel format.
+    #[default]
+    Auto,
+    /// Dequantize everything to f32.
+    F32,
+    /// Quantize every matrix to Q8_0.
+    Q8_0,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelOpts {
+    /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Weight format of the fast path.
+    #[arg(long, value_enum, default_value_t = FormatChoice::Auto)]
+    pub weights: FormatChoice,
+    /// Take the user vector straight after the prompt (no reasoning chain).
+    #[arg(long)]
+    pub no_reasoning: bool,
+    /// Token budget of the reasoning chain.
+    #[arg(long, default_value_t = 640)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy (the evaluation setting).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Sample only among the k most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample only among the most likely tokens that reach this probability.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ModelOpts {
+    pub fn model_path(&self, paths: &Paths) -> PathBuf {
+        self.model.clone().unwrap_or_else(|| paths.default_model())
+    }
+
+    pub fn load_options(&self) -> LoadOptions {
+        let format = match self.weights {
+            FormatChoice::Auto => WeightFormat::Auto,
+            FormatChoice::F32 => WeightFormat::F32,
+            FormatChoice::Q8_0 => WeightFormat::Q8_0,
+        };
+        LoadOptions { format }
+    }
+
+    /// Load the model on the chosen device, saying what is loaded unless `quiet`.
+    pub fn load(&self, paths: &Paths, quiet: bool) -> anyhow::Result<LoadedModel> {
+        let (device, label) = pick_device(self.device)?;
+        let path = self.model_path(paths);
+        let t = std::time::Instant::now();
+        let model = LoadedModel::load(&path, &device, &self.load_options())
+            .with_context(|| format!("loading model {}", path.display()))?;
+        if !quiet {
+            eprintln!("model: {} on {label}, loaded in {:.1} s", model.name, t.elapsed().as_secs_f64());
+        }
+        Ok(model)
+    }
+
+    pub fn sampling(&self) -> Sampling {
+        let t = self.temperature;
+        if t <= 0.0 {
+            return Sampling::ArgMax;
+        }
+        match (self.top_k, self.top_p) {
+            (None, None) => Sampling::All { temperature: t },
+            (Some(k), None) => Sampling::TopK { k, temperature: t },
+            (None, Some(p)) => Sampling::TopP { p, temperature: t },
+            (Some(k), Some(p)) => Sampling::TopKThenTopP { k, p, temperature: t },
+        }
+    }
+
+    pub fn generate_options(&self) -> GenerateOptions {
+        GenerateOptions {
+            max_new_tokens: self.max_new_tokens,
+            sampling: self.sampling(),
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}

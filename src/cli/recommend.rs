@@ -1,0 +1,199 @@
+//! `r2ec recommend`: one recommendation from the command line. The reasoning streams to
+//! stdout as the model writes it, then the top-K items with scores and, for an example,
+//! the rank of the true next item. `--json` prints one JSON object instead.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::json;
+
+use super::model_opts::ModelOpts;
+use crate::data::prepared::{PreparedDataset, Split};
+use crate::data::{Example, Interaction};
+use crate::model::generate::GenEvent;
+use crate::paths::Paths;
+use crate::rec::recommender::{load_item_table, recommend, RecommendOptions};
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Prepared data set under datasets/ (prepared on the fly when missing).
+    #[arg(long, default_value = "ml-100k")]
+    pub data: String,
+    /// Recommend for this user's latest example (test, else valid, else train).
+    #[arg(long, conflicts_with_all = ["index", "history"])]
+    pub user: Option<String>,
+    /// Which split `--index` counts in.
+    #[arg(long, value_parser = parse_split, default_value = "test")]
+    pub split: Split,
+    /// The N-th example (from 0) of `--split`.
+    #[arg(long, conflicts_with = "history")]
+    pub index: Option<usize>,
+    /// A history file: JSON `{"history": [{"item_id", "rating", "timestamp"}...], "target"?: {...}}`.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// How many items to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_split(s: &str) -> Result<Split, String> {
+    match s {
+        "train" => Ok(Split::Train),
+        "valid" => Ok(Split::Valid),
+        "test" => Ok(Split::Test),
+        other => Err(format!("unknown split `{other}` (train, valid or test)")),
+    }
+}
+
+impl RecommendArgs {
+    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        let data = super::data::open_prepared(paths, &self.data)?;
+        let (example, source) = self.pick_example(&data)?;
+        let quiet = self.json;
+        let model = self.model.load(paths, quiet)?;
+        let mut last = std::time::Instant::now();
+        let (table, status) = load_item_table(&model, &data, &self.data, &mut |done, total| {
+            if !quiet && (last.elapsed().as_millis() > 500 || done == total) {
+                last = std::time::Instant::now();
+                eprint!("\rencoding items: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        })?;
+        if !quiet {
+            eprintln!("item table: {status}");
+            eprintln!("{source}");
+        }
+        let opts = RecommendOptions {
+            generate: self.model.generate_options(),
+            reasoning: !self.model.no_reasoning,
+            top_k: self.top,
+            ..Default::default()
+        };
+        let target = example.target.as_ref().map(|t| t.item_id.as_str());
+        let mut stdout = std::io::stdout();
+        let mut on_event = |e: GenEvent| {
+            if let (false, GenEvent::Text { piece, .. }) = (quiet, e) {
+                let _ = write!(stdout, "{piece}");
+                let _ = stdout.flush();
+            }
+        };
+        let rec = recommend(&model, &data, &table, &example.history, example.now, target, &opts, &mut on_event, None)?;
+        if self.json {
+            let out = json!({
+                "reasoning": rec.reasoning,
+                "reasoning_tokens": rec.reasoning_tokens,
+                "stop": rec.stop,
+                "top": rec.top,
+                "target": rec.target,
+                "timing": rec.timing,
+                "model": model.name,
+                "data": self.data,
+                "source": source,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+        println!();
+        println!();
+        let g = &rec.timing.generation;
+        println!(
+            "reasoning: {} tokens, first token {:.2} s, {:.1} tokens/s; scoring {:.1} ms over {} items",
+            rec.reasoning_tokens,
+            g.first_token_secs,
+            g.decode_tokens_per_sec(),
+            rec.timing.scoring_secs * 1000.0,
+            table.len()
+        );
+        println!("top {}:", rec.top.len());
+        for (i, it) in rec.top.iter().enumerate() {
+            let mark = if Some(it.item_id.as_str()) == target { "  <- target" } else { "" };
+            println!("{:>4}. {:<50} (item {:>6})  score {:>8.3}{mark}", i + 1, it.title, it.item_id, it.score);
+        }
+        if let Some(t) = &rec.target {
+            let title = data.catalog.get(&t.item_id).map(|i| i.title.as_str()).unwrap_or("?");
+            match t.rank {
+                Some(r) => println!("target: {title} (item {}) ranked {r} of {}", t.item_id, table.len() - example.history.len().min(table.len())),
+                None => println!("target: {title} (item {}) is in the history (masked)", t.item_id),
+            }
+        }
+        Ok(())
+    }
+
+    fn pick_example(&self, data: &PreparedDataset) -> anyhow::Result<(Picked, String)> {
+        if let Some(path) = &self.history {
+            return read_history_file(path, data).map(|p| (p, format!("history from {}", path.display())));
+        }
+        if let Some(user) = &self.user {
+            for split in [Split::Test, Split::Valid, Split::Train] {
+                let examples = data.split(split);
+                if let Some((i, ex)) = examples.iter().enumerate().rev().find(|(_, e)| &e.user_id == user) {
+                    return Ok((Picked::from(ex), format!("user {user}: {} example {i}", split.name())));
+                }
+            }
+            bail!("user `{user}` has no example in data set `{}`", self.data);
+        }
+        let index = self.index.unwrap_or(0);
+        let examples = data.split(self.split);
+        let ex = examples.get(index).with_context(|| {
+            format!("{} has {} examples; --index {index} is out of range", self.split.name(), examples.len())
+        })?;
+        Ok((Picked::from(ex), format!("user {}: {} example {index}", ex.user_id, self.split.name())))
+    }
+}
+
+/// What to recommend for: a history, the time of the recommendation, maybe a target.
+pub struct Picked {
+    pub history: Vec<Interaction>,
+    pub now: i64,
+    pub target: Option<Interaction>,
+}
+
+impl From<&Example> for Picked {
+    fn from(e: &Example) -> Self {
+        Self { history: e.history.clone(), now: e.target.timestamp, target: Some(e.target.clone()) }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    user_id: Option<String>,
+    history: Vec<Interaction>,
+    #[serde(default)]
+    target: Option<Interaction>,
+    /// When the recommendation is made; defaults to the target's time, else the last item's.
+    #[serde(default)]
+    now: Option<i64>,
+}
+
+/// Read a history file and check every item against the catalogue.
+pub fn read_history_file(path: &std::path::Path, data: &PreparedDataset) -> anyhow::Result<Picked> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: HistoryFile = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+    if file.history.is_empty() {
+        bail!("{}: field `history`: empty; give at least one item", path.display());
+    }
+    for (i, h) in file.history.iter().chain(file.target.iter()).enumerate() {
+        if data.catalog.get(&h.item_id).is_none() {
+            bail!("{}: field `history[{i}].item_id`: item `{}` is not in the catalogue", path.display(), h.item_id);
+        }
+    }
+    let now = file
+        .now
+        .or(file.target.as_ref().map(|t| t.timestamp))
+        .or(file.history.iter().map(|h| h.timestamp).max())
+        .unwrap_or(0);
+    Ok(Picked { history: file.history, now, target: file.target })
+}

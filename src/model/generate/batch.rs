@@ -1,0 +1,305 @@
+//! Batched generation: P prompts, left-padded into one batch and read at once, then G
+//! samples per prompt decoded together, one token per row per step.
+//!
+//! Each row is a small state machine: it samples until its text holds a stop string
+//! (then it reads that last token once more to give h_T), or, at the end of its turn or
+//! of its token budget, it is fed the `<answer>` tokens (teacher-forced) first. Rows that
+//! are done keep their place in the batch and are fed a dummy token; their outputs are
+//! ignored.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+
+use super::events::{Chain, GenEvent, StopReason, Timings};
+use super::GenerateOptions;
+use crate::model::backbone::{Backbone, KvCache};
+use crate::model::error::ModelError;
+use crate::model::sampling::LogitsSampler;
+use crate::model::stop::{StopDetector, StopState};
+use crate::model::tokenizer::Tokenizer;
+
+/// One prompt and how many samples to draw from it.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt_ids: Vec<u32>,
+    pub samples: usize,
+}
+
+enum Phase {
+    /// The model is writing.
+    Sampling,
+    /// `<answer>` tokens still to feed.
+    Forcing(VecDeque<u32>),
+    /// The last token has been chosen; the next forward reads it and gives h_T.
+    LastFeed,
+    Done,
+}
+
+struct Row {
+    request: usize,
+    sample: usize,
+    sampler: LogitsSampler,
+    phase: Phase,
+    tokens: Vec<u32>,
+    sampled: usize,
+    /// Text decoding: tokens from `prev` are decoded together so multi-byte characters
+    /// split across tokens come out whole (candle-examples `token_output_stream.rs`).
+    prev: usize,
+    emitted: usize,
+    stop_detector: StopDetector,
+    text: String,
+    stop: Option<StopReason>,
+    user_vector: Vec<f32>,
+    step_hidden: Vec<Vec<f32>>,
+}
+
+/// Generate `samples` chains for each request. Events stream through `on_event`;
+/// `cancel`, when set, ends every row at the next step.
+pub fn generate_batch(
+    model: &Backbone,
+    tokenizer: &Tokenizer,
+    requests: &[GenerateRequest],
+    opts: &GenerateOptions,
+    on_event: &mut dyn FnMut(GenEvent),
+    cancel: Option<&AtomicBool>,
+) -> Result<(Vec<Chain>, Timings), ModelError> {
+    let device = model.device().clone();
+    let start = Instant::now();
+    let mut timings = Timings::default();
+    if requests.is_empty() {
+        return Ok((Vec::new(), timings));
+    }
+    let answer_ids = tokenizer.encode(crate::data::prompt::ANSWER_TAG)?;
+    let end_ids: Vec<u32> = tokenizer.end_of_turn_ids();
+
+    // Prefill: left-pad the prompts into one batch.
+    let lens: Vec<usize> = requests.iter().map(|r| r.prompt_ids.len()).collect();
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    if max_len == 0 {
+        return Err(ModelError::Input("empty prompt".into()));
+    }
+    let pad_id = 0u32;
+    let mut ids = Vec::with_capacity(requests.len() * max_len);
+    let mut pad = Vec::with_capacity(requests.len() * max_len);
+    for r in requests {
+        let n = max_len - r.prompt_ids.len();
+        ids.extend(std::iter::repeat(pad_id).take(n));
+        ids.extend_from_slice(&r.prompt_ids);
+        pad.extend(std::iter::repeat(0u8).take(n));
+        pad.extend(std::iter::repeat(1u8).take(r.prompt_ids.len()));
+    }
+    let p = requests.len();
+    let ids_t = Tensor::from_vec(ids, (p, max_len), &device)?;
+    let pad_t = Tensor::from_vec(pad, (p, max_len), &device)?;
+    let mut cache = KvCache::new(model.config(), p);
+    let hidden = model.forward_hidden(&ids_t, &mut cache, Some(&pad_t))?;
+    let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
+
+    // Expand to one row per sample: row order is request-major.
+    let row_src: Vec<u32> =
+        requests.iter().enumerate().flat_map(|(i, r)| std::iter::repeat(i as u32).take(r.samples)).collect();
+    if row_src.is_empty() {
+        return Ok((Vec::new(), timings));
+    }
+    if row_src.len() != p || row_src.iter().enumerate().any(|(i, &s)| i as u32 != s) {
+        let idx = Tensor::new(row_src.as_slice(), &device)?;
+        last = last.index_select(&idx, 0)?;
+        cache.select_rows(&idx)?;
+    }
+    timings.prompt_tokens = lens.iter().sum();
+    timings.prefill_secs = start.elapsed().as_secs_f64();
+    on_event(GenEvent::PrefillDone { secs: timings.prefill_secs, prompt_tokens: timings.prompt_tokens });
+
+    let mut rows: Vec<Row> = Vec::with_capacity(row_src.len());
+    let mut sample_of = vec![0usize; p];
+    for (i, &src) in row_src.iter().enumerate() {
+        let src = src as usize;
+        let sample = sample_of[src];
+        sample_of[src] += 1;
+        rows.push(Row {
+            request: src,
+            sample,
+            sampler: LogitsSampler::new(opts.seed.wrapping_add(i as u64), opts.sampling.clone()),
+            phase: Phase::Sampling,
+            tokens: Vec::new(),
+            sampled: 0,
+            prev: 0,
+            emitted: 0,
+            stop_detector: StopDetector::new(&opts.stop),
+            text: String::new(),
+            stop: None,
+            user_vector: Vec::new(),
+            step_hidden: Vec::new(),
+        });
+    }
+
+    let decode_start = Instant::now();
+    let mut first_token = true;
+    loop {
+        let cancelled = cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        let needs_logits = rows.iter().any(|r| matches!(r.phase, Phase::Sampling));
+        let logits: Option<Vec<Vec<f32>>> = if needs_logits && !cancelled {
+            let l = model.logits(&last)?.to_dtype(DType::F32)?;
+            Some(l.to_vec2::<f32>()?)
+        } else {
+            None
+        };
+        let mut feed = vec![pad_id; rows.len()];
+        let mut reads_hidden = vec![false; rows.len()];
+        for (i, row) in rows.iter_mut().enumerate() {
+            if cancelled && !matches!(row.phase, Phase::Done) {
+                row.phase = Phase::Done;
+                row.stop = Some(StopReason::Cancelled);
+                on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop: StopReason::Cancelled });
+                continue;
+            }
+            match &mut row.phase {
+                Phase::Done => {}
+                Phase::LastFeed => unreachable!("LastFeed rows are finished after each forward"),
+                Phase::Forcing(queue) => {
+                    // Invariant: a Forcing queue is never left empty (checked below).
+                    let t = queue.pop_front().expect("forcing queue is not empty");
+                    row.tokens.push(t);
+                    feed[i] = t;
+                    reads_hidden[i] = true;
+                    if queue.is_empty() {
+                        row.phase = Phase::LastFeed;
+                    }
+                }
+                Phase::Sampling => {
+                    let logits = logits.as_ref().expect("logits computed when a row samples");
+                    let t = row.sampler.sample(&logits[i]);
+                    if first_token {
+                        timings.first_token_secs = start.elapsed().as_secs_f64();
+                        first_token = false;
+                    }
+                    if end_ids.contains(&t) {
+                        row.stop = Some(StopReason::EndOfTurn);
+                        start_forcing(row, &answer_ids, &mut feed[i], &mut reads_hidden[i], on_event);
+                        continue;
+                    }
+                    row.tokens.push(t);
+                    row.sampled += 1;
+                    feed[i] = t;
+                    reads_hidden[i] = true;
+                    let piece = decode_piece(tokenizer, row)?;
+                    match row.stop_detector.push(&piece) {
+                        StopState::Continue(text) => {
+                            if !text.is_empty() {
+                                row.text.push_str(&text);
+                                on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: text });
+                            }
+                            if row.sampled >= opts.max_new_tokens {
+                                row.stop = Some(StopReason::MaxTokens);
+                                let rest = row.stop_detector.flush();
+                                if !rest.is_empty() {
+                                    row.text.push_str(&rest);
+                                    on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
+                                }
+                                // The token just sampled is fed now; `<answer>` follows.
+                                row.phase = Phase::Forcing(answer_ids.iter().copied().collect());
+                                if answer_ids.is_empty() {
+                                    row.phase = Phase::LastFeed;
+                                }
+                            }
+                        }
+                        StopState::Stopped(text) => {
+                            row.text.push_str(&text);
+                            on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: text });
+                            row.stop = Some(StopReason::StopString);
+                            row.phase = Phase::LastFeed;
+                        }
+                    }
+                }
+            }
+        }
+        if rows.iter().all(|r| matches!(r.phase, Phase::Done)) {
+            break;
+        }
+        let feed_t = Tensor::from_vec(feed, (rows.len(), 1), &device)?;
+        let hidden = model.forward_hidden(&feed_t, &mut cache, None)?;
+        last = hidden.squeeze(1)?;
+        let want_rows = opts.keep_step_hidden || rows.iter().any(|r| matches!(r.phase, Phase::LastFeed));
+        if want_rows {
+            let h = last.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for (i, row) in rows.iter_mut().enumerate() {
+                if !reads_hidden[i] {
+                    continue;
+                }
+                if opts.keep_step_hidden {
+                    row.step_hidden.push(h[i].clone());
+                }
+                if matches!(row.phase, Phase::LastFeed) {
+                    row.user_vector = h[i].clone();
+                    row.phase = Phase::Done;
+                    let stop = row.stop.unwrap_or(StopReason::StopString);
+                    on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop });
+                }
+            }
+        }
+    }
+    timings.decode_secs = decode_start.elapsed().as_secs_f64();
+    timings.generated_tokens = rows.iter().map(|r| r.sampled).sum();
+    let chains = rows
+        .into_iter()
+        .map(|r| Chain {
+            request: r.request,
+            sample: r.sample,
+            text: r.text,
+            sampled_tokens: r.sampled,
+            token_ids: r.tokens,
+            stop: r.stop.unwrap_or(StopReason::StopString),
+            user_vector: r.user_vector,
+            step_hidden: r.step_hidden,
+        })
+        .collect();
+    Ok((chains, timings))
+}
+
+/// End-of-turn or budget: feed `<answer>` (teacher-forced) so h_T is read at it.
+fn start_forcing(
+    row: &mut Row,
+    answer_ids: &[u32],
+    feed: &mut u32,
+    reads_hidden: &mut bool,
+    on_event: &mut dyn FnMut(GenEvent),
+) {
+    // Text held back as a possible stop prefix is real text: release it.
+    let rest = row.stop_detector.flush();
+    if !rest.is_empty() {
+        row.text.push_str(&rest);
+        on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
+    }
+    let mut queue: VecDeque<u32> = answer_ids.iter().copied().collect();
+    match queue.pop_front() {
+        Some(t) => {
+            row.tokens.push(t);
+            *feed = t;
+            *reads_hidden = true;
+            row.phase = if queue.is_empty() { Phase::LastFeed } else { Phase::Forcing(queue) };
+        }
+        None => {
+            row.phase = Phase::Done;
+        }
+    }
+}
+
+/// Decode the newest token of a row into the printable text it completes, if any.
+/// The window starts one emitted piece back so decoders that strip a leading space
+/// see the same context each time.
+fn decode_piece(tokenizer: &Tokenizer, row: &mut Row) -> Result<String, ModelError> {
+    let before = tokenizer.decode(&row.tokens[row.prev..row.emitted])?;
+    let text = tokenizer.decode(&row.tokens[row.prev..])?;
+    if text.len() > before.len() && !text.ends_with('\u{fffd}') {
+        if let Some(piece) = text.get(before.len()..) {
+            let piece = piece.to_string();
+            row.prev = row.emitted;
+            row.emitted = row.tokens.len();
+            return Ok(piece);
+        }
+    }
+    Ok(String::new())
+}

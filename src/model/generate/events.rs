@@ -1,0 +1,77 @@
+//! What generation reports: streamed text pieces while it runs, and one `Chain` per
+//! sample when it ends, with timings for the status bar and benchmarks.
+
+/// Why a chain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The stop string (`<answer>`) was generated.
+    StopString,
+    /// The model ended its turn without the stop string; `<answer>` was appended.
+    EndOfTurn,
+    /// The token budget ran out; `<answer>` was appended.
+    MaxTokens,
+    /// The caller cancelled; the chain is incomplete and has no user vector.
+    Cancelled,
+}
+
+/// Time spent, for one batch.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    /// Prompt tokens over all rows (padding excluded).
+    pub prompt_tokens: usize,
+    pub prefill_secs: f64,
+    /// Tokens generated over all rows (forced `<answer>` tokens excluded).
+    pub generated_tokens: usize,
+    pub decode_secs: f64,
+    /// From the call to the first sampled token.
+    pub first_token_secs: f64,
+}
+
+impl Timings {
+    pub fn prefill_tokens_per_sec(&self) -> f64 {
+        if self.prefill_secs > 0.0 {
+            self.prompt_tokens as f64 / self.prefill_secs
+        } else {
+            0.0
+        }
+    }
+    pub fn decode_tokens_per_sec(&self) -> f64 {
+        if self.decode_secs > 0.0 {
+            self.generated_tokens as f64 / self.decode_secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One generated reasoning chain.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Index of the request (prompt) it answers.
+    pub request: usize,
+    /// Which of the request's samples it is (0..G).
+    pub sample: usize,
+    /// The generated text, ending with the stop string when there was one.
+    pub text: String,
+    /// Generated token ids, including forced `<answer>` tokens at the end.
+    pub token_ids: Vec<u32>,
+    /// How many of `token_ids` the model sampled (the rest were forced).
+    pub sampled_tokens: usize,
+    pub stop: StopReason,
+    /// h_T: final-norm hidden state after reading the last token (empty when cancelled).
+    pub user_vector: Vec<f32>,
+    /// Hidden state after each generated token, when asked for.
+    pub step_hidden: Vec<Vec<f32>>,
+}
+
+/// Streamed while generation runs.
+#[derive(Debug, Clone)]
+pub enum GenEvent {
+    /// New printable text of one sample.
+    Text { request: usize, sample: usize, piece: String },
+    /// The prompt has been read; sampling starts.
+    PrefillDone { secs: f64, prompt_tokens: usize },
+    /// One sample finished (its `Chain` comes back from the call).
+    Finished { request: usize, sample: usize, stop: StopReason },
+}

@@ -1,0 +1,88 @@
+//! A model ready to use: backbone, tokenizer and chat template from one GGUF file or one
+//! Hugging Face folder, and the files it came from (item-table caches are keyed by them).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use super::backbone::{Backbone, KvCache, LoadOptions};
+use super::config::ModelConfig;
+use super::error::ModelError;
+use super::tokenizer::Tokenizer;
+use crate::data::chat_template::ChatTemplate;
+
+pub struct LoadedModel {
+    pub backbone: Backbone,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub path: PathBuf,
+    /// Short human name: the file or folder name.
+    pub name: String,
+    /// The files the weights came from (the GGUF file, or the folder's safetensors).
+    pub files: Vec<PathBuf>,
+}
+
+impl LoadedModel {
+    /// Load a `.gguf` file or a Hugging Face folder.
+    pub fn load(path: &Path, device: &Device, opts: &LoadOptions) -> Result<Self, ModelError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !path.exists() {
+            return Err(ModelError::MissingFile { path: path.to_path_buf(), hint: missing_hint(path) });
+        }
+        let (config, weights, tokenizer, template, files) = if path.is_dir() {
+            let hf = super::hf::load_hf_folder(path, device)?;
+            (hf.config, hf.weights, hf.tokenizer, hf.chat_template, hf.files)
+        } else {
+            let g = super::gguf::load_gguf(path, device)?;
+            (g.config, g.weights, g.tokenizer, g.chat_template, vec![path.to_path_buf()])
+        };
+        let backbone = Backbone::new(&config, &weights, opts)?;
+        Ok(Self { backbone, tokenizer, template, path: path.to_path_buf(), name, files })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        self.backbone.config()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.backbone.device()
+    }
+
+    /// The final-norm hidden state at the last token of each prompt, `batch` prompts per
+    /// forward pass (left-padded). This is how item vectors (and no-reasoning user
+    /// vectors) are read.
+    pub fn last_hidden(&self, prompts: &[Vec<u32>], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut out = Vec::with_capacity(prompts.len());
+        for chunk in prompts.chunks(batch.max(1)) {
+            let max_len = chunk.iter().map(|p| p.len()).max().unwrap_or(0);
+            if max_len == 0 {
+                return Err(ModelError::Input("empty prompt".into()));
+            }
+            let mut ids = Vec::with_capacity(chunk.len() * max_len);
+            let mut pad = Vec::with_capacity(chunk.len() * max_len);
+            for p in chunk {
+                let n = max_len - p.len();
+                ids.extend(std::iter::repeat(0u32).take(n));
+                ids.extend_from_slice(p);
+                pad.extend(std::iter::repeat(0u8).take(n));
+                pad.extend(std::iter::repeat(1u8).take(p.len()));
+            }
+            let device = self.device();
+            let ids = Tensor::from_vec(ids, (chunk.len(), max_len), device)?;
+            let pad = Tensor::from_vec(pad, (chunk.len(), max_len), device)?;
+            let mut cache = KvCache::new(self.config(), chunk.len());
+            let h = self.backbone.forward_hidden(&ids, &mut cache, Some(&pad))?;
+            let last = h.narrow(1, max_len - 1, 1)?.squeeze(1)?.to_dtype(candle_core::DType::F32)?;
+            out.extend(last.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    }
+}
+
+fn missing_hint(path: &Path) -> String {
+    if path.extension().is_some_and(|e| e == "gguf") {
+        "run `r2ec setup` to fetch the default model (or `r2ec setup --all` for Qwen2.5-Coder-0.5B)".into()
+    } else {
+        "give a .gguf file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)".into()
+    }
+}

@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod data;
+
 #[derive(Debug, Parser)]
 #[command(name = "r2ec", version, about = "R²ec: a large recommender model with reasoning")]
 pub struct Cli {
@@ -11,10 +13,16 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Prepare data sets (SPEC §3).
+    Data(data::DataArgs),
+}
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
-        Ok(())
+        match self.command {
+            Some(Command::Data(args)) => args.run(),
+            None => Ok(()),
+        }
     }
 }

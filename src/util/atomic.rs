@@ -28,7 +28,11 @@ impl AtomicFile {
             .into_owned();
         let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp)?;
-        Ok(Self { target, tmp, writer: Some(BufWriter::new(file)) })
+        Ok(Self {
+            target,
+            tmp,
+            writer: Some(BufWriter::new(file)),
+        })
     }
 
     pub fn target(&self) -> &Path {
@@ -45,7 +49,11 @@ impl AtomicFile {
         fs::rename(&self.tmp, &self.target)?;
         if let Some(dir) = self.target.parent() {
             // Persist the rename itself; not every filesystem supports syncing a folder.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
                 let _ = d.sync_all();
             }
         }
@@ -55,10 +63,16 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().expect("writer present until commit").write(buf)
+        self.writer
+            .as_mut()
+            .expect("writer present until commit")
+            .write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.as_mut().expect("writer present until commit").flush()
+        self.writer
+            .as_mut()
+            .expect("writer present until commit")
+            .flush()
     }
 }
 
@@ -75,6 +89,35 @@ pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     let mut f = AtomicFile::create(target)?;
     f.write_all(bytes)?;
     f.commit()
+}
+
+/// Removes temporary files that an interrupted writer of `target` left behind (a killed
+/// process never runs `Drop`). Returns how many were removed.
+pub fn remove_stale_temps(target: impl AsRef<Path>) -> io::Result<usize> {
+    let target = target.as_ref();
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(0);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -95,5 +138,18 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"one");
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary file removed");
+    }
+
+    #[test]
+    fn stale_temps_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.gguf");
+        fs::write(dir.path().join(".m.gguf.tmp-123"), b"partial").unwrap();
+        fs::write(dir.path().join(".other.tmp-123"), b"keep").unwrap();
+        fs::write(&p, b"keep").unwrap();
+        assert_eq!(remove_stale_temps(&p).unwrap(), 1);
+        assert!(!dir.path().join(".m.gguf.tmp-123").exists());
+        assert!(dir.path().join(".other.tmp-123").exists() && p.exists());
+        assert_eq!(remove_stale_temps(dir.path().join("absent/x")).unwrap(), 0);
     }
 }

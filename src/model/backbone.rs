@@ -1,0 +1,208 @@
+//! The backbone LLM (Llama / SmolLM2, Qwen2, Gemma2) built from a [`Weights`] map, with
+//! two forward paths over the same weights:
+//! - `forward_hidden`: inference, fused kernels, KV cache, left-padded batches;
+//! - `forward_hidden_train`: no cache, differentiable ops only, a [`LinearHook`] on
+//!   every projection (LoRA for RecPO training).
+//!
+//! Both return the final-norm hidden state at every position (R²ec scores items from
+//! it; SPEC §1); `logits` applies the token head. Layout and names follow
+//! transformers' `modeling_llama.py`, `modeling_qwen2.py` and `modeling_gemma2.py`.
+
+mod attention;
+mod cache;
+mod hook;
+mod layer;
+mod mask;
+mod mlp;
+mod norm;
+mod rope;
+#[cfg(test)]
+mod tests;
+
+use candle_core::{DType, Device, Tensor};
+
+pub use cache::KvCache;
+pub use hook::{LinearHook, LoraTarget};
+pub use mask::RowSlots;
+
+use self::layer::{DecoderLayer, StepInputs};
+use self::norm::RmsNorm;
+use self::rope::Rope;
+use super::config::{Family, ModelConfig};
+use super::error::ModelError;
+use super::linear::Linear;
+pub use super::linear::{LoadOptions, WeightFormat};
+use super::weights::Weights;
+
+#[derive(Debug)]
+pub struct Backbone {
+    cfg: ModelConfig,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    device: Device,
+}
+
+impl Backbone {
+    pub fn new(cfg: &ModelConfig, w: &Weights, opts: &LoadOptions) -> Result<Self, ModelError> {
+        let embed_name = "model.embed_tokens.weight";
+        let embed_tokens = w.dense(embed_name, &[cfg.vocab_size, cfg.hidden_size])?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| DecoderLayer::load(cfg, w, i, opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let norm = RmsNorm::load(cfg, w, "model.norm.weight")?;
+        // Tied models have no `lm_head.weight`: the head is the embedding table, in the
+        // stored format so a quantized table gives a quantized head.
+        let head_name = if w.contains("lm_head.weight") {
+            "lm_head.weight"
+        } else {
+            embed_name
+        };
+        let lm_head = Linear::load(
+            w,
+            head_name,
+            cfg.vocab_size,
+            cfg.hidden_size,
+            false,
+            opts.format,
+        )?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope: Rope::new(cfg, &w.device)?,
+            device: w.device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The token embedding table `[vocab, hidden]`, dense f32.
+    pub fn embed_tokens(&self) -> &Tensor {
+        &self.embed_tokens
+    }
+
+    /// Embeddings of `ids` `[B, L]`, scaled by `sqrt(hidden)` for Gemma2.
+    pub fn embed(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?.to_dtype(DType::U32)?, 0)?;
+        let x = x.reshape((b, l, self.cfg.hidden_size))?;
+        match self.cfg.family {
+            Family::Gemma2 => x * (self.cfg.hidden_size as f64).sqrt(),
+            _ => Ok(x),
+        }
+    }
+
+    /// Fast path. `ids` `[B, L]`; `pad` `[B, L]` with 1 for real tokens and 0 for (left)
+    /// padding, `None` when all are real. Continues from what `cache` holds; returns the
+    /// final-norm hidden states `[B, L, hidden]`. After an error, `cache.clear()`.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        pad: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let real = real_flags(b, l, pad)?;
+        let (start, positions) = cache.extend_rows(&real)?;
+        let step = self.step_inputs(cache.rows(), start, l, &positions)?;
+        let mut x = self.embed(ids)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &step, cache, start)?;
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Differentiable path over the whole sequence, no cache; `hook` sees every
+    /// q/k/v/o/gate/up/down projection.
+    pub fn forward_hidden_train(
+        &self,
+        ids: &Tensor,
+        pad: Option<&Tensor>,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let real = real_flags(b, l, pad)?;
+        let mut rows = vec![RowSlots::default(); b];
+        let positions: Vec<u32> = rows
+            .iter_mut()
+            .zip(&real)
+            .flat_map(|(row, r)| row.extend(r))
+            .collect();
+        let step = self.step_inputs(&rows, 0, l, &positions)?;
+        let mut x = self.embed(ids)?;
+        for layer in &self.layers {
+            x = layer.forward_train(&x, &step, hook)?;
+        }
+        self.norm.forward_train(&x)
+    }
+
+    fn step_inputs(
+        &self,
+        rows: &[RowSlots],
+        start: usize,
+        len: usize,
+        positions: &[u32],
+    ) -> candle_core::Result<StepInputs> {
+        let rope = self.rope.at(positions, rows.len(), len)?;
+        let mask_global = mask::attention_mask(rows, start, len, None, &self.device)?;
+        let window = (0..self.layers.len()).find_map(|i| self.cfg.layer_window(i));
+        let mask_local = match window {
+            Some(w) => mask::attention_mask(rows, start, len, Some(w), &self.device)?,
+            None => None,
+        };
+        Ok(StepInputs {
+            rope,
+            mask_global,
+            mask_local,
+        })
+    }
+
+    /// Token logits of final-norm hidden states (`[B, H]`, `[B, L, H]`, ...), with
+    /// Gemma2's final soft-capping. Fast path: apply it to the positions you need only.
+    pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        self.softcap(self.lm_head.forward(hidden)?)
+    }
+
+    /// Differentiable [`Backbone::logits`] (dense head weight).
+    pub fn logits_train(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        self.softcap(self.lm_head.forward_train(hidden)?)
+    }
+
+    fn softcap(&self, logits: Tensor) -> candle_core::Result<Tensor> {
+        match self.cfg.final_logit_softcapping {
+            Some(cap) => (logits / cap)?.tanh()? * cap,
+            None => Ok(logits),
+        }
+    }
+}
+
+/// Reads the padding mask to the host as per-row flags (true = real token).
+fn real_flags(b: usize, l: usize, pad: Option<&Tensor>) -> candle_core::Result<Vec<Vec<bool>>> {
+    let Some(pad) = pad else {
+        return Ok(vec![vec![true; l]; b]);
+    };
+    if pad.dims() != [b, l] {
+        candle_core::bail!(
+            "padding mask has shape {:?}, ids have [{b}, {l}]",
+            pad.dims()
+        )
+    }
+    let flags: Vec<Vec<u32>> = pad.to_dtype(DType::U32)?.to_vec2()?;
+    Ok(flags
+        .into_iter()
+        .map(|row| row.into_iter().map(|v| v != 0).collect())
+        .collect())
+}

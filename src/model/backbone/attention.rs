@@ -1,0 +1,140 @@
+//! Multi-head self-attention with grouped-query heads, optional q/k/v biases (Qwen2),
+//! tanh soft-capping of the attention logits and a sliding window (Gemma2).
+//! Query heads of one group are folded into the sequence axis so keys and values are
+//! never copied per head ([B, kv, G*L, d] against [B, kv, T, d]).
+
+use candle_core::{Tensor, D};
+
+use super::cache::KvCache;
+use super::hook::{hooked, LinearHook, LoraTarget};
+use super::rope::RopeAt;
+use crate::model::config::ModelConfig;
+use crate::model::error::ModelError;
+use crate::model::linear::{Linear, LoadOptions};
+use crate::model::weights::Weights;
+
+#[derive(Debug)]
+pub struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
+    pub(crate) window: Option<usize>,
+}
+
+impl Attention {
+    pub fn load(
+        cfg: &ModelConfig,
+        w: &Weights,
+        layer: usize,
+        prefix: &str,
+        opts: &LoadOptions,
+    ) -> Result<Self, ModelError> {
+        let (h, d, f, b) = (
+            cfg.hidden_size,
+            cfg.head_dim,
+            opts.format,
+            cfg.attention_bias,
+        );
+        let (nq, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        // Qwen2 has biases on q/k/v only; a Llama with attention_bias has one on o too.
+        let o_bias = b && cfg.family != crate::model::config::Family::Qwen2;
+        Ok(Self {
+            q: Linear::load(w, &format!("{prefix}.q_proj.weight"), nq * d, h, b, f)?,
+            k: Linear::load(w, &format!("{prefix}.k_proj.weight"), nkv * d, h, b, f)?,
+            v: Linear::load(w, &format!("{prefix}.v_proj.weight"), nkv * d, h, b, f)?,
+            o: Linear::load(w, &format!("{prefix}.o_proj.weight"), h, nq * d, o_bias, f)?,
+            heads: nq,
+            kv_heads: nkv,
+            head_dim: d,
+            scale: cfg.attention_scale(),
+            softcap: cfg.attn_logit_softcapping,
+            window: cfg.layer_window(layer),
+        })
+    }
+
+    /// `[B, L, n*d]` to `[B, n, L, d]`.
+    fn split_heads(&self, x: &Tensor, n: usize) -> candle_core::Result<Tensor> {
+        let (b, l, _) = x.dims3()?;
+        x.reshape((b, l, n, self.head_dim))?.transpose(1, 2)
+    }
+
+    /// Fast path: fused rope and softmax, keys and values appended to `cache` at `start`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        rope: &RopeAt,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+        start: usize,
+    ) -> candle_core::Result<Tensor> {
+        let q = rope.apply(&self.split_heads(&self.q.forward(x)?, self.heads)?)?;
+        let k = rope.apply(&self.split_heads(&self.k.forward(x)?, self.kv_heads)?)?;
+        let v = self.split_heads(&self.v.forward(x)?, self.kv_heads)?;
+        let (k, v) = cache.append(layer, start, &k, &v)?;
+        let out = self.attend(&q, &k, &v, mask, candle_nn::ops::softmax_last_dim)?;
+        self.o.forward(&out)
+    }
+
+    /// Differentiable path: slow rope, `ops::softmax`, every projection through `hook`.
+    pub fn forward_train(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        rope: &RopeAt,
+        mask: Option<&Tensor>,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
+        let q = hooked(hook, layer, LoraTarget::Q, x, self.q.forward_train(x)?)?;
+        let k = hooked(hook, layer, LoraTarget::K, x, self.k.forward_train(x)?)?;
+        let v = hooked(hook, layer, LoraTarget::V, x, self.v.forward_train(x)?)?;
+        let q = rope.apply_slow(&self.split_heads(&q, self.heads)?)?;
+        let k = rope.apply_slow(&self.split_heads(&k, self.kv_heads)?)?;
+        let v = self.split_heads(&v, self.kv_heads)?.contiguous()?;
+        let out = self.attend(&q, &k, &v, mask, |s| candle_nn::ops::softmax(s, D::Minus1))?;
+        hooked(
+            hook,
+            layer,
+            LoraTarget::O,
+            &out,
+            self.o.forward_train(&out)?,
+        )
+    }
+
+    /// `q` `[B, H, L, d]`, `k`/`v` `[B, kv, T, d]`, `mask` `[B, 1, L, T]`; returns `[B, L, H*d]`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        softmax: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, _, l, d) = q.dims4()?;
+        let t = k.dim(2)?;
+        let groups = self.heads / self.kv_heads;
+        let q = (q.contiguous()?.reshape((b, self.kv_heads, groups * l, d))? * self.scale)?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(cap) = self.softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        if let Some(mask) = mask {
+            scores = scores
+                .reshape((b, self.kv_heads, groups, l, t))?
+                .broadcast_add(&mask.unsqueeze(2)?)?
+                .reshape((b, self.kv_heads, groups * l, t))?;
+        }
+        let probs = softmax(&scores)?;
+        probs
+            .matmul(v)?
+            .reshape((b, self.heads, l, d))?
+            .transpose(1, 2)?
+            .reshape((b, l, self.heads * d))
+    }
+}

@@ -1,0 +1,45 @@
+//! Errors of the model module: files, config fields and tensors that are missing or
+//! wrong, each naming what and where, plus candle's own errors.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {what} not found")]
+    MissingFile { path: PathBuf, what: &'static str },
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: invalid JSON: {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: field `{field}`: {reason}")]
+    BadConfig {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+    #[error("missing tensor `{name}`")]
+    MissingTensor { name: String },
+    #[error("tensor `{name}` has shape {actual:?}, expected {expected:?}")]
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("{path}: cannot read safetensors: {source}")]
+    Safetensors {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

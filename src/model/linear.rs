@@ -1,0 +1,174 @@
+//! A linear layer over a dense or quantized weight, with two forwards: the fast one
+//! (candle's quantized matmul when the weight stays quantized) and a differentiable one
+//! over a dense f32 copy that is only materialised when training first asks for it.
+
+use std::sync::{Arc, OnceLock};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+
+use super::error::ModelError;
+use super::weights::{WeightTensor, Weights};
+
+/// How the backbone stores its matrices for the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// Quantized stays quantized, except types whose CPU dot product has no SIMD kernel
+    /// in candle (Q4_1, Q5_0, Q5_1, Q8_1): those are requantized to Q8_0, which has one.
+    /// Dense stays dense f32.
+    #[default]
+    Auto,
+    /// Everything dense f32.
+    F32,
+    /// Every matrix quantized to Q8_0 (those whose rows are not a multiple of 32 stay f32).
+    Q8_0,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    pub format: WeightFormat,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Dense(Tensor),
+    Quantized(Arc<QTensor>, QMatMul),
+}
+
+/// `y = x W^T (+ b)` with `W` of shape `[out, in]` as in Hugging Face checkpoints.
+#[derive(Debug)]
+pub struct Linear {
+    kind: Kind,
+    bias: Option<Tensor>,
+    dense: OnceLock<Tensor>,
+    device: Device,
+}
+
+/// Types whose quantized dot product runs with AVX2 in candle 0.11.
+fn has_simd_kernel(t: GgmlDType) -> bool {
+    use GgmlDType as G;
+    matches!(
+        t,
+        G::Q4_0 | G::Q8_0 | G::Q2K | G::Q3K | G::Q4K | G::Q5K | G::Q6K | G::Q8K
+    )
+}
+
+fn quantize(w: &Tensor, t: GgmlDType) -> candle_core::Result<Kind> {
+    let q = Arc::new(QTensor::quantize(w, t)?);
+    Ok(Kind::Quantized(q.clone(), QMatMul::from_arc(q)?))
+}
+
+impl Linear {
+    /// Builds from the weight `name` (shape `[out, in]`) and, when `bias` is set, from
+    /// `<prefix>.bias` where `name` is `<prefix>.weight`.
+    pub fn load(
+        w: &Weights,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+        bias: bool,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
+        let weight = w.get_shaped(name, &[out_dim, in_dim])?;
+        let bias = if bias {
+            let bias_name = format!("{}.bias", name.trim_end_matches(".weight"));
+            Some(w.dense(&bias_name, &[out_dim])?)
+        } else {
+            None
+        };
+        Self::from_weight(weight, bias, format, &w.device)
+    }
+
+    pub fn from_weight(
+        weight: &WeightTensor,
+        bias: Option<Tensor>,
+        format: WeightFormat,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let in_dim = weight.dims().last().copied().unwrap_or(0);
+        let q8_fits = in_dim % GgmlDType::Q8_0.block_size() == 0;
+        let kind = match (weight, format) {
+            (WeightTensor::Quantized(q), WeightFormat::Auto) if has_simd_kernel(q.dtype()) => {
+                Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
+            }
+            (WeightTensor::Quantized(q), WeightFormat::Auto)
+                if q8_fits
+                    && !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) =>
+            {
+                quantize(&q.dequantize(device)?, GgmlDType::Q8_0)?
+            }
+            (WeightTensor::Quantized(q), WeightFormat::Q8_0) if q.dtype() == GgmlDType::Q8_0 => {
+                Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
+            }
+            (w, WeightFormat::Q8_0) if q8_fits => quantize(&w.to_f32(device)?, GgmlDType::Q8_0)?,
+            (w, _) => Kind::Dense(w.to_f32(device)?.contiguous()?),
+        };
+        Ok(Self {
+            kind,
+            bias,
+            dense: OnceLock::new(),
+            device: device.clone(),
+        })
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.kind, Kind::Quantized(..))
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// The weight as dense f32 `[out, in]`; for a quantized layer it is dequantized once
+    /// and kept.
+    pub fn dense_weight(&self) -> candle_core::Result<&Tensor> {
+        match &self.kind {
+            Kind::Dense(w) => Ok(w),
+            Kind::Quantized(q, _) => {
+                if let Some(w) = self.dense.get() {
+                    return Ok(w);
+                }
+                let w = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+                // Another thread may have won the race; either copy is the same tensor.
+                let _ = self.dense.set(w);
+                self.dense
+                    .get()
+                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
+            }
+        }
+    }
+
+    /// Fast path: `x` is `[..., in]`.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = match &self.kind {
+            Kind::Dense(w) => matmul_t(x, w)?,
+            Kind::Quantized(_, m) => m.forward(x)?,
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// Differentiable path over the dense f32 weight.
+    pub fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = matmul_t(x, self.dense_weight()?)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// `x W^T` with the leading dims of `x` folded into one gemm.
+fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    let Some((&in_dim, lead)) = dims.split_last() else {
+        candle_core::bail!("linear input must have at least one dimension")
+    };
+    let rows: usize = lead.iter().product();
+    let y = x.reshape((rows, in_dim))?.matmul(&w.t()?)?;
+    let mut out = lead.to_vec();
+    out.push(w.dim(0)?);
+    y.reshape(out)
+}

@@ -9,5 +9,6 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod paths;
+pub mod rec;
 pub mod setup;
 pub mod util;

@@ -11,5 +11,7 @@ pub mod hf;
 pub mod linear;
 pub mod loaded;
 pub mod random;
+pub mod sampling;
+pub mod stop;
 pub mod tokenizer;
 pub mod weights;

@@ -1,0 +1,17 @@
+//! The rec_head of R²ec (SPEC §1–2, arXiv 2505.16994): the item table H_V built by the
+//! backbone from its own item prompts, its on-disk cache, and scoring a user vector h_T
+//! against every row (cos / tau, history masked, top-K).
+
+pub mod cache;
+pub mod item_table;
+pub mod score;
+
+pub use cache::{CacheKey, CacheStatus, ItemCache};
+pub use item_table::{ItemEncoder, ItemTable, TableError};
+pub use score::{batch_user_scores, mask_history, recommend, user_scores, ScoreError};
+
+/// Temperature of the score s(v) = cos(h_T, H_V[v]) / tau (the reference's default).
+pub const TAU: f32 = 0.02;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod bench;
 pub mod paths;
 pub mod rec;
 pub mod setup;

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod item_table;
+pub mod recommender;
 pub mod score;
 
 pub use cache::{CacheKey, CacheStatus, ItemCache};

@@ -91,3 +91,24 @@ impl PrepareArgs {
         Ok(())
     }
 }
+
+/// A prepared data set by name; MovieLens sets are prepared on first use when their raw
+/// files are there.
+pub fn open_prepared(paths: &Paths, name: &str) -> anyhow::Result<crate::data::prepared::PreparedDataset> {
+    use anyhow::Context;
+    let dir = paths.prepared(name);
+    if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
+        let source = match name.parse::<SourceKind>() {
+            Ok(SourceKind::MovieLens100k) => Some(Source::MovieLens100k),
+            Ok(SourceKind::MovieLens1m) => Some(Source::MovieLens1m),
+            _ => None,
+        };
+        if let Some(source) = source {
+            eprintln!("data set {name} is not prepared yet; preparing it now");
+            let opts = PrepareOptions { source, history: HISTORY_WINDOW, name: None };
+            let prepared = prepare(paths, &opts)?;
+            eprintln!("{}", prepared.stats);
+        }
+    }
+    crate::data::prepared::PreparedDataset::load(&dir).with_context(|| format!("opening data set `{name}`"))
+}

@@ -42,4 +42,19 @@ pub enum ModelError {
     },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::model::tokenizer::TokenizerError),
+    #[error(transparent)]
+    Gguf(Box<crate::model::gguf::GgufError>),
+    #[error(transparent)]
+    Sampling(#[from] crate::model::sampling::SamplingError),
+    /// Input the model cannot take (an empty prompt, ...).
+    #[error("{0}")]
+    Input(String),
+}
+
+impl From<crate::model::gguf::GgufError> for ModelError {
+    fn from(e: crate::model::gguf::GgufError) -> Self {
+        Self::Gguf(Box::new(e))
+    }
 }

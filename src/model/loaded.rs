@@ -27,11 +27,12 @@ impl LoadedModel {
     pub fn load(path: &Path, device: &Device, opts: &LoadOptions) -> Result<Self, ModelError> {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !path.exists() {
-            return Err(ModelError::MissingFile { path: path.to_path_buf(), hint: missing_hint(path) });
+            return Err(ModelError::MissingFile { path: path.to_path_buf(), what: missing_what(path) });
         }
         let (config, weights, tokenizer, template, files) = if path.is_dir() {
-            let hf = super::hf::load_hf_folder(path, device)?;
-            (hf.config, hf.weights, hf.tokenizer, hf.chat_template, hf.files)
+            let (folder, config, weights) = super::hf::load_hf_folder(path, device)?;
+            let (tokenizer, template) = super::tokenizer::load_hf_tokenizer(path)?;
+            (config, weights, tokenizer, template, folder.weight_files)
         } else {
             let g = super::gguf::load_gguf(path, device)?;
             (g.config, g.weights, g.tokenizer, g.chat_template, vec![path.to_path_buf()])
@@ -79,10 +80,10 @@ impl LoadedModel {
     }
 }
 
-fn missing_hint(path: &Path) -> String {
+fn missing_what(path: &Path) -> &'static str {
     if path.extension().is_some_and(|e| e == "gguf") {
-        "run `r2ec setup` to fetch the default model (or `r2ec setup --all` for Qwen2.5-Coder-0.5B)".into()
+        "model file (run `r2ec setup` to fetch the default model, `r2ec setup --all` for Qwen2.5-Coder-0.5B)"
     } else {
-        "give a .gguf file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)".into()
+        "model (give a .gguf file or a Hugging Face folder with config.json, *.safetensors, tokenizer.json)"
     }
 }

@@ -138,7 +138,7 @@ pub fn recommend(
     let text = user_prompt_text(&data.domain(), history, now, &data.catalog, opts.window)?;
     let prompt = model.template.render(&[Message::user(text)], true);
     let (reasoning, reasoning_tokens, stop, user_vector, generation) = if opts.reasoning {
-        let req = GenerateRequest { prompt_ids: model.tokenizer.encode(&prompt)?, samples: 1 };
+        let req = GenerateRequest { prompt_ids: model.tokenizer.encode(&prompt).map_err(ModelError::from)?, samples: 1 };
         let (mut chains, timings) = generate_batch(
             &model.backbone,
             &model.tokenizer,
@@ -151,7 +151,7 @@ pub fn recommend(
         (chain.text, chain.sampled_tokens, Some(chain.stop), chain.user_vector, timings)
     } else {
         // Without reasoning the answer tag follows the prompt directly, as for items.
-        let ids = model.tokenizer.encode(&format!("{prompt}{ANSWER_TAG}"))?;
+        let ids = model.tokenizer.encode(&format!("{prompt}{ANSWER_TAG}")).map_err(ModelError::from)?;
         let t = Instant::now();
         let v = model.last_hidden(std::slice::from_ref(&ids), 1)?.pop().unwrap_or_default();
         let secs = t.elapsed().as_secs_f64();

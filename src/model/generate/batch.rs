@@ -73,7 +73,14 @@ pub fn generate_batch(
         return Ok((Vec::new(), timings));
     }
     let answer_ids = tokenizer.encode(crate::data::prompt::ANSWER_TAG)?;
-    let end_ids: Vec<u32> = tokenizer.end_of_turn_ids();
+    // The end of the assistant's turn: the tokenizer's EOS and the templates' end-of-turn
+    // tokens (Qwen2's EOS is `<|endoftext|>`, its turns end with `<|im_end|>`).
+    let end_ids: Vec<u32> = tokenizer
+        .eos()
+        .into_iter()
+        .chain(["<|im_end|>", "<end_of_turn>"].iter().filter_map(|t| tokenizer.token_id(t)))
+        .collect();
+    let stops: Vec<&str> = opts.stop.iter().map(String::as_str).collect();
 
     // Prefill: left-pad the prompts into one batch.
     let lens: Vec<usize> = requests.iter().map(|r| r.prompt_ids.len()).collect();
@@ -107,7 +114,8 @@ pub fn generate_batch(
     if row_src.len() != p || row_src.iter().enumerate().any(|(i, &s)| i as u32 != s) {
         let idx = Tensor::new(row_src.as_slice(), &device)?;
         last = last.index_select(&idx, 0)?;
-        cache.select_rows(&idx)?;
+        let rows: Vec<usize> = row_src.iter().map(|&r| r as usize).collect();
+        cache = cache.select_rows(&rows)?;
     }
     timings.prompt_tokens = lens.iter().sum();
     timings.prefill_secs = start.elapsed().as_secs_f64();
@@ -128,7 +136,7 @@ pub fn generate_batch(
             sampled: 0,
             prev: 0,
             emitted: 0,
-            stop_detector: StopDetector::new(&opts.stop),
+            stop_detector: StopDetector::new(&stops),
             text: String::new(),
             stop: None,
             user_vector: Vec::new(),
@@ -171,7 +179,7 @@ pub fn generate_batch(
                 }
                 Phase::Sampling => {
                     let logits = logits.as_ref().expect("logits computed when a row samples");
-                    let t = row.sampler.sample(&logits[i]);
+                    let t = row.sampler.sample(&logits[i])?;
                     if first_token {
                         timings.first_token_secs = start.elapsed().as_secs_f64();
                         first_token = false;
@@ -194,7 +202,7 @@ pub fn generate_batch(
                             }
                             if row.sampled >= opts.max_new_tokens {
                                 row.stop = Some(StopReason::MaxTokens);
-                                let rest = row.stop_detector.flush();
+                                let rest = row.stop_detector.finish();
                                 if !rest.is_empty() {
                                     row.text.push_str(&rest);
                                     on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
@@ -206,7 +214,7 @@ pub fn generate_batch(
                                 }
                             }
                         }
-                        StopState::Stopped(text) => {
+                        StopState::Stopped { text, .. } => {
                             row.text.push_str(&text);
                             on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: text });
                             row.stop = Some(StopReason::StopString);
@@ -268,7 +276,7 @@ fn start_forcing(
     on_event: &mut dyn FnMut(GenEvent),
 ) {
     // Text held back as a possible stop prefix is real text: release it.
-    let rest = row.stop_detector.flush();
+    let rest = row.stop_detector.finish();
     if !rest.is_empty() {
         row.text.push_str(&rest);
         on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
@@ -291,8 +299,8 @@ fn start_forcing(
 /// The window starts one emitted piece back so decoders that strip a leading space
 /// see the same context each time.
 fn decode_piece(tokenizer: &Tokenizer, row: &mut Row) -> Result<String, ModelError> {
-    let before = tokenizer.decode(&row.tokens[row.prev..row.emitted])?;
-    let text = tokenizer.decode(&row.tokens[row.prev..])?;
+    let before = tokenizer.decode_text(&row.tokens[row.prev..row.emitted])?;
+    let text = tokenizer.decode_text(&row.tokens[row.prev..])?;
     if text.len() > before.len() && !text.ends_with('\u{fffd}') {
         if let Some(piece) = text.get(before.len()..) {
             let piece = piece.to_string();

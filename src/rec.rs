@@ -7,12 +7,22 @@ pub mod item_table;
 pub mod recommender;
 pub mod score;
 
-pub use cache::{CacheKey, CacheStatus, ItemCache};
+pub use cache::{CacheDtype, CacheError, CacheKey, CacheStatus, ItemCache, RebuildReason};
 pub use item_table::{ItemEncoder, ItemTable, TableError};
 pub use score::{batch_user_scores, mask_history, recommend, user_scores, ScoreError};
 
 /// Temperature of the score s(v) = cos(h_T, H_V[v]) / tau (the reference's default).
 pub const TAU: f32 = 0.02;
+
+/// Where the user vector h_T is read (SPEC §1, §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserVectorAt {
+    /// R²ec: at the last token of the reasoning chain (the `<answer>` it emits).
+    #[default]
+    AfterReasoning,
+    /// The "w/o reasoning" ablation: at the last token of the prompt, nothing generated.
+    AfterPrompt,
+}
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -29,7 +29,10 @@ impl Sampling {
 
     /// The reference's rollout setting (SPEC §5): temperature 2.0, top-k 50.
     pub fn rollout() -> Self {
-        Self::TopK { k: 50, temperature: 2.0 }
+        Self::TopK {
+            k: 50,
+            temperature: 2.0,
+        }
     }
 
     /// (temperature, k or 0, p or 1); temperature 0 for greedy.
@@ -61,7 +64,10 @@ pub struct LogitsSampler {
 
 impl LogitsSampler {
     pub fn new(seed: u64, sampling: Sampling) -> Self {
-        Self { rng: StdRng::seed_from_u64(seed), sampling }
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            sampling,
+        }
     }
 
     pub fn sampling(&self) -> Sampling {
@@ -94,9 +100,13 @@ impl LogitsSampler {
         // Softmax at the temperature; the weights stay unnormalised, the draw scales.
         let max = cand.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
         let mut weighted: Vec<(u32, f64)> = if max == f64::INFINITY {
-            cand.iter().map(|&(i, l)| (i, if l == f64::INFINITY { 1.0 } else { 0.0 })).collect()
+            cand.iter()
+                .map(|&(i, l)| (i, if l == f64::INFINITY { 1.0 } else { 0.0 }))
+                .collect()
         } else {
-            cand.iter().map(|&(i, l)| (i, ((l - max) / temperature).exp())).collect()
+            cand.iter()
+                .map(|&(i, l)| (i, ((l - max) / temperature).exp()))
+                .collect()
         };
         if p < 1.0 {
             weighted = nucleus(weighted, p);
@@ -110,7 +120,11 @@ impl LogitsSampler {
             u -= w;
         }
         // Rounding can leave u just above the last weight: take the last positive one.
-        Ok(weighted.iter().rev().find(|w| w.1 > 0.0).map_or(weighted[0].0, |w| w.0))
+        Ok(weighted
+            .iter()
+            .rev()
+            .find(|w| w.1 > 0.0)
+            .map_or(weighted[0].0, |w| w.0))
     }
 }
 
@@ -142,9 +156,17 @@ fn nucleus(mut weighted: Vec<(u32, f64)>, p: f64) -> Vec<(u32, f64)> {
     let target = p.max(0.0) * total;
     let mut threshold = 1e-4 * total;
     let mut head: Vec<(u32, f64)> = loop {
-        let head: Vec<(u32, f64)> = weighted.iter().copied().filter(|w| w.1 >= threshold).collect();
+        let head: Vec<(u32, f64)> = weighted
+            .iter()
+            .copied()
+            .filter(|w| w.1 >= threshold)
+            .collect();
         if head.iter().map(|w| w.1).sum::<f64>() >= target || threshold < 1e-12 * total {
-            break if head.is_empty() { std::mem::take(&mut weighted) } else { head };
+            break if head.is_empty() {
+                std::mem::take(&mut weighted)
+            } else {
+                head
+            };
         }
         threshold /= 64.0;
     };

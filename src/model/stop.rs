@@ -25,8 +25,16 @@ pub struct StopDetector {
 impl StopDetector {
     /// Empty stop strings are ignored (they would stop before any text).
     pub fn new(stops: &[&str]) -> Self {
-        let stops = stops.iter().filter(|s| !s.is_empty()).map(|s| s.to_string()).collect();
-        Self { stops, pending: String::new(), stopped: None }
+        let stops = stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_string())
+            .collect();
+        Self {
+            stops,
+            pending: String::new(),
+            stopped: None,
+        }
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -37,7 +45,10 @@ impl StopDetector {
     /// `Stopped` with empty text is returned.
     pub fn push(&mut self, piece: &str) -> StopState {
         if let Some(stop) = self.stopped {
-            return StopState::Stopped { text: String::new(), stop };
+            return StopState::Stopped {
+                text: String::new(),
+                stop,
+            };
         }
         self.pending.push_str(piece);
         // The earliest stop string wins; on equal starts, the shorter one ends first.
@@ -73,7 +84,9 @@ impl StopDetector {
             .map(|(at, _)| at)
             .find(|&at| {
                 let tail = &self.pending[at..];
-                self.stops.iter().any(|s| s.len() > tail.len() && s.starts_with(tail))
+                self.stops
+                    .iter()
+                    .any(|s| s.len() > tail.len() && s.starts_with(tail))
             })
             .map_or(0, |at| self.pending.len() - at)
     }
@@ -101,12 +114,21 @@ mod tests {
 
     #[test]
     fn stop_split_across_pieces_is_held_back_then_kept() {
-        let (states, tail) = run(&["<answer>"], &["I think ", "a com", "edy <an", "sw", "er> extra"]);
+        let (states, tail) = run(
+            &["<answer>"],
+            &["I think ", "a com", "edy <an", "sw", "er> extra"],
+        );
         assert_eq!(states[0], StopState::Continue("I think ".into()));
         assert_eq!(states[1], StopState::Continue("a com".into()));
         assert_eq!(states[2], StopState::Continue("edy ".into()));
         assert_eq!(states[3], StopState::Continue(String::new()));
-        assert_eq!(states[4], StopState::Stopped { text: "<answer>".into(), stop: 0 });
+        assert_eq!(
+            states[4],
+            StopState::Stopped {
+                text: "<answer>".into(),
+                stop: 0
+            }
+        );
         assert_eq!(shown(&states), "I think a comedy <answer>");
         assert_eq!(tail, "");
     }
@@ -124,17 +146,35 @@ mod tests {
     #[test]
     fn stop_at_the_very_start_and_inside_one_piece() {
         let (states, _) = run(&["<answer>"], &["<answer>", "more"]);
-        assert_eq!(states[0], StopState::Stopped { text: "<answer>".into(), stop: 0 });
+        assert_eq!(
+            states[0],
+            StopState::Stopped {
+                text: "<answer>".into(),
+                stop: 0
+            }
+        );
         assert!(matches!(&states[1], StopState::Stopped { text, .. } if text.is_empty()));
         let (states, _) = run(&["<answer>"], &["ab<answer>cd"]);
-        assert_eq!(states[0], StopState::Stopped { text: "ab<answer>".into(), stop: 0 });
+        assert_eq!(
+            states[0],
+            StopState::Stopped {
+                text: "ab<answer>".into(),
+                stop: 0
+            }
+        );
     }
 
     #[test]
     fn several_stops_the_earliest_wins_and_unicode_is_split_safely() {
         let (states, _) = run(&["</s>", "<answer>"], &["é<ans", "wer></s>"]);
         assert_eq!(states[0], StopState::Continue("é".into()));
-        assert_eq!(states[1], StopState::Stopped { text: "<answer>".into(), stop: 1 });
+        assert_eq!(
+            states[1],
+            StopState::Stopped {
+                text: "<answer>".into(),
+                stop: 1
+            }
+        );
         let (states, tail) = run(&["«stop»"], &["a«st", "x"]);
         assert_eq!(states[0], StopState::Continue("a".into()));
         assert_eq!(states[1], StopState::Continue("«stx".into()));

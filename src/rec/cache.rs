@@ -40,7 +40,10 @@ pub enum CacheError {
         source: std::io::Error,
     },
     #[error("{path}: item table cache was made for another setup ({}): rebuild it", .changed.join(", "))]
-    Stale { path: PathBuf, changed: Vec<&'static str> },
+    Stale {
+        path: PathBuf,
+        changed: Vec<&'static str>,
+    },
     #[error("{path}: item table cache is corrupt ({message}): rebuild it")]
     Corrupt { path: PathBuf, message: String },
     #[error("serialising the item table: {0}")]
@@ -49,7 +52,10 @@ pub enum CacheError {
 
 impl CacheError {
     fn corrupt(path: &Path, message: impl Into<String>) -> Self {
-        Self::Corrupt { path: path.to_path_buf(), message: message.into() }
+        Self::Corrupt {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 }
 
@@ -63,8 +69,13 @@ pub enum CacheDtype {
 /// What `load_or_build` did, for the caller to show.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CacheStatus {
-    Loaded { path: PathBuf },
-    Built { path: PathBuf, reason: RebuildReason },
+    Loaded {
+        path: PathBuf,
+    },
+    Built {
+        path: PathBuf,
+        reason: RebuildReason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +83,14 @@ pub enum RebuildReason {
     /// No cache for this data set yet.
     Missing,
     /// Only caches made with something else (the fields that differ) were found.
-    Stale { path: PathBuf, changed: Vec<&'static str> },
-    Corrupt { path: PathBuf, message: String },
+    Stale {
+        path: PathBuf,
+        changed: Vec<&'static str>,
+    },
+    Corrupt {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for CacheStatus {
@@ -85,7 +102,12 @@ impl fmt::Display for CacheStatus {
                 match reason {
                     RebuildReason::Missing => write!(f, " (no cache yet)"),
                     RebuildReason::Stale { path, changed } => {
-                        write!(f, " ({} is stale: {} changed)", path.display(), changed.join(", "))
+                        write!(
+                            f,
+                            " ({} is stale: {} changed)",
+                            path.display(),
+                            changed.join(", ")
+                        )
                     }
                     RebuildReason::Corrupt { path, message } => {
                         write!(f, " ({} was corrupt: {message})", path.display())
@@ -111,7 +133,10 @@ pub struct ItemCache {
 
 impl ItemCache {
     pub fn new(dir: impl Into<PathBuf>, dtype: CacheDtype) -> Self {
-        Self { dir: dir.into(), dtype }
+        Self {
+            dir: dir.into(),
+            dtype,
+        }
     }
 
     /// `datasets/<name>/cache/`, stored as F16.
@@ -125,25 +150,36 @@ impl ItemCache {
 
     /// `items-<first 16 hex digits of the key's SHA-256>.safetensors`.
     pub fn path_for(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(format!("items-{}.safetensors", &key.digest()[..16]))
+        self.dir
+            .join(format!("items-{}.safetensors", &key.digest()[..16]))
     }
 
     /// Write the table under the key, atomically; returns the file written.
     pub fn save(&self, key: &CacheKey, table: &ItemTable) -> Result<PathBuf, CacheError> {
         let path = self.path_for(key);
         let (dtype, data) = match self.dtype {
-            CacheDtype::F32 => (Dtype::F32, table.rows().iter().flat_map(|x| x.to_le_bytes()).collect()),
+            CacheDtype::F32 => (
+                Dtype::F32,
+                table.rows().iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
             CacheDtype::F16 => {
                 let mut h = vec![half::f16::ZERO; table.rows().len()];
                 h.convert_from_f32_slice(table.rows());
-                (Dtype::F16, h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+                (
+                    Dtype::F16,
+                    h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+                )
             }
         };
         let key_json = key.to_json();
-        let ids_json = serde_json::to_string(table.ids()).map_err(|e| CacheError::Serialise(e.to_string()))?;
+        let ids_json =
+            serde_json::to_string(table.ids()).map_err(|e| CacheError::Serialise(e.to_string()))?;
         let metadata = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
-            ("checksum".to_string(), checksum(&key_json, &ids_json, &data)),
+            (
+                "checksum".to_string(),
+                checksum(&key_json, &ids_json, &data),
+            ),
             ("key".to_string(), key_json),
             ("ids".to_string(), ids_json),
         ]);
@@ -151,7 +187,10 @@ impl ItemCache {
             .map_err(|e| CacheError::Serialise(e.to_string()))?;
         let bytes = safetensors::serialize([(TENSOR, view)], Some(metadata))
             .map_err(|e| CacheError::Serialise(e.to_string()))?;
-        write_atomic(&path, &bytes).map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        write_atomic(&path, &bytes).map_err(|source| CacheError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -175,7 +214,14 @@ impl ItemCache {
         build: impl FnOnce() -> Result<ItemTable, E>,
     ) -> Result<(ItemTable, CacheStatus), E> {
         let reason = match self.load(key) {
-            Ok(Some(table)) => return Ok((table, CacheStatus::Loaded { path: self.path_for(key) })),
+            Ok(Some(table)) => {
+                return Ok((
+                    table,
+                    CacheStatus::Loaded {
+                        path: self.path_for(key),
+                    },
+                ))
+            }
             Ok(None) => self.closest_stale(key).unwrap_or(RebuildReason::Missing),
             Err(CacheError::Stale { path, changed }) => RebuildReason::Stale { path, changed },
             Err(CacheError::Corrupt { path, message }) => RebuildReason::Corrupt { path, message },
@@ -189,12 +235,17 @@ impl ItemCache {
 
     /// Cache files in the folder, newest first.
     fn cache_files(&self) -> Vec<PathBuf> {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 name.starts_with("items-") && name.ends_with(".safetensors")
             })
             .filter_map(|p| Some((fs::metadata(&p).and_then(|m| m.modified()).ok()?, p)))
@@ -218,7 +269,12 @@ impl ItemCache {
 
     /// Remove all but the newest `KEEP_FILES` caches (never `keep`); best effort.
     fn prune(&self, keep: &Path) {
-        for old in self.cache_files().into_iter().filter(|p| p != keep).skip(KEEP_FILES - 1) {
+        for old in self
+            .cache_files()
+            .into_iter()
+            .filter(|p| p != keep)
+            .skip(KEEP_FILES - 1)
+        {
             let _ = fs::remove_file(old);
         }
     }
@@ -226,7 +282,12 @@ impl ItemCache {
 
 fn checksum(key_json: &str, ids_json: &str, data: &[u8]) -> String {
     let mut h = Sha256::new();
-    for part in [FORMAT.as_bytes(), key_json.as_bytes(), ids_json.as_bytes(), data] {
+    for part in [
+        FORMAT.as_bytes(),
+        key_json.as_bytes(),
+        ids_json.as_bytes(),
+        data,
+    ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
@@ -239,7 +300,9 @@ fn read_key(path: &Path) -> Option<CacheKey> {
     let mut f = fs::File::open(path).ok()?;
     let mut n = [0u8; 8];
     f.read_exact(&mut n).ok()?;
-    let n = usize::try_from(u64::from_le_bytes(n)).ok().filter(|&n| n < 1 << 30)?;
+    let n = usize::try_from(u64::from_le_bytes(n))
+        .ok()
+        .filter(|&n| n < 1 << 30)?;
     let mut header = vec![0u8; n];
     f.read_exact(&mut header).ok()?;
     let header: Header = serde_json::from_slice(&header).ok()?;
@@ -247,45 +310,74 @@ fn read_key(path: &Path) -> Option<CacheKey> {
 }
 
 fn read_table(path: &Path, bytes: &[u8], expected: &CacheKey) -> Result<ItemTable, CacheError> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| CacheError::corrupt(path, e.to_string()))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| CacheError::corrupt(path, e.to_string()))?;
-    let meta = header.metadata().as_ref().ok_or_else(|| CacheError::corrupt(path, "no metadata"))?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| CacheError::corrupt(path, e.to_string()))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| CacheError::corrupt(path, e.to_string()))?;
+    let meta = header
+        .metadata()
+        .as_ref()
+        .ok_or_else(|| CacheError::corrupt(path, "no metadata"))?;
     let field = |name: &str| {
-        meta.get(name).ok_or_else(|| CacheError::corrupt(path, format!("metadata field `{name}` is missing")))
+        meta.get(name)
+            .ok_or_else(|| CacheError::corrupt(path, format!("metadata field `{name}` is missing")))
     };
     if field("format")? != FORMAT {
         return Err(CacheError::corrupt(path, format!("format is not {FORMAT}")));
     }
-    let tensor = st.tensor(TENSOR).map_err(|e| CacheError::corrupt(path, e.to_string()))?;
+    let tensor = st
+        .tensor(TENSOR)
+        .map_err(|e| CacheError::corrupt(path, e.to_string()))?;
     let (key_json, ids_json) = (field("key")?, field("ids")?);
     if checksum(key_json, ids_json, tensor.data()) != *field("checksum")? {
         return Err(CacheError::corrupt(path, "checksum mismatch"));
     }
-    let stored = CacheKey::from_json(key_json).map_err(|e| CacheError::corrupt(path, format!("key: {e}")))?;
+    let stored = CacheKey::from_json(key_json)
+        .map_err(|e| CacheError::corrupt(path, format!("key: {e}")))?;
     let changed = expected.differing_fields(&stored);
     if !changed.is_empty() {
-        return Err(CacheError::Stale { path: path.to_path_buf(), changed });
+        return Err(CacheError::Stale {
+            path: path.to_path_buf(),
+            changed,
+        });
     }
-    let ids: Vec<String> =
-        serde_json::from_str(ids_json).map_err(|e| CacheError::corrupt(path, format!("ids: {e}")))?;
+    let ids: Vec<String> = serde_json::from_str(ids_json)
+        .map_err(|e| CacheError::corrupt(path, format!("ids: {e}")))?;
     let &[rows, dim] = tensor.shape() else {
-        return Err(CacheError::corrupt(path, format!("tensor shape {:?} is not [rows, dim]", tensor.shape())));
+        return Err(CacheError::corrupt(
+            path,
+            format!("tensor shape {:?} is not [rows, dim]", tensor.shape()),
+        ));
     };
     if rows != ids.len() {
-        return Err(CacheError::corrupt(path, format!("{rows} rows for {} ids", ids.len())));
+        return Err(CacheError::corrupt(
+            path,
+            format!("{rows} rows for {} ids", ids.len()),
+        ));
     }
     let data = tensor.data();
     let table = match tensor.dtype() {
         Dtype::F32 => {
-            let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             ItemTable::from_unit_rows(ids, dim, values)
         }
         Dtype::F16 => {
             // Rounding to f16 moved the rows off unit length: normalise again.
-            let values = data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            let values = data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect();
             ItemTable::from_rows(ids, dim, values)
         }
-        other => return Err(CacheError::corrupt(path, format!("dtype {other:?} is not F16 or F32"))),
+        other => {
+            return Err(CacheError::corrupt(
+                path,
+                format!("dtype {other:?} is not F16 or F32"),
+            ))
+        }
     };
     table.map_err(|e| CacheError::corrupt(path, e.to_string()))
 }

@@ -30,7 +30,11 @@ pub trait ItemEncoder {
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
     #[error("item `{item_id}`: vector has {got} values, the item table has {expected}")]
-    Dim { item_id: String, expected: usize, got: usize },
+    Dim {
+        item_id: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("item `{item_id}`: vector holds a NaN or infinite value at index {index}")]
     NonFinite { item_id: String, index: usize },
     #[error("item `{0}` is already in the item table")]
@@ -42,7 +46,11 @@ pub enum TableError {
     #[error("the item table's dimension must be at least 1")]
     ZeroDim,
     #[error("{rows} ids for {values} values of dimension {dim}")]
-    Shape { rows: usize, values: usize, dim: usize },
+    Shape {
+        rows: usize,
+        values: usize,
+        dim: usize,
+    },
     #[error("the encoder returned {got} vectors for {expected} item prompts")]
     EncoderCount { expected: usize, got: usize },
     #[error("encoding item prompts: {0}")]
@@ -64,14 +72,23 @@ impl ItemTable {
         if dim == 0 {
             return Err(TableError::ZeroDim);
         }
-        Ok(Self { ids: Vec::new(), index: HashMap::new(), dim, rows: Vec::new() })
+        Ok(Self {
+            ids: Vec::new(),
+            index: HashMap::new(),
+            dim,
+            rows: Vec::new(),
+        })
     }
 
     /// A table from ids and their row-major vectors (normalised here).
     pub fn from_rows(ids: Vec<String>, dim: usize, rows: Vec<f32>) -> Result<Self, TableError> {
         let mut table = Self::new(dim)?;
         if rows.len() != ids.len() * dim {
-            return Err(TableError::Shape { rows: ids.len(), values: rows.len(), dim });
+            return Err(TableError::Shape {
+                rows: ids.len(),
+                values: rows.len(),
+                dim,
+            });
         }
         table.ids.reserve(ids.len());
         table.rows.reserve(rows.len());
@@ -83,15 +100,26 @@ impl ItemTable {
 
     /// Like `from_rows` for rows that were normalised by an `ItemTable` already (an
     /// exact f32 cache): kept bit for bit, since normalising twice can move the last bit.
-    pub(crate) fn from_unit_rows(ids: Vec<String>, dim: usize, rows: Vec<f32>) -> Result<Self, TableError> {
+    pub(crate) fn from_unit_rows(
+        ids: Vec<String>,
+        dim: usize,
+        rows: Vec<f32>,
+    ) -> Result<Self, TableError> {
         let mut table = Self::new(dim)?;
         if rows.len() != ids.len() * dim {
-            return Err(TableError::Shape { rows: ids.len(), values: rows.len(), dim });
+            return Err(TableError::Shape {
+                rows: ids.len(),
+                values: rows.len(),
+                dim,
+            });
         }
         for (i, id) in ids.iter().enumerate() {
             let row = &rows[i * dim..(i + 1) * dim];
             if let Some(index) = row.iter().position(|x| !x.is_finite()) {
-                return Err(TableError::NonFinite { item_id: id.clone(), index });
+                return Err(TableError::NonFinite {
+                    item_id: id.clone(),
+                    index,
+                });
             }
             if table.index.insert(id.clone(), i).is_some() {
                 return Err(TableError::Duplicate(id.clone()));
@@ -118,11 +146,18 @@ impl ItemTable {
         table.ids.reserve(total);
         table.rows.reserve(total * table.dim);
         for items in catalog.items().chunks(batch.max(1)) {
-            let prompts: Vec<String> =
-                items.iter().map(|it| item_prompt(template, domain, it)).collect();
-            let vectors = encoder.encode(&prompts).map_err(|e| TableError::Encoder(Box::new(e)))?;
+            let prompts: Vec<String> = items
+                .iter()
+                .map(|it| item_prompt(template, domain, it))
+                .collect();
+            let vectors = encoder
+                .encode(&prompts)
+                .map_err(|e| TableError::Encoder(Box::new(e)))?;
             if vectors.len() != prompts.len() {
-                return Err(TableError::EncoderCount { expected: prompts.len(), got: vectors.len() });
+                return Err(TableError::EncoderCount {
+                    expected: prompts.len(),
+                    got: vectors.len(),
+                });
             }
             for (item, v) in items.iter().zip(&vectors) {
                 table.add(item.item_id.clone(), v)?;
@@ -180,7 +215,9 @@ impl ItemTable {
     /// Remove an item's row; the rows after it move up by one, keeping their order.
     /// Returns the position the item had.
     pub fn remove(&mut self, item_id: &str) -> Result<usize, TableError> {
-        let pos = self.position(item_id).ok_or_else(|| TableError::Unknown(item_id.to_string()))?;
+        let pos = self
+            .position(item_id)
+            .ok_or_else(|| TableError::Unknown(item_id.to_string()))?;
         self.rows.drain(pos * self.dim..(pos + 1) * self.dim);
         self.ids.remove(pos);
         self.index.remove(item_id);
@@ -193,7 +230,10 @@ impl ItemTable {
     /// Replace row `i` (RecPO refreshes the rows of a batch's targets, SPEC §5.7).
     pub fn set_row(&mut self, i: usize, vector: &[f32]) -> Result<(), TableError> {
         let len = self.len();
-        let id = self.ids.get(i).ok_or(TableError::RowOutOfRange { row: i, len })?;
+        let id = self
+            .ids
+            .get(i)
+            .ok_or(TableError::RowOutOfRange { row: i, len })?;
         let row = self.normalised(id, vector)?;
         self.rows[i * self.dim..(i + 1) * self.dim].copy_from_slice(&row);
         Ok(())
@@ -201,7 +241,9 @@ impl ItemTable {
 
     /// Replace the row of `item_id`.
     pub fn set(&mut self, item_id: &str, vector: &[f32]) -> Result<(), TableError> {
-        let pos = self.position(item_id).ok_or_else(|| TableError::Unknown(item_id.to_string()))?;
+        let pos = self
+            .position(item_id)
+            .ok_or_else(|| TableError::Unknown(item_id.to_string()))?;
         self.set_row(pos, vector)
     }
 
@@ -214,7 +256,10 @@ impl ItemTable {
             });
         }
         if let Some(index) = vector.iter().position(|x| !x.is_finite()) {
-            return Err(TableError::NonFinite { item_id: item_id.to_string(), index });
+            return Err(TableError::NonFinite {
+                item_id: item_id.to_string(),
+                index,
+            });
         }
         Ok(normalise(vector))
     }
@@ -222,99 +267,14 @@ impl ItemTable {
 
 /// `v / max(|v|, 1e-12)`, the norm summed in f64 so long vectors stay exact.
 pub fn normalise(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32;
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt() as f32;
     let inv = 1.0 / norm.max(NORM_EPS);
     v.iter().map(|&x| x * inv).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rec::testing::{small_catalog, FakeEncoder};
-
-    fn close(a: &[f32], b: &[f32]) -> bool {
-        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
-    }
-
-    #[test]
-    fn build_encodes_every_item_in_catalogue_order_in_batches() {
-        let catalog = small_catalog(7);
-        let mut enc = FakeEncoder::new(16);
-        let mut seen = Vec::new();
-        let table = ItemTable::build(
-            &catalog,
-            &Domain::movies(),
-            &ChatTemplate::smollm2(),
-            &mut enc,
-            3,
-            &mut |done, total| seen.push((done, total)),
-        )
-        .unwrap();
-        assert_eq!(seen, vec![(3, 7), (6, 7), (7, 7)]);
-        assert_eq!(enc.calls, vec![3, 3, 1]);
-        assert_eq!(table.len(), 7);
-        for (i, item) in catalog.items().iter().enumerate() {
-            assert_eq!(table.position(&item.item_id), Some(i));
-            let prompt = item_prompt(&ChatTemplate::smollm2(), &Domain::movies(), item);
-            let expected = normalise(&FakeEncoder::vector_of(&prompt, 16));
-            assert!(close(table.row(i).unwrap(), &expected), "row {i}");
-            let norm: f32 = table.row(i).unwrap().iter().map(|x| x * x).sum();
-            assert!((norm - 1.0).abs() < 1e-5);
-        }
-    }
-
-    #[test]
-    fn encoder_returning_too_few_vectors_is_an_error() {
-        let mut enc = FakeEncoder::new(4);
-        enc.drop_last = true;
-        let err = ItemTable::build(
-            &small_catalog(3),
-            &Domain::movies(),
-            &ChatTemplate::smollm2(),
-            &mut enc,
-            8,
-            &mut |_, _| {},
-        )
-        .unwrap_err();
-        assert!(matches!(err, TableError::EncoderCount { expected: 3, got: 2 }), "{err}");
-    }
-
-    #[test]
-    fn add_remove_keep_ids_positions_and_rows_consistent() {
-        let mut t = ItemTable::new(3).unwrap();
-        t.add("a", &[3.0, 0.0, 4.0]).unwrap();
-        t.add("b", &[0.0, 2.0, 0.0]).unwrap();
-        t.add("c", &[1.0, 1.0, 1.0]).unwrap();
-        assert!(matches!(t.add("b", &[1.0, 0.0, 0.0]), Err(TableError::Duplicate(_))));
-        assert!(matches!(t.add("d", &[1.0, 0.0]), Err(TableError::Dim { got: 2, .. })));
-        assert!(matches!(t.add("d", &[f32::NAN, 0.0, 0.0]), Err(TableError::NonFinite { index: 0, .. })));
-        assert_eq!(t.row(0).unwrap(), &[0.6, 0.0, 0.8]);
-        let c_row = t.row(2).unwrap().to_vec();
-
-        assert_eq!(t.remove("b").unwrap(), 1);
-        assert_eq!(t.ids(), &["a".to_string(), "c".to_string()]);
-        assert_eq!(t.position("c"), Some(1));
-        assert_eq!(t.position("b"), None);
-        assert_eq!(t.row(1).unwrap(), &c_row[..]);
-        assert_eq!(t.rows().len(), 6);
-        assert!(matches!(t.remove("b"), Err(TableError::Unknown(_))));
-
-        assert_eq!(t.add("b", &[0.0, 0.0, 5.0]).unwrap(), 2);
-        assert_eq!(t.row(2).unwrap(), &[0.0, 0.0, 1.0]);
-        t.set_row(0, &[0.0, -2.0, 0.0]).unwrap();
-        assert_eq!(t.row(0).unwrap(), &[0.0, -1.0, 0.0]);
-        t.set("c", &[0.0, 0.0, 0.0]).unwrap();
-        assert_eq!(t.row(1).unwrap(), &[0.0, 0.0, 0.0], "a zero vector stays zero");
-        assert!(matches!(t.set_row(3, &[1.0, 0.0, 0.0]), Err(TableError::RowOutOfRange { row: 3, len: 3 })));
-        assert!(t.row(3).is_none());
-    }
-
-    #[test]
-    fn from_rows_checks_shape() {
-        let ok = ItemTable::from_rows(vec!["x".into(), "y".into()], 2, vec![2.0, 0.0, 0.0, 3.0]).unwrap();
-        assert_eq!(ok.rows(), &[1.0, 0.0, 0.0, 1.0]);
-        let bad = ItemTable::from_rows(vec!["x".into()], 2, vec![1.0, 0.0, 0.0]);
-        assert!(matches!(bad, Err(TableError::Shape { rows: 1, values: 3, dim: 2 })));
-        assert!(matches!(ItemTable::new(0), Err(TableError::ZeroDim)));
-    }
-}
+mod tests;

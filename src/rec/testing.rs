@@ -23,14 +23,22 @@ pub struct FakeEncoder {
 
 impl FakeEncoder {
     pub fn new(dim: usize) -> Self {
-        Self { dim, calls: Vec::new(), drop_last: false, fail: false }
+        Self {
+            dim,
+            calls: Vec::new(),
+            drop_last: false,
+            fail: false,
+        }
     }
 
     /// Values in [-1, 1) drawn from SHA-256 of the prompt and the value's index.
     pub fn vector_of(prompt: &str, dim: usize) -> Vec<f32> {
         (0..dim)
             .map(|i| {
-                let h = Sha256::new().chain_update(prompt).chain_update((i as u64).to_le_bytes()).finalize();
+                let h = Sha256::new()
+                    .chain_update(prompt)
+                    .chain_update((i as u64).to_le_bytes())
+                    .finalize();
                 let u = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
                 (u as f64 / 2f64.powi(31) - 1.0) as f32
             })
@@ -46,7 +54,10 @@ impl ItemEncoder for FakeEncoder {
         if self.fail {
             return Err(FakeError);
         }
-        let mut out: Vec<Vec<f32>> = prompts.iter().map(|p| Self::vector_of(p, self.dim)).collect();
+        let mut out: Vec<Vec<f32>> = prompts
+            .iter()
+            .map(|p| Self::vector_of(p, self.dim))
+            .collect();
         if self.drop_last {
             out.pop();
         }

@@ -85,16 +85,25 @@ impl CacheKey {
 
 /// `<file name>:<size>:<sha256>` of one file.
 pub fn file_fingerprint(path: &Path) -> Result<String, CacheError> {
-    let io = |source| CacheError::Io { path: path.to_path_buf(), source };
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(io)?.len();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(format!("{name}:{size}:{}", sha256_file(path)?))
 }
 
 /// One fingerprint for several files (an adapter's config and weights), independent
 /// of the order they are given in.
 pub fn files_fingerprint(paths: &[&Path]) -> Result<String, CacheError> {
-    let mut parts = paths.iter().map(|p| file_fingerprint(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut parts = paths
+        .iter()
+        .map(|p| file_fingerprint(p))
+        .collect::<Result<Vec<_>, _>>()?;
     parts.sort();
     Ok(hex(&Sha256::digest(parts.join("\n").as_bytes())))
 }
@@ -107,7 +116,10 @@ pub fn template_fingerprint(template: &ChatTemplate) -> String {
 }
 
 fn sha256_file(path: &Path) -> Result<String, CacheError> {
-    let io = |source| CacheError::Io { path: path.to_path_buf(), source };
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -141,10 +153,19 @@ mod tests {
 
         let b = dir.path().join("adapter.json");
         std::fs::write(&b, b"{}").unwrap();
-        assert_eq!(files_fingerprint(&[&a, &b]).unwrap(), files_fingerprint(&[&b, &a]).unwrap());
+        assert_eq!(
+            files_fingerprint(&[&a, &b]).unwrap(),
+            files_fingerprint(&[&b, &a]).unwrap()
+        );
 
-        assert_ne!(template_fingerprint(&ChatTemplate::smollm2()), template_fingerprint(&ChatTemplate::qwen25()));
-        assert_ne!(template_fingerprint(&ChatTemplate::smollm2()), template_fingerprint(&ChatTemplate::Gemma));
+        assert_ne!(
+            template_fingerprint(&ChatTemplate::smollm2()),
+            template_fingerprint(&ChatTemplate::qwen25())
+        );
+        assert_ne!(
+            template_fingerprint(&ChatTemplate::smollm2()),
+            template_fingerprint(&ChatTemplate::Gemma)
+        );
 
         let missing = file_fingerprint(&dir.path().join("nope")).unwrap_err();
         assert!(missing.to_string().contains("nope"), "{missing}");

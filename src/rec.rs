@@ -20,7 +20,8 @@ pub enum UserVectorAt {
     /// R²ec: at the last token of the reasoning chain (the `<answer>` it emits).
     #[default]
     AfterReasoning,
-    /// The "w/o reasoning" ablation: at the last token of the prompt, nothing generated.
+    /// The "w/o reasoning" ablation: nothing generated; `<answer>` follows the prompt
+    /// directly (as in the item prompt) and h_T is read there.
     AfterPrompt,
 }
 

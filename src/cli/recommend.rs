@@ -15,6 +15,7 @@ use crate::data::{Example, Interaction};
 use crate::model::generate::GenEvent;
 use crate::paths::Paths;
 use crate::rec::recommender::{load_item_table, recommend, RecommendOptions};
+use crate::rec::UserVectorAt;
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
@@ -74,7 +75,11 @@ impl RecommendArgs {
         }
         let opts = RecommendOptions {
             generate: self.model.generate_options(),
-            reasoning: !self.model.no_reasoning,
+            user_vector: if self.model.no_reasoning {
+                UserVectorAt::AfterPrompt
+            } else {
+                UserVectorAt::AfterReasoning
+            },
             top_k: self.top,
             ..Default::default()
         };

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::cache::{CacheDtype, CacheKey, CacheStatus, ItemCache};
 use super::item_table::{ItemEncoder, ItemTable};
 use super::score::{mask_history, user_scores};
-use super::TAU;
+use super::{UserVectorAt, TAU};
 use crate::data::chat_template::Message;
 use crate::data::prepared::{PreparedDataset, ITEMS_FILE};
 use crate::data::prompt::{user_prompt_text, ANSWER_TAG, HISTORY_WINDOW};
@@ -76,15 +76,15 @@ pub fn load_item_table(
 #[derive(Debug, Clone)]
 pub struct RecommendOptions {
     pub generate: GenerateOptions,
-    /// false: the user vector is read straight after the prompt ("w/o reasoning").
-    pub reasoning: bool,
+    /// Where h_T is read: after the chain (R²ec) or straight after the prompt.
+    pub user_vector: UserVectorAt,
     pub top_k: usize,
     pub window: usize,
 }
 
 impl Default for RecommendOptions {
     fn default() -> Self {
-        Self { generate: GenerateOptions::default(), reasoning: true, top_k: 10, window: HISTORY_WINDOW }
+        Self { generate: GenerateOptions::default(), user_vector: UserVectorAt::AfterReasoning, top_k: 10, window: HISTORY_WINDOW }
     }
 }
 
@@ -137,7 +137,7 @@ pub fn recommend(
     let start = Instant::now();
     let text = user_prompt_text(&data.domain(), history, now, &data.catalog, opts.window)?;
     let prompt = model.template.render(&[Message::user(text)], true);
-    let (reasoning, reasoning_tokens, stop, user_vector, generation) = if opts.reasoning {
+    let (reasoning, reasoning_tokens, stop, user_vector, generation) = if opts.user_vector == UserVectorAt::AfterReasoning {
         let req = GenerateRequest { prompt_ids: model.tokenizer.encode(&prompt).map_err(ModelError::from)?, samples: 1 };
         let (mut chains, timings) = generate_batch(
             &model.backbone,

@@ -1,7 +1,11 @@
 //! The command line: one `Args` struct per subcommand. With no subcommand, r2ec runs
 //! setup when the default assets are missing (the TUI will open here later).
 
-use clap::{Parser, Subcommand};
+pub mod setup;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::paths::Paths;
 
 #[derive(Debug, Parser)]
 #[command(name = "r2ec", version, about = "R²ec: a large recommender model with reasoning")]
@@ -11,10 +15,33 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Fetch and verify the default model and data (with --all: the larger ones too).
+    Setup(setup::SetupArgs),
+}
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
-        Ok(())
+        let paths = Paths::from_env();
+        match self.command {
+            Some(Command::Setup(args)) => args.run(&paths),
+            None => run_default(&paths),
+        }
     }
+}
+
+/// Plain `r2ec`: fetch the default assets if they are missing, then say what exists.
+fn run_default(paths: &Paths) -> anyhow::Result<()> {
+    if crate::setup::missing_defaults(paths) {
+        println!("r2ec: default model or data missing; running `r2ec setup` first");
+        setup::run_setup(paths, crate::setup::AssetSet::Default)?;
+    }
+    let names: Vec<String> =
+        Cli::command().get_subcommands().map(|c| format!("`r2ec {}`", c.get_name())).collect();
+    println!(
+        "r2ec: the terminal interface comes in a later version; commands available now: {} \
+         (see `r2ec help`)",
+        names.join(", ")
+    );
+    Ok(())
 }

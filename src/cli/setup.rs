@@ -40,10 +40,10 @@ pub fn run_setup(paths: &Paths, set: AssetSet) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "setup: {} fetched ({} packages downloaded), {} already present ({seconds:.1} s)",
+            "setup: fetched {}, already present {}, packages downloaded {} ({seconds:.1} s)",
             report.fetched(),
-            report.downloads(),
-            report.assets.len() - report.fetched()
+            report.assets.len() - report.fetched(),
+            report.downloads()
         );
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The command line: one `Args` struct per subcommand. With no subcommand, r2ec runs
 //! setup when the default assets are missing (the TUI will open here later).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::paths::Paths;
 
@@ -9,6 +9,7 @@ pub mod bench;
 pub mod data;
 pub mod model_opts;
 pub mod recommend;
+pub mod setup;
 
 #[derive(Debug, Parser)]
 #[command(name = "r2ec", version, about = "R²ec: a large recommender model with reasoning")]
@@ -19,6 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fetch and verify the default model and data (with --all: the larger ones too).
+    Setup(setup::SetupArgs),
     /// Prepare data sets (SPEC §3).
     Data(data::DataArgs),
     /// Recommend for one user: stream the reasoning, rank the whole catalogue.
@@ -31,10 +34,27 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         let paths = Paths::from_env();
         match self.command {
+            Some(Command::Setup(args)) => args.run(&paths),
             Some(Command::Data(args)) => args.run(),
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
-            None => Ok(()),
+            None => run_default(&paths),
         }
     }
+}
+
+/// Plain `r2ec`: fetch the default assets if they are missing, then say what exists.
+fn run_default(paths: &Paths) -> anyhow::Result<()> {
+    if crate::setup::missing_defaults(paths) {
+        println!("r2ec: default model or data missing; running `r2ec setup` first");
+        setup::run_setup(paths, crate::setup::AssetSet::Default)?;
+    }
+    let names: Vec<String> =
+        Cli::command().get_subcommands().map(|c| format!("`r2ec {}`", c.get_name())).collect();
+    println!(
+        "r2ec: the terminal interface comes in a later version; commands available now: {} \
+         (see `r2ec help`)",
+        names.join(", ")
+    );
+    Ok(())
 }

@@ -84,10 +84,7 @@ pub struct Source<'a> {
 }
 
 fn corrupt(wheel: &Path, detail: impl ToString) -> SetupError {
-    SetupError::WheelCorrupt {
-        wheel: wheel.to_path_buf(),
-        detail: detail.to_string(),
-    }
+    SetupError::WheelCorrupt { wheel: wheel.to_path_buf(), detail: detail.to_string() }
 }
 
 /// Concatenates `sources` into `expect.dest`, reporting bytes written (of the expected
@@ -129,12 +126,11 @@ pub fn extract(
                 return Err(SetupError::SizeMismatch {
                     expected: expect.size,
                     got: format!("more than that ({written} bytes so far)"),
-                    by_hand: expect.clone(),
+                    by_hand: Box::new(expect.clone()),
                 });
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| SetupError::io(dest, e))?;
+            out.write_all(&buf[..n]).map_err(|e| SetupError::io(dest, e))?;
             progress(written, expect.size);
         }
     }
@@ -142,15 +138,12 @@ pub fn extract(
         return Err(SetupError::SizeMismatch {
             expected: expect.size,
             got: written.to_string(),
-            by_hand: expect.clone(),
+            by_hand: Box::new(expect.clone()),
         });
     }
     let got = format!("{:x}", hasher.finalize());
     if !got.eq_ignore_ascii_case(&expect.sha256) {
-        return Err(SetupError::ChecksumMismatch {
-            got,
-            by_hand: expect.clone(),
-        });
+        return Err(SetupError::ChecksumMismatch { got, by_hand: Box::new(expect.clone()) });
     }
     out.commit().map_err(|e| SetupError::io(dest, e))
 }

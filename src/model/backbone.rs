@@ -66,7 +66,7 @@ impl Backbone {
             cfg.vocab_size,
             cfg.hidden_size,
             false,
-            opts.format,
+            opts,
         )?;
         Ok(Self {
             cfg: cfg.clone(),

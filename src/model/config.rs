@@ -63,7 +63,7 @@ impl ModelConfig {
     /// local (even layers) and global attention.
     pub fn layer_window(&self, layer: usize) -> Option<usize> {
         match self.family {
-            Family::Gemma2 if layer % 2 == 0 => self.sliding_window,
+            Family::Gemma2 if layer.is_multiple_of(2) => self.sliding_window,
             _ => None,
         }
     }

@@ -38,7 +38,7 @@ impl Attention {
         let (h, d, f, b) = (
             cfg.hidden_size,
             cfg.head_dim,
-            opts.format,
+            opts,
             cfg.attention_bias,
         );
         let (nq, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);

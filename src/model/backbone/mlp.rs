@@ -24,7 +24,7 @@ impl Mlp {
         prefix: &str,
         opts: &LoadOptions,
     ) -> Result<Self, ModelError> {
-        let (h, i, f) = (cfg.hidden_size, cfg.intermediate_size, opts.format);
+        let (h, i, f) = (cfg.hidden_size, cfg.intermediate_size, opts);
         Ok(Self {
             gate: Linear::load(w, &format!("{prefix}.gate_proj.weight"), i, h, false, f)?,
             up: Linear::load(w, &format!("{prefix}.up_proj.weight"), i, h, false, f)?,

@@ -213,3 +213,37 @@ fn peft_names_round_trip() {
     }
     assert_eq!(LoraTarget::Gate.peft_name(), "gate_proj");
 }
+
+#[test]
+fn quantized_weights_stay_close_to_dense() -> candle_core::Result<()> {
+    let cfg = tiny_config(Family::Qwen2);
+    let w = random_weights(&cfg, 17, &Device::Cpu)?;
+    let x = ids(&[&[
+        3, 9, 27, 14, 5, 8, 1, 2, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
+    ]]);
+    let hidden = |opts: LoadOptions| -> candle_core::Result<Tensor> {
+        let m = Backbone::new(&cfg, &w, &opts).expect("backbone");
+        let mut cache = KvCache::new(&cfg, 1);
+        m.forward_hidden(&x, &mut cache, None)
+    };
+    let dense = hidden(LoadOptions {
+        format: WeightFormat::F32,
+        dense_prefill: true,
+    })?;
+    let q8 = hidden(LoadOptions {
+        format: WeightFormat::Q8_0,
+        dense_prefill: false,
+    })?;
+    let q8_dense_prefill = hidden(LoadOptions {
+        format: WeightFormat::Q8_0,
+        dense_prefill: true,
+    })?;
+    let d = max_diff(&dense, &q8);
+    assert!(d > 0.0 && d < 0.15, "q8_0 vs f32 differ by {d}");
+    // Prefill through the dequantized copy keeps the weight rounding but skips the
+    // rounding of activations that candle's quantized matmul adds: closer to f32.
+    let d_prefill = max_diff(&dense, &q8_dense_prefill);
+    assert!(d_prefill > 0.0 && d_prefill < d, "{d_prefill} vs {d}");
+    assert!(max_diff(&q8, &q8_dense_prefill) > 1e-4);
+    Ok(())
+}

@@ -74,11 +74,9 @@ impl GgufFile {
 
     /// Read one tensor's bytes as stored.
     pub fn read_raw(&mut self, name: &str) -> Result<RawTensor, GgufError> {
-        let info = self.content.tensor_infos.get(name).ok_or_else(|| GgufError::MissingTensor {
-            path: self.path.clone(),
-            tensor: name.to_string(),
-            hf_name: name.to_string(),
-        })?;
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Err(self.tensor_error(name, "not in this file".into()));
+        };
         let start = self.content.tensor_data_offset + info.offset;
         // Sizes were validated against the file length in `open`.
         let mut bytes = vec![0u8; byte_size(info) as usize];

@@ -147,18 +147,20 @@ impl ChatTemplate {
     }
 }
 
-/// The default system message a ChatML Jinja template inserts, if any.
+/// The default system message a ChatML Jinja template inserts, if any: the first
+/// system header followed by a literal message. Qwen2.5's template opens a system turn
+/// for tool use before its plain default, so every header is tried in turn.
 fn default_system_of(source: &str) -> Option<String> {
-    let at = source.find("<|im_start|>system\\n").or_else(|| source.find("<|im_start|>system\n"))?;
-    let rest = &source[at..];
-    // The literal message follows the header inside the same quoted string.
-    let after = rest
-        .strip_prefix("<|im_start|>system\\n")
-        .or_else(|| rest.strip_prefix("<|im_start|>system\n"))?;
-    let end = after.find("<|im_end|>")?;
-    let msg = &after[..end];
-    // A header followed by a Jinja expression (`' + message['content'] + '`) is not a
-    // literal default message.
+    const HEADERS: [&str; 2] = ["<|im_start|>system\\n", "<|im_start|>system\n"];
+    HEADERS.iter().find_map(|header| {
+        source.match_indices(header).find_map(|(at, _)| literal_message(&source[at + header.len()..]))
+    })
+}
+
+/// The message up to `<|im_end|>`, unless it is a Jinja expression
+/// (`' + message['content'] + '`) rather than a literal.
+fn literal_message(after_header: &str) -> Option<String> {
+    let msg = &after_header[..after_header.find("<|im_end|>")?];
     if msg.is_empty() || msg.contains('\'') || msg.contains("{{") || msg.contains('+') {
         return None;
     }
@@ -204,5 +206,8 @@ mod tests {
         let gemma = "{{ bos_token }}{% for message in messages %}<start_of_turn>{{ role }}";
         assert_eq!(ChatTemplate::from_jinja(gemma).unwrap(), ChatTemplate::Gemma);
         assert!(ChatTemplate::from_jinja("[INST] {{ x }} [/INST]").is_err());
+        // Qwen2.5's template opens a tool-use system turn before its plain default.
+        let qwen = "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}{{- \"\\n\\n# Tools<|im_end|>\\n\" }}{%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}";
+        assert_eq!(ChatTemplate::from_jinja(qwen).unwrap(), ChatTemplate::qwen25());
     }
 }

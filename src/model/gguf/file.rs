@@ -32,10 +32,7 @@ pub struct GgufFile {
 impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| GgufError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| GgufError::Io { path: path.clone(), source };
         let mut file = File::open(&path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
 
@@ -46,16 +43,10 @@ impl GgufFile {
             return Err(GgufError::BadMagic { path, found });
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let content = Content::read(&mut file).map_err(|e| GgufError::Header {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let content = Content::read(&mut file)
+            .map_err(|e| GgufError::Header { path: path.clone(), message: e.to_string() })?;
 
-        let this = Self {
-            path,
-            file,
-            content,
-        };
+        let this = Self { path, file, content };
         this.check_extents(file_len)?;
         Ok(this)
     }
@@ -83,29 +74,16 @@ impl GgufFile {
 
     /// Read one tensor's bytes as stored.
     pub fn read_raw(&mut self, name: &str) -> Result<RawTensor, GgufError> {
-        let info = self
-            .content
-            .tensor_infos
-            .get(name)
-            .ok_or_else(|| GgufError::MissingTensor {
-                path: self.path.clone(),
-                tensor: name.to_string(),
-                hf_name: name.to_string(),
-            })?;
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Err(self.tensor_error(name, "not in this file".into()));
+        };
         let start = self.content.tensor_data_offset + info.offset;
         // Sizes were validated against the file length in `open`.
         let mut bytes = vec![0u8; byte_size(info) as usize];
-        let io = |source| GgufError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| GgufError::Io { path: self.path.clone(), source };
         self.file.seek(SeekFrom::Start(start)).map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
-        Ok(RawTensor {
-            dtype: info.ggml_dtype,
-            dims: info.shape.dims().to_vec(),
-            bytes,
-        })
+        Ok(RawTensor { dtype: info.ggml_dtype, dims: info.shape.dims().to_vec(), bytes })
     }
 
     /// One tensor as stored, as a candle `QTensor` (no un-permutation): what
@@ -126,11 +104,7 @@ impl GgufFile {
     }
 
     pub(super) fn tensor_error(&self, name: &str, message: String) -> GgufError {
-        GgufError::Tensor {
-            path: self.path.clone(),
-            tensor: name.to_string(),
-            message,
-        }
+        GgufError::Tensor { path: self.path.clone(), tensor: name.to_string(), message }
     }
 
     /// Every tensor must lie inside the file and hold whole quantization blocks. The
@@ -141,7 +115,7 @@ impl GgufFile {
         for (name, info) in infos {
             let elems = info.shape.elem_count();
             let block = info.ggml_dtype.block_size();
-            if elems % block != 0 {
+            if !elems.is_multiple_of(block) {
                 let msg = format!(
                     "{elems} elements is not a whole number of {:?} blocks of {block}",
                     info.ggml_dtype

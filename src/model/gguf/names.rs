@@ -28,137 +28,87 @@ pub struct ExpectedTensor {
     pub rotary_heads: Option<usize>,
 }
 
+/// A size in a per-layer tensor's shape.
+#[derive(Clone, Copy)]
+enum Dim {
+    Hidden,
+    QRows,
+    KvRows,
+    Ffn,
+}
+
+/// Whose heads a tensor's rows are split into, for the rotary permutation.
+#[derive(Clone, Copy, PartialEq)]
+enum Rotary {
+    Plain,
+    QHeads,
+    KvHeads,
+}
+
+/// One per-layer tensor: GGUF name after `blk.N.`, HF name after `model.layers.N.`.
+type LayerTensor = (&'static str, &'static str, &'static [Dim], TensorRole, Rotary);
+
+use Dim::{Ffn, Hidden, KvRows, QRows};
+use Rotary::{KvHeads, Plain, QHeads};
+use TensorRole::{Bias, Matrix, Norm};
+
+const ATTENTION: &[LayerTensor] = &[
+    ("attn_norm.weight", "input_layernorm.weight", &[Hidden], Norm, Plain),
+    ("attn_q.weight", "self_attn.q_proj.weight", &[QRows, Hidden], Matrix, QHeads),
+    ("attn_k.weight", "self_attn.k_proj.weight", &[KvRows, Hidden], Matrix, KvHeads),
+    ("attn_v.weight", "self_attn.v_proj.weight", &[KvRows, Hidden], Matrix, Plain),
+    ("attn_output.weight", "self_attn.o_proj.weight", &[Hidden, QRows], Matrix, Plain),
+];
+const ATTENTION_BIAS: &[LayerTensor] = &[
+    ("attn_q.bias", "self_attn.q_proj.bias", &[QRows], Bias, QHeads),
+    ("attn_k.bias", "self_attn.k_proj.bias", &[KvRows], Bias, KvHeads),
+    ("attn_v.bias", "self_attn.v_proj.bias", &[KvRows], Bias, Plain),
+];
+const LLAMA_NORMS: &[LayerTensor] =
+    &[("ffn_norm.weight", "post_attention_layernorm.weight", &[Hidden], Norm, Plain)];
+const GEMMA2_NORMS: &[LayerTensor] = &[
+    ("post_attention_norm.weight", "post_attention_layernorm.weight", &[Hidden], Norm, Plain),
+    ("ffn_norm.weight", "pre_feedforward_layernorm.weight", &[Hidden], Norm, Plain),
+    ("post_ffw_norm.weight", "post_feedforward_layernorm.weight", &[Hidden], Norm, Plain),
+];
+const MLP: &[LayerTensor] = &[
+    ("ffn_gate.weight", "mlp.gate_proj.weight", &[Ffn, Hidden], Matrix, Plain),
+    ("ffn_up.weight", "mlp.up_proj.weight", &[Ffn, Hidden], Matrix, Plain),
+    ("ffn_down.weight", "mlp.down_proj.weight", &[Hidden, Ffn], Matrix, Plain),
+];
+
 /// The tensors to load, in file-independent order: embedding, layers, final norm, head.
 pub fn expected_tensors(cfg: &ModelConfig) -> Vec<ExpectedTensor> {
-    let h = cfg.hidden_size;
-    let q_rows = cfg.num_attention_heads * cfg.head_dim;
-    let kv_rows = cfg.num_key_value_heads * cfg.head_dim;
-    let ffn = cfg.intermediate_size;
+    let size = |d: &Dim| match d {
+        Hidden => cfg.hidden_size,
+        QRows => cfg.num_attention_heads * cfg.head_dim,
+        KvRows => cfg.num_key_value_heads * cfg.head_dim,
+        Ffn => cfg.intermediate_size,
+    };
     // Only llama.cpp's LlamaModel converter permutes Q/K; Qwen2 and Gemma2 keep HF order.
     let permuted = cfg.family == Family::Llama;
+    let norms = if cfg.family == Family::Gemma2 { GEMMA2_NORMS } else { LLAMA_NORMS };
+    let bias: &[LayerTensor] = if cfg.attention_bias { ATTENTION_BIAS } else { &[] };
 
-    let mut out = vec![entry(
-        "token_embd.weight",
-        "model.embed_tokens.weight",
-        &[cfg.vocab_size, h],
-        TensorRole::Matrix,
-    )];
+    let embedding = [cfg.vocab_size, cfg.hidden_size];
+    let mut out = vec![entry("token_embd.weight", "model.embed_tokens.weight", &embedding, Matrix)];
     for l in 0..cfg.num_hidden_layers {
-        let g = |part: &str, suffix: &str| format!("blk.{l}.{part}.{suffix}");
-        let hf = |part: &str, suffix: &str| format!("model.layers.{l}.{part}.{suffix}");
-        let mut push =
-            |gp: &str, hp: &str, suffix: &str, shape: &[usize], role, heads: Option<usize>| {
-                let mut e = entry(&g(gp, suffix), &hf(hp, suffix), shape, role);
-                e.rotary_heads = heads.filter(|_| permuted);
-                out.push(e);
+        for (gguf, hf, dims, role, rotary) in [ATTENTION, bias, norms, MLP].into_iter().flatten() {
+            let shape: Vec<usize> = dims.iter().map(size).collect();
+            let (gguf, hf) = (format!("blk.{l}.{gguf}"), format!("model.layers.{l}.{hf}"));
+            let mut e = entry(&gguf, &hf, &shape, *role);
+            e.rotary_heads = match rotary {
+                _ if !permuted => None,
+                Plain => None,
+                QHeads => Some(cfg.num_attention_heads),
+                KvHeads => Some(cfg.num_key_value_heads),
             };
-        use TensorRole::{Bias, Matrix, Norm};
-        let nq = Some(cfg.num_attention_heads);
-        let nk = Some(cfg.num_key_value_heads);
-        push("attn_norm", "input_layernorm", "weight", &[h], Norm, None);
-        push(
-            "attn_q",
-            "self_attn.q_proj",
-            "weight",
-            &[q_rows, h],
-            Matrix,
-            nq,
-        );
-        push(
-            "attn_k",
-            "self_attn.k_proj",
-            "weight",
-            &[kv_rows, h],
-            Matrix,
-            nk,
-        );
-        push(
-            "attn_v",
-            "self_attn.v_proj",
-            "weight",
-            &[kv_rows, h],
-            Matrix,
-            None,
-        );
-        if cfg.attention_bias {
-            push("attn_q", "self_attn.q_proj", "bias", &[q_rows], Bias, nq);
-            push("attn_k", "self_attn.k_proj", "bias", &[kv_rows], Bias, nk);
-            push("attn_v", "self_attn.v_proj", "bias", &[kv_rows], Bias, None);
+            out.push(e);
         }
-        push(
-            "attn_output",
-            "self_attn.o_proj",
-            "weight",
-            &[h, q_rows],
-            Matrix,
-            None,
-        );
-        if cfg.family == Family::Gemma2 {
-            push(
-                "post_attention_norm",
-                "post_attention_layernorm",
-                "weight",
-                &[h],
-                Norm,
-                None,
-            );
-            push(
-                "ffn_norm",
-                "pre_feedforward_layernorm",
-                "weight",
-                &[h],
-                Norm,
-                None,
-            );
-            push(
-                "post_ffw_norm",
-                "post_feedforward_layernorm",
-                "weight",
-                &[h],
-                Norm,
-                None,
-            );
-        } else {
-            push(
-                "ffn_norm",
-                "post_attention_layernorm",
-                "weight",
-                &[h],
-                Norm,
-                None,
-            );
-        }
-        push(
-            "ffn_gate",
-            "mlp.gate_proj",
-            "weight",
-            &[ffn, h],
-            Matrix,
-            None,
-        );
-        push("ffn_up", "mlp.up_proj", "weight", &[ffn, h], Matrix, None);
-        push(
-            "ffn_down",
-            "mlp.down_proj",
-            "weight",
-            &[h, ffn],
-            Matrix,
-            None,
-        );
     }
-    out.push(entry(
-        "output_norm.weight",
-        "model.norm.weight",
-        &[h],
-        TensorRole::Norm,
-    ));
+    out.push(entry("output_norm.weight", "model.norm.weight", &[cfg.hidden_size], Norm));
     if !cfg.tie_word_embeddings {
-        out.push(entry(
-            "output.weight",
-            "lm_head.weight",
-            &[cfg.vocab_size, h],
-            TensorRole::Matrix,
-        ));
+        out.push(entry("output.weight", "lm_head.weight", &embedding, Matrix));
     }
     out
 }

@@ -66,7 +66,7 @@ impl ModelOpts {
             FormatChoice::F32 => WeightFormat::F32,
             FormatChoice::Q8_0 => WeightFormat::Q8_0,
         };
-        LoadOptions { format }
+        LoadOptions { format, ..Default::default() }
     }
 
     /// Load the model on the chosen device, saying what is loaded unless `quiet`.

@@ -1,6 +1,7 @@
 //! `r2ec data prepare <source>`: turn a raw data set into the prepared files of SPEC §3
 //! and print its statistics.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -82,12 +83,10 @@ impl PrepareArgs {
         let opts = PrepareOptions { source, history: self.history, name: self.name };
         let started = Instant::now();
         let prepared = prepare(&Paths::from_env(), &opts)?;
-        println!(
-            "prepared {} in {:.1} s",
-            prepared.dir.display(),
-            started.elapsed().as_secs_f64()
-        );
-        println!("{}", prepared.stats);
+        let secs = started.elapsed().as_secs_f64();
+        // The data set is written by now; a closed stdout (piped into `head`) is no failure.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "prepared {} in {secs:.1} s\n{}", prepared.dir.display(), prepared.stats);
         Ok(())
     }
 }

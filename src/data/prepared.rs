@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::catalog::Catalog;
 use super::domain::Domain;
 use super::error::DataError;
+use super::example_lines::ExampleLines;
 use super::examples::{ExampleRef, SplitRanges};
 use super::lines::{for_each_line, json};
 use super::sequences::SourceData;
@@ -66,11 +67,13 @@ pub fn write_prepared(
     }
     files.push((path, f));
 
+    let lines = ExampleLines::new(&data.users, history_window)
+        .map_err(|e| DataError::Other(format!("serializing examples: {e}")))?;
     for (split, range) in Split::ALL.into_iter().zip([&ranges.train, &ranges.valid, &ranges.test]) {
         let path = dir.join(split.file_name());
         let mut f = AtomicFile::create(&path).map_err(io(&path))?;
         for r in &refs[range.clone()] {
-            write_json_line(&mut f, &r.view(&data.users, history_window)).map_err(io(&path))?;
+            lines.write(&mut f, r).map_err(io(&path))?;
         }
         files.push((path, f));
     }

@@ -70,23 +70,30 @@ impl PrepareArgs {
         let source = match self.source {
             SourceKind::MovieLens100k => Source::MovieLens100k,
             SourceKind::MovieLens1m => Source::MovieLens1m,
-            SourceKind::Amazon => {
-                Source::Amazon(AmazonOptions {
-                    reviews: need(self.reviews, "--reviews FILE")?,
-                    meta: need(self.meta, "--meta FILE")?,
-                    category: need(self.category, "--category NAME")?,
-                    min_items: self.min_items,
-                    k_core: self.k_core,
-                })
-            }
+            SourceKind::Amazon => Source::Amazon(AmazonOptions {
+                reviews: need(self.reviews, "--reviews FILE")?,
+                meta: need(self.meta, "--meta FILE")?,
+                category: need(self.category, "--category NAME")?,
+                min_items: self.min_items,
+                k_core: self.k_core,
+            }),
         };
-        let opts = PrepareOptions { source, history: self.history, name: self.name };
+        let opts = PrepareOptions {
+            source,
+            history: self.history,
+            name: self.name,
+        };
         let started = Instant::now();
         let prepared = prepare(&Paths::from_env(), &opts)?;
         let secs = started.elapsed().as_secs_f64();
         // The data set is written by now; a closed stdout (piped into `head`) is no failure.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "prepared {} in {secs:.1} s\n{}", prepared.dir.display(), prepared.stats);
+        let _ = writeln!(
+            out,
+            "prepared {} in {secs:.1} s\n{}",
+            prepared.dir.display(),
+            prepared.stats
+        );
         Ok(())
     }
 }

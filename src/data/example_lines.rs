@@ -26,7 +26,11 @@ impl SequenceJson {
             bytes.push(b',');
         }
         offsets.push(bytes.len());
-        Ok(Self { user_id: serde_json::to_vec(&seq.user_id)?, bytes, offsets })
+        Ok(Self {
+            user_id: serde_json::to_vec(&seq.user_id)?,
+            bytes,
+            offsets,
+        })
     }
 
     /// Interactions `from..to` joined by commas (empty when `from == to`).
@@ -46,7 +50,10 @@ pub struct ExampleLines {
 
 impl ExampleLines {
     pub fn new(users: &[UserSequence], window: usize) -> serde_json::Result<Self> {
-        let users = users.iter().map(SequenceJson::new).collect::<Result<_, _>>()?;
+        let users = users
+            .iter()
+            .map(SequenceJson::new)
+            .collect::<Result<_, _>>()?;
         Ok(Self { users, window })
     }
 
@@ -85,7 +92,14 @@ mod tests {
             },
             UserSequence {
                 user_id: "v".into(),
-                interactions: vec![Interaction { item_id: "x".into(), rating: 3.0, timestamp: -5 }; 2],
+                interactions: vec![
+                    Interaction {
+                        item_id: "x".into(),
+                        rating: 3.0,
+                        timestamp: -5
+                    };
+                    2
+                ],
             },
         ];
         for window in [1, 3, 20, 100] {
@@ -95,7 +109,10 @@ mod tests {
                 lines.write(&mut ours, &r).unwrap();
                 let mut theirs = serde_json::to_vec(&r.view(&users, window).to_example()).unwrap();
                 theirs.push(b'\n');
-                assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    String::from_utf8(theirs).unwrap()
+                );
             }
         }
     }

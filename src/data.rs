@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod chat_template;
 pub mod domain;
 pub mod error;
+pub mod example_lines;
 pub mod examples;
 pub mod lines;
 pub mod movielens;

@@ -1,6 +1,7 @@
 //! `r2ec data prepare <source>`: turn a raw data set into the prepared files of SPEC §3
 //! and print its statistics.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -69,25 +70,30 @@ impl PrepareArgs {
         let source = match self.source {
             SourceKind::MovieLens100k => Source::MovieLens100k,
             SourceKind::MovieLens1m => Source::MovieLens1m,
-            SourceKind::Amazon => {
-                Source::Amazon(AmazonOptions {
-                    reviews: need(self.reviews, "--reviews FILE")?,
-                    meta: need(self.meta, "--meta FILE")?,
-                    category: need(self.category, "--category NAME")?,
-                    min_items: self.min_items,
-                    k_core: self.k_core,
-                })
-            }
+            SourceKind::Amazon => Source::Amazon(AmazonOptions {
+                reviews: need(self.reviews, "--reviews FILE")?,
+                meta: need(self.meta, "--meta FILE")?,
+                category: need(self.category, "--category NAME")?,
+                min_items: self.min_items,
+                k_core: self.k_core,
+            }),
         };
-        let opts = PrepareOptions { source, history: self.history, name: self.name };
+        let opts = PrepareOptions {
+            source,
+            history: self.history,
+            name: self.name,
+        };
         let started = Instant::now();
         let prepared = prepare(&Paths::from_env(), &opts)?;
-        println!(
-            "prepared {} in {:.1} s",
+        let secs = started.elapsed().as_secs_f64();
+        // The data set is written by now; a closed stdout (piped into `head`) is no failure.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "prepared {} in {secs:.1} s\n{}",
             prepared.dir.display(),
-            started.elapsed().as_secs_f64()
+            prepared.stats
         );
-        println!("{}", prepared.stats);
         Ok(())
     }
 }

@@ -62,10 +62,16 @@ pub fn read_amazon(opts: &AmazonOptions) -> Result<SourceData, DataError> {
     let mut needed: HashMap<&str, usize> = HashMap::new();
     for (row, _) in reviews.rows.iter().zip(&alive).filter(|(_, &a)| a) {
         let item_id = &reviews.items[row.item as usize];
-        needed.entry(item_id).or_insert(reviews.item_lines[row.item as usize]);
+        needed
+            .entry(item_id)
+            .or_insert(reviews.item_lines[row.item as usize]);
         builder.push(
             &reviews.users[row.user as usize],
-            Interaction { item_id: item_id.clone(), rating: row.rating, timestamp: row.timestamp },
+            Interaction {
+                item_id: item_id.clone(),
+                rating: row.rating,
+                timestamp: row.timestamp,
+            },
         );
     }
     if needed.is_empty() {
@@ -97,7 +103,10 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
         let at_field = |offset: usize| {
             let i = bytes[..offset].iter().filter(|&&b| b == b',').count();
             Some(match &header {
-                Some((names, _)) => names.get(i).cloned().unwrap_or_else(|| format!("column {}", i + 1)),
+                Some((names, _)) => names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", i + 1)),
                 None => "header".to_string(),
             })
         };
@@ -108,7 +117,12 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
             let mut cols = [0usize; 4];
             for (slot, want) in cols.iter_mut().zip(COLUMNS) {
                 *slot = names.iter().position(|h| h == want).ok_or_else(|| {
-                    DataError::field(path, n, want, format!("missing column (the header has: {})", names.join(", ")))
+                    DataError::field(
+                        path,
+                        n,
+                        want,
+                        format!("missing column (the header has: {})", names.join(", ")),
+                    )
                 })?;
             }
             header = Some((names, cols));
@@ -120,7 +134,11 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
                 path,
                 n,
                 field,
-                format!("the line has {} comma-separated fields, the header names {}", fields.len(), names.len()),
+                format!(
+                    "the line has {} comma-separated fields, the header names {}",
+                    fields.len(),
+                    names.len()
+                ),
             ));
         }
         let value = |c: usize| {
@@ -136,7 +154,14 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
             raw.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| DataError::field(path, n, COLUMNS[c], format!("expected a number, found `{raw}`")))
+                .ok_or_else(|| {
+                    DataError::field(
+                        path,
+                        n,
+                        COLUMNS[c],
+                        format!("expected a number, found `{raw}`"),
+                    )
+                })
         };
         let user = intern(&mut user_index, &mut out.users, value(0)?);
         let before = out.items.len();
@@ -147,14 +172,28 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
         let rating = number(2)? as f32;
         let millis = number(3)?;
         if millis.fract() != 0.0 || millis.abs() >= 1e18 {
-            return Err(DataError::field(path, n, "timestamp", format!("expected Unix milliseconds, found `{millis}`")));
+            return Err(DataError::field(
+                path,
+                n,
+                "timestamp",
+                format!("expected Unix milliseconds, found `{millis}`"),
+            ));
         }
         let timestamp = (millis as i64).div_euclid(1000);
-        out.rows.push(Review { user, item, rating, timestamp });
+        out.rows.push(Review {
+            user,
+            item,
+            rating,
+            timestamp,
+        });
         Ok(())
     })?;
     if header.is_none() {
-        return Err(DataError::line(path, 1, "empty file: expected the header `user_id,parent_asin,rating,timestamp`"));
+        return Err(DataError::line(
+            path,
+            1,
+            "empty file: expected the header `user_id,parent_asin,rating,timestamp`",
+        ));
     }
     if out.rows.is_empty() {
         return Err(DataError::line(path, 2, "no reviews after the header"));
@@ -213,13 +252,27 @@ mod tests {
         assert_eq!(r.users, ["U1"]);
         assert_eq!(r.items, ["B1", "B2"]);
         assert_eq!(r.item_lines, [2, 3]);
-        assert_eq!(r.rows[1], Review { user: 0, item: 1, rating: 3.0, timestamp: 1_664_582_401 });
+        assert_eq!(
+            r.rows[1],
+            Review {
+                user: 0,
+                item: 1,
+                rating: 3.0,
+                timestamp: 1_664_582_401
+            }
+        );
 
         std::fs::write(&p, "user_id,parent_asin,rating\nU,B,5\n").unwrap();
         let err = read_reviews(&p).unwrap_err().to_string();
-        assert!(err.contains("r.csv:1: field `timestamp`: missing column"), "{err}");
+        assert!(
+            err.contains("r.csv:1: field `timestamp`: missing column"),
+            "{err}"
+        );
         std::fs::write(&p, "user_id,parent_asin,rating,timestamp\nU,B,five,1\n").unwrap();
         let err = read_reviews(&p).unwrap_err().to_string();
-        assert!(err.ends_with("r.csv:2: field `rating`: expected a number, found `five`"), "{err}");
+        assert!(
+            err.ends_with("r.csv:2: field `rating`: expected a number, found `five`"),
+            "{err}"
+        );
     }
 }

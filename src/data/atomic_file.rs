@@ -50,7 +50,12 @@ impl AtomicTable {
             ));
         }
         let columns = parse_header(path, header)?;
-        Ok(Self { path: path.to_path_buf(), text, columns, body })
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+            columns,
+            body,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -111,7 +116,11 @@ impl AtomicTable {
                         ),
                     ));
                 }
-                Ok(Record { table: self, line, fields })
+                Ok(Record {
+                    table: self,
+                    line,
+                    fields,
+                })
             })
     }
 }
@@ -175,7 +184,9 @@ fn parse_header(path: &Path, header: &str) -> Result<Vec<Column>, DataError> {
     let mut columns: Vec<Column> = Vec::new();
     for raw in header.split('\t') {
         let raw = raw.trim();
-        let Some((name, kind)) = raw.split_once(':').filter(|(n, k)| !n.is_empty() && !k.is_empty())
+        let Some((name, kind)) = raw
+            .split_once(':')
+            .filter(|(n, k)| !n.is_empty() && !k.is_empty())
         else {
             return Err(DataError::field(
                 path,
@@ -185,9 +196,17 @@ fn parse_header(path: &Path, header: &str) -> Result<Vec<Column>, DataError> {
             ));
         };
         if columns.iter().any(|c| c.name == name) {
-            return Err(DataError::field(path, 1, name, "column named twice in the header"));
+            return Err(DataError::field(
+                path,
+                1,
+                name,
+                "column named twice in the header",
+            ));
         }
-        columns.push(Column { name: name.to_string(), kind: kind.to_string() });
+        columns.push(Column {
+            name: name.to_string(),
+            kind: kind.to_string(),
+        });
     }
     Ok(columns)
 }
@@ -198,7 +217,10 @@ fn utf8_error(path: &Path, err: std::string::FromUtf8Error) -> DataError {
     let bytes = err.as_bytes();
     let before = &bytes[..at];
     let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     let tabs = before[line_start..].iter().filter(|&&b| b == b'\t').count();
     let message = format!("invalid UTF-8 (byte 0x{:02X})", bytes[at]);
     // The header is the first line; when it is readable, name the column by its header name.
@@ -246,10 +268,16 @@ mod tests {
             "t.inter:2: field `b`: missing: the line has 1 tab-separated fields, the header names 2"
         );
         let err = t.column("rating").unwrap_err().to_string();
-        assert!(err.starts_with("t.inter:1: field `rating`: missing column"), "{err}");
+        assert!(
+            err.starts_with("t.inter:1: field `rating`: missing column"),
+            "{err}"
+        );
         let t = table(b"a:token\tb:float\nx\tabc\n").unwrap();
         let r = t.records().next().unwrap().unwrap();
-        assert_eq!(r.float(1).unwrap_err().to_string(), "t.inter:2: field `b`: expected a number, found `abc`");
+        assert_eq!(
+            r.float(1).unwrap_err().to_string(),
+            "t.inter:2: field `b`: expected a number, found `abc`"
+        );
     }
 
     #[test]
@@ -258,9 +286,14 @@ mod tests {
             table(b"").unwrap_err().to_string(),
             "t.inter:1: empty file: expected a typed header such as `user_id:token\titem_id:token`"
         );
-        let err = table(b"a:token\tb:token_seq\nx\tok\ny\tCaf\xe9\n").unwrap_err().to_string();
+        let err = table(b"a:token\tb:token_seq\nx\tok\ny\tCaf\xe9\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "t.inter:3: field `b`: invalid UTF-8 (byte 0xE9)");
-        assert!(table(b"a\tb:float\n").unwrap_err().to_string().contains("field `a`"));
+        assert!(table(b"a\tb:float\n")
+            .unwrap_err()
+            .to_string()
+            .contains("field `a`"));
     }
 
     #[test]

@@ -55,11 +55,18 @@ impl ExampleView<'_> {
 /// All examples sorted by target timestamp. Generation order is users in order of first
 /// appearance, positions ascending; the sort is stable, so equal timestamps keep it.
 pub fn generate(users: &[UserSequence]) -> Vec<ExampleRef> {
-    let n: usize = users.iter().map(|u| u.interactions.len().saturating_sub(1)).sum();
+    let n: usize = users
+        .iter()
+        .map(|u| u.interactions.len().saturating_sub(1))
+        .sum();
     let mut refs = Vec::with_capacity(n);
     for (u, seq) in users.iter().enumerate() {
         for (p, target) in seq.interactions.iter().enumerate().skip(1) {
-            refs.push(ExampleRef { user: u as u32, position: p as u32, timestamp: target.timestamp });
+            refs.push(ExampleRef {
+                user: u as u32,
+                position: p as u32,
+                timestamp: target.timestamp,
+            });
         }
     }
     refs.sort_by_key(|r| r.timestamp);
@@ -80,7 +87,11 @@ impl SplitRanges {
         // Integer arithmetic: floor(0.8 n) = 8n / 10 exactly, with no float rounding.
         let a = n * 8 / 10;
         let b = n * 9 / 10;
-        Self { train: 0..a, valid: a..b, test: b..n }
+        Self {
+            train: 0..a,
+            valid: a..b,
+            test: b..n,
+        }
     }
 }
 
@@ -94,7 +105,11 @@ mod tests {
             interactions: times
                 .iter()
                 .enumerate()
-                .map(|(i, &t)| Interaction { item_id: format!("{user}{i}"), rating: 3.0, timestamp: t })
+                .map(|(i, &t)| Interaction {
+                    item_id: format!("{user}{i}"),
+                    rating: 3.0,
+                    timestamp: t,
+                })
                 .collect(),
         }
     }
@@ -154,6 +169,9 @@ mod tests {
         let users = vec![seq("a", &[3, 4, 5])];
         let refs = generate(&users);
         let view = refs[1].view(&users, 20);
-        assert_eq!(serde_json::to_string(&view).unwrap(), serde_json::to_string(&view.to_example()).unwrap());
+        assert_eq!(
+            serde_json::to_string(&view).unwrap(),
+            serde_json::to_string(&view.to_example()).unwrap()
+        );
     }
 }

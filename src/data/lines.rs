@@ -20,7 +20,9 @@ pub fn for_each_line(
     let mut number = 0usize;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| DataError::io(path, e))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| DataError::io(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -71,7 +73,11 @@ pub fn utf8<'a>(
 ) -> Result<&'a str, DataError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        let message = format!("invalid UTF-8 (byte 0x{:02X} at column {})", bytes[at], at + 1);
+        let message = format!(
+            "invalid UTF-8 (byte 0x{:02X} at column {})",
+            bytes[at],
+            at + 1
+        );
         match field_at(at) {
             Some(field) => DataError::field(path, number, field, message),
             None => DataError::line(path, number, message),
@@ -82,6 +88,10 @@ pub fn utf8<'a>(
 /// One JSON value from one line; a type error names the field's path (`history[2].rating`).
 pub fn json<T: DeserializeOwned>(path: &Path, number: usize, bytes: &[u8]) -> Result<T, DataError> {
     let text = utf8(path, number, bytes, |_| None)?;
+    // Path tracking costs time on every value; it is only needed to explain a failure.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
@@ -91,11 +101,17 @@ pub fn json<T: DeserializeOwned>(path: &Path, number: usize, bytes: &[u8]) -> Re
         }
         // serde_json appends the position within the line; the field path says more.
         let full = inner.to_string();
-        let message = full.rfind(" at line ").map_or(full.as_str(), |i| &full[..i]);
-        let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+        let message = full
+            .rfind(" at line ")
+            .map_or(full.as_str(), |i| &full[..i]);
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'));
         match (missing, at.as_str()) {
             (Some(name), ".") => DataError::field(path, number, name, "missing"),
-            (Some(name), parent) => DataError::field(path, number, format!("{parent}.{name}"), "missing"),
+            (Some(name), parent) => {
+                DataError::field(path, number, format!("{parent}.{name}"), "missing")
+            }
             (None, ".") => DataError::line(path, number, message),
             (None, field) => DataError::field(path, number, field, message),
         }
@@ -124,7 +140,10 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-            assert_eq!(seen, [(1, "one".into()), (3, "two".into()), (4, "three".into())]);
+            assert_eq!(
+                seen,
+                [(1, "one".into()), (3, "two".into()), (4, "three".into())]
+            );
         }
     }
 
@@ -136,13 +155,20 @@ mod tests {
             a: Vec<f32>,
         }
         let p = Path::new("x.jsonl");
-        let err = json::<Row>(p, 7, br#"{"a":[1,"two"]}"#).unwrap_err().to_string();
-        assert_eq!(err, "x.jsonl:7: field `a[1]`: invalid type: string \"two\", expected f32");
+        let err = json::<Row>(p, 7, br#"{"a":[1,"two"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "x.jsonl:7: field `a[1]`: invalid type: string \"two\", expected f32"
+        );
         let err = json::<Row>(p, 8, br#"{"a":[1"#).unwrap_err().to_string();
         assert!(err.starts_with("x.jsonl:8: malformed JSON"), "{err}");
         let err = json::<Row>(p, 9, br#"{}"#).unwrap_err().to_string();
         assert_eq!(err, "x.jsonl:9: field `a`: missing");
-        let err = json::<Row>(p, 2, b"{\"a\":[]}\xff").unwrap_err().to_string();
+        let err = json::<Row>(p, 2, b"{\"a\":[]}\xff")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "x.jsonl:2: invalid UTF-8 (byte 0xFF at column 9)");
     }
 }

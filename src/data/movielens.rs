@@ -19,8 +19,11 @@ pub const DOMAIN: &str = "movies";
 /// Read a MovieLens item file and interaction file into sequences and a catalogue.
 pub fn read_movielens(inter_path: &Path, item_path: &Path) -> Result<SourceData, DataError> {
     let items = read_items(&AtomicTable::read(item_path)?)?;
-    let index: HashMap<&str, usize> =
-        items.iter().enumerate().map(|(i, it)| (it.item_id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.item_id.as_str(), i))
+        .collect();
 
     let inter = AtomicTable::read(inter_path)?;
     let user_col = inter.column("user_id")?;
@@ -42,11 +45,22 @@ pub fn read_movielens(inter_path: &Path, item_path: &Path) -> Result<SourceData,
         let rating = rec.float(rating_col)? as f32;
         let timestamp = rec.seconds(time_col)?;
         let item_id = items[row].item_id.clone();
-        builder.push(user, Interaction { item_id, rating, timestamp });
+        builder.push(
+            user,
+            Interaction {
+                item_id,
+                rating,
+                timestamp,
+            },
+        );
         rows += 1;
     }
     if rows == 0 {
-        return Err(DataError::line(inter_path, 2, "no interactions after the header"));
+        return Err(DataError::line(
+            inter_path,
+            2,
+            "no interactions after the header",
+        ));
     }
     drop(index);
     let users = builder.finish();
@@ -65,7 +79,9 @@ fn read_items(table: &AtomicTable) -> Result<Vec<Item>, DataError> {
     let id_col = table.column("item_id")?;
     let title_col = table.column("movie_title")?;
     let year_col = table.optional_column("release_year");
-    let genre_col = table.optional_column("class").or_else(|| table.optional_column("genre"));
+    let genre_col = table
+        .optional_column("class")
+        .or_else(|| table.optional_column("genre"));
     let mut items = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for rec in table.records() {
@@ -89,7 +105,11 @@ fn read_items(table: &AtomicTable) -> Result<Vec<Item>, DataError> {
         });
     }
     if items.is_empty() {
-        return Err(DataError::line(table.path(), 2, "no items after the header"));
+        return Err(DataError::line(
+            table.path(),
+            2,
+            "no items after the header",
+        ));
     }
     Ok(items)
 }
@@ -153,12 +173,22 @@ mod tests {
         assert_eq!(data.items[0].year, Some(1995));
         assert_eq!(data.items[0].genres, ["Animation", "Comedy"]);
         assert_eq!(data.items[1].year, None);
-        let ids: Vec<&str> = data.users[0].interactions.iter().map(|i| i.item_id.as_str()).collect();
+        let ids: Vec<&str> = data.users[0]
+            .interactions
+            .iter()
+            .map(|i| i.item_id.as_str())
+            .collect();
         assert_eq!(ids, ["1", "2"]);
 
-        std::fs::write(&inter, "user_id:token\titem_id:token\trating:float\ttimestamp:float\nu\t9\t3\t1\n")
-            .unwrap();
+        std::fs::write(
+            &inter,
+            "user_id:token\titem_id:token\trating:float\ttimestamp:float\nu\t9\t3\t1\n",
+        )
+        .unwrap();
         let err = read_movielens(&inter, &item).unwrap_err().to_string();
-        assert!(err.contains("x.inter:2: field `item_id`: unknown item id `9`"), "{err}");
+        assert!(
+            err.contains("x.inter:2: field `item_id`: unknown item id `9`"),
+            "{err}"
+        );
     }
 }

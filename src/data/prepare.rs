@@ -17,8 +17,13 @@ pub enum PrepareError {
     #[error("unknown source `{0}` (expected ml-100k, ml-1m or amazon)")]
     UnknownSource(String),
     #[error("{path} is missing: run `{command}` to fetch it")]
-    MissingRaw { path: PathBuf, command: &'static str },
-    #[error("invalid data set name `{0}`: use letters, digits, `-`, `_` or `.`, not starting with `.`")]
+    MissingRaw {
+        path: PathBuf,
+        command: &'static str,
+    },
+    #[error(
+        "invalid data set name `{0}`: use letters, digits, `-`, `_` or `.`, not starting with `.`"
+    )]
     InvalidName(String),
     #[error("the history window must hold at least one item")]
     EmptyWindow,
@@ -99,7 +104,10 @@ pub fn prepare(paths: &Paths, opts: &PrepareOptions) -> Result<Prepared, Prepare
     if opts.history == 0 {
         return Err(PrepareError::EmptyWindow);
     }
-    let name = opts.name.clone().unwrap_or_else(|| opts.source.default_name());
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| opts.source.default_name());
     if !valid_name(&name) {
         return Err(PrepareError::InvalidName(name));
     }
@@ -146,7 +154,10 @@ fn raw_movielens(
     let item = dir.join(format!("{name}.item"));
     for path in [&inter, &item] {
         if !path.is_file() {
-            return Err(PrepareError::MissingRaw { path: path.clone(), command });
+            return Err(PrepareError::MissingRaw {
+                path: path.clone(),
+                command,
+            });
         }
     }
     Ok((inter, item))
@@ -156,7 +167,9 @@ fn raw_movielens(
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -165,20 +178,35 @@ mod tests {
 
     #[test]
     fn sources_and_names() {
-        assert_eq!("ml-1m".parse::<SourceKind>().unwrap(), SourceKind::MovieLens1m);
+        assert_eq!(
+            "ml-1m".parse::<SourceKind>().unwrap(),
+            SourceKind::MovieLens1m
+        );
         let err = "ml-20m".parse::<SourceKind>().unwrap_err().to_string();
-        assert_eq!(err, "unknown source `ml-20m` (expected ml-100k, ml-1m or amazon)");
+        assert_eq!(
+            err,
+            "unknown source `ml-20m` (expected ml-100k, ml-1m or amazon)"
+        );
         assert!(valid_name("amazon-Musical_Instruments"));
-        assert!(!valid_name("../x") && !valid_name(".hidden") && !valid_name("a/b") && !valid_name(""));
+        assert!(
+            !valid_name("../x") && !valid_name(".hidden") && !valid_name("a/b") && !valid_name("")
+        );
     }
 
     #[test]
     fn missing_raw_files_say_what_to_run() {
         let dir = tempfile::tempdir().unwrap();
         let paths = Paths::at(dir.path());
-        let opts = PrepareOptions { source: Source::MovieLens1m, history: 20, name: None };
+        let opts = PrepareOptions {
+            source: Source::MovieLens1m,
+            history: 20,
+            name: None,
+        };
         let err = prepare(&paths, &opts).unwrap_err().to_string();
-        assert!(err.contains("ml-1m.inter is missing: run `r2ec setup --all`"), "{err}");
+        assert!(
+            err.contains("ml-1m.inter is missing: run `r2ec setup --all`"),
+            "{err}"
+        );
         assert!(!paths.prepared("ml-1m").exists());
     }
 }

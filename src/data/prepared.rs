@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::catalog::Catalog;
 use super::domain::Domain;
 use super::error::DataError;
+use super::example_lines::ExampleLines;
 use super::examples::{ExampleRef, SplitRanges};
 use super::lines::{for_each_line, json};
 use super::sequences::SourceData;
@@ -66,11 +67,16 @@ pub fn write_prepared(
     }
     files.push((path, f));
 
-    for (split, range) in Split::ALL.into_iter().zip([&ranges.train, &ranges.valid, &ranges.test]) {
+    let lines = ExampleLines::new(&data.users, history_window)
+        .map_err(|e| DataError::Other(format!("serializing examples: {e}")))?;
+    for (split, range) in Split::ALL
+        .into_iter()
+        .zip([&ranges.train, &ranges.valid, &ranges.test])
+    {
         let path = dir.join(split.file_name());
         let mut f = AtomicFile::create(&path).map_err(io(&path))?;
         for r in &refs[range.clone()] {
-            write_json_line(&mut f, &r.view(&data.users, history_window)).map_err(io(&path))?;
+            lines.write(&mut f, r).map_err(io(&path))?;
         }
         files.push((path, f));
     }
@@ -78,7 +84,9 @@ pub fn write_prepared(
     let path = dir.join(STATS_FILE);
     let mut f = AtomicFile::create(&path).map_err(io(&path))?;
     let text = serde_json::to_string_pretty(stats).map_err(|e| DataError::io(&path, e.into()))?;
-    f.write_all(text.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(io(&path))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.write_all(b"\n"))
+        .map_err(io(&path))?;
     files.push((path, f));
 
     for (path, f) in files {
@@ -117,7 +125,14 @@ impl PreparedDataset {
         let train = read_examples(&dir.join(Split::Train.file_name()), &catalog)?;
         let valid = read_examples(&dir.join(Split::Valid.file_name()), &catalog)?;
         let test = read_examples(&dir.join(Split::Test.file_name()), &catalog)?;
-        Ok(Self { dir: dir.to_path_buf(), catalog, train, valid, test, stats })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            catalog,
+            train,
+            valid,
+            test,
+            stats,
+        })
     }
 
     pub fn split(&self, split: Split) -> &[Example] {
@@ -137,8 +152,14 @@ impl PreparedDataset {
 pub fn read_stats(path: &Path) -> Result<DatasetStats, DataError> {
     let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| DataError::field(path, e.inner().line(), e.path().to_string(), e.inner().to_string()))
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        DataError::field(
+            path,
+            e.inner().line(),
+            e.path().to_string(),
+            e.inner().to_string(),
+        )
+    })
 }
 
 /// `items.jsonl`; an empty catalogue or a repeated id is an error.
@@ -148,7 +169,12 @@ pub fn read_items(path: &Path) -> Result<Vec<Item>, DataError> {
     for_each_line(path, |n, line| {
         let item: Item = json(path, n, line)?;
         if let Some(first) = seen.insert(item.item_id.clone(), n) {
-            return Err(DataError::field(path, n, "item_id", format!("`{}` repeats line {first}", item.item_id)));
+            return Err(DataError::field(
+                path,
+                n,
+                "item_id",
+                format!("`{}` repeats line {first}", item.item_id),
+            ));
         }
         items.push(item);
         Ok(())
@@ -165,16 +191,67 @@ pub fn read_examples(path: &Path, catalog: &Catalog) -> Result<Vec<Example>, Dat
     for_each_line(path, |n, line| {
         let ex: Example = json(path, n, line)?;
         let unknown = |field: String, id: &str| {
-            DataError::field(path, n, field, format!("unknown item id `{id}`: not in {ITEMS_FILE}"))
+            DataError::field(
+                path,
+                n,
+                field,
+                format!("unknown item id `{id}`: not in {ITEMS_FILE}"),
+            )
         };
         if catalog.position(&ex.target.item_id).is_none() {
             return Err(unknown("target.item_id".into(), &ex.target.item_id));
         }
-        if let Some(i) = ex.history.iter().position(|h| catalog.position(&h.item_id).is_none()) {
-            return Err(unknown(format!("history[{i}].item_id"), &ex.history[i].item_id));
+        if let Some(i) = ex
+            .history
+            .iter()
+            .position(|h| catalog.position(&h.item_id).is_none())
+        {
+            return Err(unknown(
+                format!("history[{i}].item_id"),
+                &ex.history[i].item_id,
+            ));
         }
         examples.push(ex);
         Ok(())
     })?;
     Ok(examples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loading_checks_items_against_the_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = PreparedDataset::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no prepared data set here"), "{err}");
+
+        let items = dir.path().join(ITEMS_FILE);
+        std::fs::write(
+            &items,
+            "{\"item_id\":\"a\",\"title\":\"A\",\"domain\":\"movies\"}\n",
+        )
+        .unwrap();
+        let catalog = Catalog::new(read_items(&items).unwrap());
+        let split = dir.path().join("test.jsonl");
+        let line = |hist: &str| {
+            format!(
+                "{{\"user_id\":\"u\",\"history\":[{{\"item_id\":\"{hist}\",\"rating\":4.0,\"timestamp\":1}}],\
+                 \"target\":{{\"item_id\":\"a\",\"rating\":5.0,\"timestamp\":2}}}}\n"
+            )
+        };
+        std::fs::write(&split, line("a") + &line("zz")).unwrap();
+        let err = read_examples(&split, &catalog).unwrap_err().to_string();
+        assert!(
+            err.ends_with("test.jsonl:2: field `history[0].item_id`: unknown item id `zz`: not in items.jsonl"),
+            "{err}"
+        );
+        std::fs::write(&split, line("a").replace("4.0", "\"four\"")).unwrap();
+        let err = read_examples(&split, &catalog).unwrap_err().to_string();
+        assert!(
+            err.contains("test.jsonl:1: field `history[0].rating`: invalid type"),
+            "{err}"
+        );
+    }
 }

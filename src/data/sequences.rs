@@ -40,7 +40,10 @@ pub fn referenced_items(items: Vec<Item>, users: &[UserSequence]) -> Vec<Item> {
         .iter()
         .flat_map(|u| u.interactions.iter().map(|i| i.item_id.as_str()))
         .collect();
-    items.into_iter().filter(|it| used.contains(it.item_id.as_str())).collect()
+    items
+        .into_iter()
+        .filter(|it| used.contains(it.item_id.as_str()))
+        .collect()
 }
 
 /// Groups interactions by user as they are read.
@@ -60,7 +63,10 @@ impl SequenceBuilder {
             Some(&i) => i,
             None => {
                 self.index.insert(user_id.to_string(), self.users.len());
-                self.users.push(UserSequence { user_id: user_id.to_string(), interactions: Vec::new() });
+                self.users.push(UserSequence {
+                    user_id: user_id.to_string(),
+                    interactions: Vec::new(),
+                });
                 self.users.len() - 1
             }
         };
@@ -82,7 +88,11 @@ mod tests {
     use super::*;
 
     fn it(item: &str, t: i64) -> Interaction {
-        Interaction { item_id: item.into(), rating: 4.0, timestamp: t }
+        Interaction {
+            item_id: item.into(),
+            rating: 4.0,
+            timestamp: t,
+        }
     }
 
     #[test]
@@ -96,7 +106,11 @@ mod tests {
         let users = b.finish();
         assert_eq!(users[0].user_id, "u2");
         assert_eq!(users[1].user_id, "u1");
-        let order: Vec<&str> = users[0].interactions.iter().map(|i| i.item_id.as_str()).collect();
+        let order: Vec<&str> = users[0]
+            .interactions
+            .iter()
+            .map(|i| i.item_id.as_str())
+            .collect();
         assert_eq!(order, ["c", "e", "a", "d"]);
     }
 
@@ -112,7 +126,10 @@ mod tests {
             rating_number: None,
             description: None,
         };
-        let users = vec![UserSequence { user_id: "u".into(), interactions: vec![it("z", 1), it("x", 2)] }];
+        let users = vec![UserSequence {
+            user_id: "u".into(),
+            interactions: vec![it("z", 1), it("x", 2)],
+        }];
         let kept = referenced_items(vec![item("x"), item("y"), item("z")], &users);
         let ids: Vec<&str> = kept.iter().map(|i| i.item_id.as_str()).collect();
         assert_eq!(ids, ["x", "z"]);

@@ -1,7 +1,7 @@
 //! `stats.json` of a prepared data set: sizes, the time span, where the chronological
 //! split fell, and how many valid/test targets are items never seen in training.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,12 @@ pub struct TimeSpan {
 
 impl TimeSpan {
     pub fn new(start: i64, end: i64) -> Self {
-        Self { start, end, start_date: utc_date(start), end_date: utc_date(end) }
+        Self {
+            start,
+            end,
+            start_date: utc_date(start),
+            end_date: utc_date(end),
+        }
     }
 }
 
@@ -78,11 +83,28 @@ impl DatasetStats {
         history_window: usize,
         k_core: usize,
     ) -> Self {
-        let mut seen: HashSet<&str> = HashSet::new();
+        // Dense item numbers per interaction, so marking what train covers is array work
+        // rather than millions of string hashes (ml-1m: 16M history entries).
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(data.items.len());
+        let dense: Vec<Vec<usize>> = data
+            .users
+            .iter()
+            .map(|u| {
+                u.interactions
+                    .iter()
+                    .map(|i| {
+                        let next = index.len();
+                        *index.entry(i.item_id.as_str()).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut seen = vec![false; index.len()];
         for r in &refs[ranges.train.clone()] {
-            let view = r.view(&data.users, history_window);
-            seen.insert(&view.target.item_id);
-            seen.extend(view.history.iter().map(|i| i.item_id.as_str()));
+            let (u, p) = (r.user as usize, r.position as usize);
+            for &item in &dense[u][p.saturating_sub(history_window)..=p] {
+                seen[item] = true;
+            }
         }
         let unseen_share = |range: std::ops::Range<usize>| {
             if range.is_empty() {
@@ -91,17 +113,28 @@ impl DatasetStats {
             let len = range.len();
             let unseen = refs[range]
                 .iter()
-                .filter(|r| !seen.contains(r.view(&data.users, 0).target.item_id.as_str()))
+                .filter(|r| !seen[dense[r.user as usize][r.position as usize]])
                 .count();
             unseen as f64 / len as f64
         };
-        let times = data.users.iter().flat_map(|u| u.interactions.iter().map(|i| i.timestamp));
-        let time_span = times.clone().min().zip(times.max()).map(|(a, b)| TimeSpan::new(a, b));
+        let times = data
+            .users
+            .iter()
+            .flat_map(|u| u.interactions.iter().map(|i| i.timestamp));
+        let time_span = times
+            .clone()
+            .min()
+            .zip(times.max())
+            .map(|(a, b)| TimeSpan::new(a, b));
         Self {
             name: name.to_string(),
             source: source.to_string(),
             domain: domain.to_string(),
-            users: data.users.iter().filter(|u| !u.interactions.is_empty()).count(),
+            users: data
+                .users
+                .iter()
+                .filter(|u| !u.interactions.is_empty())
+                .count(),
             items: data.items.len(),
             items_in_source: data.items_in_source,
             interactions: data.interactions(),
@@ -113,7 +146,10 @@ impl DatasetStats {
                 test: ranges.test.len(),
             },
             time_span,
-            valid_from: refs.get(ranges.valid.start).filter(|_| !ranges.valid.is_empty()).map(|r| r.timestamp),
+            valid_from: refs
+                .get(ranges.valid.start)
+                .filter(|_| !ranges.valid.is_empty())
+                .map(|r| r.timestamp),
             test_from: refs.get(ranges.test.start).map(|r| r.timestamp),
             window: data.window.map(|(a, b)| TimeSpan::new(a, b)),
             k_core,
@@ -126,7 +162,11 @@ impl DatasetStats {
 /// The summary printed when preparation ends.
 impl fmt::Display for DatasetStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "data set      {} ({}, domain {})", self.name, self.source, self.domain)?;
+        writeln!(
+            f,
+            "data set      {} ({}, domain {})",
+            self.name, self.source, self.domain
+        )?;
         writeln!(f, "users         {}", self.users)?;
         writeln!(
             f,
@@ -139,7 +179,11 @@ impl fmt::Display for DatasetStats {
             self.interactions, self.interactions_in_source
         )?;
         if let Some(w) = &self.window {
-            writeln!(f, "time window   {} .. {} (end exclusive)", w.start_date, w.end_date)?;
+            writeln!(
+                f,
+                "time window   {} .. {} (end exclusive)",
+                w.start_date, w.end_date
+            )?;
         }
         if self.k_core > 1 {
             writeln!(f, "k-core        {}", self.k_core)?;
@@ -154,7 +198,12 @@ impl fmt::Display for DatasetStats {
             writeln!(f, "time span     {} .. {}", t.start_date, t.end_date)?;
         }
         if let (Some(v), Some(t)) = (self.valid_from, self.test_from) {
-            writeln!(f, "split at      valid from {}, test from {}", utc_date(v), utc_date(t))?;
+            writeln!(
+                f,
+                "split at      valid from {}, test from {}",
+                utc_date(v),
+                utc_date(t)
+            )?;
         }
         write!(
             f,
@@ -174,7 +223,11 @@ mod tests {
 
     #[test]
     fn counts_and_unseen_share() {
-        let it = |id: &str, t| Interaction { item_id: id.into(), rating: 5.0, timestamp: t };
+        let it = |id: &str, t| Interaction {
+            item_id: id.into(),
+            rating: 5.0,
+            timestamp: t,
+        };
         // Targets by time: a@1 .. h@8 train, a@9 valid (seen), x@10 test (unseen).
         let users = vec![
             UserSequence {
@@ -185,7 +238,10 @@ mod tests {
                     .map(|(t, id)| it(id, t as i64))
                     .collect(),
             },
-            UserSequence { user_id: "v".into(), interactions: vec![it("a", 0), it("x", 10)] },
+            UserSequence {
+                user_id: "v".into(),
+                interactions: vec![it("a", 0), it("x", 10)],
+            },
         ];
         let data = SourceData {
             items: vec![],
@@ -197,7 +253,14 @@ mod tests {
         let refs = generate(&data.users);
         let ranges = SplitRanges::new(refs.len());
         let s = DatasetStats::compute("t", "test", "movies", &data, &refs, &ranges, 20, 0);
-        assert_eq!(s.examples, SplitCounts { train: 8, valid: 1, test: 1 });
+        assert_eq!(
+            s.examples,
+            SplitCounts {
+                train: 8,
+                valid: 1,
+                test: 1
+            }
+        );
         assert_eq!(s.users, 2);
         assert_eq!(s.interactions, 12);
         assert_eq!(s.valid_targets_unseen_in_train, 0.0);

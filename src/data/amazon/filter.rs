@@ -75,7 +75,12 @@ mod tests {
     use crate::data::calendar::utc_date;
 
     fn row(user: u32, item: u32, timestamp: i64) -> Review {
-        Review { user, item, rating: 5.0, timestamp }
+        Review {
+            user,
+            item,
+            rating: 5.0,
+            timestamp,
+        }
     }
 
     #[test]
@@ -83,13 +88,16 @@ mod tests {
         let inside = unix_at(2023, 1, 1);
         let rows = vec![
             row(0, 0, inside),
-            row(0, 1, unix_at(2022, 8, 15)),  // needs one widening
-            row(0, 2, unix_at(2024, 3, 31)),  // needs two
-            row(0, 3, unix_at(2020, 1, 1)),   // never reached with min_items 3
+            row(0, 1, unix_at(2022, 8, 15)), // needs one widening
+            row(0, 2, unix_at(2024, 3, 31)), // needs two
+            row(0, 3, unix_at(2020, 1, 1)),  // never reached with min_items 3
         ];
         let mut alive = vec![true; rows.len()];
         let (s, e) = time_window(&rows, &mut alive, 3);
-        assert_eq!((utc_date(s).as_str(), utc_date(e).as_str()), ("2022-04-01", "2024-04-01"));
+        assert_eq!(
+            (utc_date(s).as_str(), utc_date(e).as_str()),
+            ("2022-04-01", "2024-04-01")
+        );
         assert_eq!(alive, [true, true, true, false]);
 
         let mut alive = vec![true; rows.len()];
@@ -100,10 +108,16 @@ mod tests {
 
     #[test]
     fn window_stops_once_it_covers_all_data() {
-        let rows = vec![row(0, 0, unix_at(2021, 12, 31)), row(0, 0, unix_at(2023, 2, 1))];
+        let rows = vec![
+            row(0, 0, unix_at(2021, 12, 31)),
+            row(0, 0, unix_at(2023, 2, 1)),
+        ];
         let mut alive = vec![true; 2];
         let (s, e) = time_window(&rows, &mut alive, 10_000);
-        assert_eq!((utc_date(s).as_str(), utc_date(e).as_str()), ("2021-10-01", "2024-10-01"));
+        assert_eq!(
+            (utc_date(s).as_str(), utc_date(e).as_str()),
+            ("2021-10-01", "2024-10-01")
+        );
         assert_eq!(alive, [true, true]);
     }
 
@@ -111,7 +125,14 @@ mod tests {
     fn k_core_iterates_until_stable() {
         // Users 0 and 1 rate items 0 and 1 (a 2-core); user 2 rates items 1 and 2, and
         // item 2 has one rating, so user 2 falls, which leaves user 2's item 1 row gone too.
-        let rows = vec![row(0, 0, 1), row(0, 1, 2), row(1, 0, 3), row(1, 1, 4), row(2, 1, 5), row(2, 2, 6)];
+        let rows = vec![
+            row(0, 0, 1),
+            row(0, 1, 2),
+            row(1, 0, 3),
+            row(1, 1, 4),
+            row(2, 1, 5),
+            row(2, 2, 6),
+        ];
         let reviews = Reviews {
             rows,
             users: vec!["a".into(), "b".into(), "c".into()],

@@ -75,7 +75,12 @@ pub fn read_meta(
             title: rec.title.trim().to_string(),
             domain: category.to_string(),
             year: None,
-            genres: rec.categories.unwrap_or_default().into_iter().filter(|c| !c.trim().is_empty()).collect(),
+            genres: rec
+                .categories
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| !c.trim().is_empty())
+                .collect(),
             average_rating: rec.average_rating,
             rating_number: rec.rating_number,
             description: rec.description.and_then(Description::joined),
@@ -83,7 +88,11 @@ pub fn read_meta(
         Ok(())
     })?;
     if records == 0 {
-        return Err(DataError::line(path, 1, "empty file: expected one JSON product per line"));
+        return Err(DataError::line(
+            path,
+            1,
+            "empty file: expected one JSON product per line",
+        ));
     }
     if items.len() < needed.len() {
         // Report the missing item that the review file names first.
@@ -136,7 +145,12 @@ mod tests {
         assert_eq!(items[1].description, None);
 
         let needed: HashMap<&str, usize> = [("B1", 2), ("B7", 5), ("B8", 4)].into_iter().collect();
-        let err = read_meta(&p, "Musical_Instruments", &needed, reviews).unwrap_err().to_string();
-        assert!(err.starts_with("r.csv:4: field `parent_asin`: unknown item id `B8`"), "{err}");
+        let err = read_meta(&p, "Musical_Instruments", &needed, reviews)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("r.csv:4: field `parent_asin`: unknown item id `B8`"),
+            "{err}"
+        );
     }
 }

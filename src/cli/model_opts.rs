@@ -23,6 +23,8 @@ pub enum FormatChoice {
     F32,
     /// Quantize every matrix to Q8_0.
     Q8_0,
+    /// Exactly as stored in the file, whatever the kernel's speed.
+    Stored,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -65,6 +67,7 @@ impl ModelOpts {
             FormatChoice::Auto => WeightFormat::Auto,
             FormatChoice::F32 => WeightFormat::F32,
             FormatChoice::Q8_0 => WeightFormat::Q8_0,
+            FormatChoice::Stored => WeightFormat::Stored,
         };
         LoadOptions { format, ..Default::default() }
     }

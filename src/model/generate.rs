@@ -39,3 +39,6 @@ impl Default for GenerateOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,6 +22,9 @@ pub enum WeightFormat {
     F32,
     /// Every matrix quantized to Q8_0 (those whose rows are not a multiple of 32 stay f32).
     Q8_0,
+    /// Exactly as stored, whatever the kernel's speed: the arithmetic of llama.cpp-style
+    /// engines reading the same file (activations quantized inside the matmul).
+    Stored,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +110,9 @@ impl Linear {
         let in_dim = weight.dims().last().copied().unwrap_or(0);
         let q8_fits = in_dim % GgmlDType::Q8_0.block_size() == 0;
         let kind = match (weight, format) {
+            (WeightTensor::Quantized(q), WeightFormat::Stored) => {
+                Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
+            }
             (WeightTensor::Quantized(q), WeightFormat::Auto) if has_simd_kernel(q.dtype()) => {
                 Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
             }

@@ -70,7 +70,7 @@ impl RecommendArgs {
             }
         })?;
         if !quiet {
-            eprintln!("item table: {status}");
+            eprintln!("{status}");
             eprintln!("{source}");
         }
         let opts = RecommendOptions {
@@ -190,10 +190,12 @@ pub fn read_history_file(path: &std::path::Path, data: &PreparedDataset) -> anyh
     if file.history.is_empty() {
         bail!("{}: field `history`: empty; give at least one item", path.display());
     }
-    for (i, h) in file.history.iter().chain(file.target.iter()).enumerate() {
-        if data.catalog.get(&h.item_id).is_none() {
-            bail!("{}: field `history[{i}].item_id`: item `{}` is not in the catalogue", path.display(), h.item_id);
-        }
+    let unknown = |h: &Interaction| data.catalog.get(&h.item_id).is_none();
+    if let Some((i, h)) = file.history.iter().enumerate().find(|(_, h)| unknown(h)) {
+        bail!("{}: field `history[{i}].item_id`: item `{}` is not in the catalogue", path.display(), h.item_id);
+    }
+    if let Some(t) = file.target.as_ref().filter(|t| unknown(t)) {
+        bail!("{}: field `target.item_id`: item `{}` is not in the catalogue", path.display(), t.item_id);
     }
     let now = file
         .now

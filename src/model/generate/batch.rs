@@ -113,7 +113,7 @@ pub fn generate_batch(
     }
     if row_src.len() != p || row_src.iter().enumerate().any(|(i, &s)| i as u32 != s) {
         let idx = Tensor::new(row_src.as_slice(), &device)?;
-        last = last.index_select(&idx, 0)?;
+        last = last.contiguous()?.index_select(&idx, 0)?;
         let rows: Vec<usize> = row_src.iter().map(|&r| r as usize).collect();
         cache = cache.select_rows(&rows)?;
     }

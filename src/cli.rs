@@ -7,6 +7,7 @@ use crate::paths::Paths;
 
 pub mod bench;
 pub mod data;
+pub mod generate;
 pub mod model_opts;
 pub mod recommend;
 pub mod setup;
@@ -26,6 +27,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Recommend for one user: stream the reasoning, rank the whole catalogue.
     Recommend(recommend::RecommendArgs),
+    /// Chat with the backbone (no recommendation): check that a model writes sensible text.
+    Generate(generate::GenerateArgs),
     /// Speed of the model core on this machine: prefill, decode, item table, scoring.
     Bench(bench::BenchArgs),
 }
@@ -38,6 +41,7 @@ impl Cli {
             Some(Command::Data(args)) => args.run(),
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
+            Some(Command::Generate(args)) => args.run(&paths),
             None => run_default(&paths),
         }
     }

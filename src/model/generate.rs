@@ -26,6 +26,9 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep the hidden state of every generated step (for rank traces).
     pub keep_step_hidden: bool,
+    /// Append `<answer>` to chains that end without it, so every chain has h_T. Off for
+    /// plain chat, where the text is all that is wanted.
+    pub force_answer: bool,
 }
 
 impl Default for GenerateOptions {
@@ -36,6 +39,7 @@ impl Default for GenerateOptions {
             seed: 0,
             stop: vec![crate::data::prompt::ANSWER_TAG.to_string()],
             keep_step_hidden: false,
+            force_answer: true,
         }
     }
 }

@@ -72,7 +72,8 @@ pub fn generate_batch(
     if requests.is_empty() {
         return Ok((Vec::new(), timings));
     }
-    let answer_ids = tokenizer.encode(crate::data::prompt::ANSWER_TAG)?;
+    let answer_ids =
+        if opts.force_answer { tokenizer.encode(crate::data::prompt::ANSWER_TAG)? } else { Vec::new() };
     // The end of the assistant's turn: the tokenizer's EOS and the templates' end-of-turn
     // tokens (Qwen2's EOS is `<|endoftext|>`, its turns end with `<|im_end|>`).
     let end_ids: Vec<u32> = tokenizer
@@ -290,7 +291,9 @@ fn start_forcing(
             row.phase = if queue.is_empty() { Phase::LastFeed } else { Phase::Forcing(queue) };
         }
         None => {
+            // Nothing to force: the chain ends here, without a user vector.
             row.phase = Phase::Done;
+            on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop: StopReason::EndOfTurn });
         }
     }
 }

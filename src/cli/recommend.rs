@@ -94,6 +94,7 @@ impl RecommendArgs {
         let rec = recommend(&model, &data, &table, &example.history, example.now, target, &opts, &mut on_event, None)?;
         if self.json {
             let out = json!({
+                "prompt": rec.prompt,
                 "reasoning": rec.reasoning,
                 "reasoning_tokens": rec.reasoning_tokens,
                 "stop": rec.stop,

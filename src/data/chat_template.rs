@@ -133,7 +133,7 @@ impl ChatTemplate {
                             if let Some(sys) = pending_system.take() {
                                 let _ = write!(out, "{sys}\n\n");
                             }
-                            let _ = write!(out, "{}<end_of_turn>\n", m.content.trim());
+                            let _ = writeln!(out, "{}<end_of_turn>", m.content.trim());
                         }
                         Role::Assistant => {
                             let _ =

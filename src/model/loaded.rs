@@ -55,22 +55,8 @@ impl LoadedModel {
     pub fn last_hidden(&self, prompts: &[Vec<u32>], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
-            let max_len = chunk.iter().map(|p| p.len()).max().unwrap_or(0);
-            if max_len == 0 {
-                return Err(ModelError::Input("empty prompt".into()));
-            }
-            let mut ids = Vec::with_capacity(chunk.len() * max_len);
-            let mut pad = Vec::with_capacity(chunk.len() * max_len);
-            for p in chunk {
-                let n = max_len - p.len();
-                ids.extend(std::iter::repeat(0u32).take(n));
-                ids.extend_from_slice(p);
-                pad.extend(std::iter::repeat(0u8).take(n));
-                pad.extend(std::iter::repeat(1u8).take(p.len()));
-            }
-            let device = self.device();
-            let ids = Tensor::from_vec(ids, (chunk.len(), max_len), device)?;
-            let pad = Tensor::from_vec(pad, (chunk.len(), max_len), device)?;
+            let (ids, pad) = left_pad(chunk, self.device())?;
+            let max_len = ids.dim(1)?;
             let mut cache = KvCache::new(self.config(), chunk.len());
             let h = self.backbone.forward_hidden(&ids, &mut cache, Some(&pad))?;
             let last = h.narrow(1, max_len - 1, 1)?.squeeze(1)?.to_dtype(candle_core::DType::F32)?;
@@ -86,4 +72,26 @@ fn missing_what(path: &Path) -> &'static str {
     } else {
         "model (give a .gguf file or a Hugging Face folder with config.json, *.safetensors, tokenizer.json)"
     }
+}
+
+/// Prompts of different lengths as one left-padded batch: token ids `[B, L]` (padding id
+/// 0) and the mask `[B, L]` (1 = real token), so every prompt ends at the last column.
+pub fn left_pad<P: AsRef<[u32]>>(prompts: &[P], device: &Device) -> Result<(Tensor, Tensor), ModelError> {
+    let max_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
+    if max_len == 0 || prompts.iter().any(|p| p.as_ref().is_empty()) {
+        return Err(ModelError::Input("empty prompt".into()));
+    }
+    let mut ids = Vec::with_capacity(prompts.len() * max_len);
+    let mut pad = Vec::with_capacity(prompts.len() * max_len);
+    for p in prompts {
+        let p = p.as_ref();
+        let n = max_len - p.len();
+        ids.extend(std::iter::repeat_n(0u32, n));
+        ids.extend_from_slice(p);
+        pad.extend(std::iter::repeat_n(0u8, n));
+        pad.extend(std::iter::repeat_n(1u8, p.len()));
+    }
+    let ids = Tensor::from_vec(ids, (prompts.len(), max_len), device)?;
+    let pad = Tensor::from_vec(pad, (prompts.len(), max_len), device)?;
+    Ok((ids, pad))
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
@@ -21,7 +21,7 @@ pub fn model_path() -> Option<PathBuf> {
 }
 
 /// quantized_llama returns the last position's logits only, so feed one token at a time.
-pub fn reference_logits(path: &PathBuf, ids: &[u32]) -> Vec<Vec<f32>> {
+pub fn reference_logits(path: &Path, ids: &[u32]) -> Vec<Vec<f32>> {
     let mut file = std::fs::File::open(path).unwrap();
     let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
     let mut m = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
@@ -36,7 +36,7 @@ pub fn reference_logits(path: &PathBuf, ids: &[u32]) -> Vec<Vec<f32>> {
 
 /// Our logits at every position: the whole prompt in one forward, or (`stepwise`) one
 /// token at a time through the KV cache, as the reference reads it.
-fn ours(path: &PathBuf, opts: LoadOptions, stepwise: bool) -> (Vec<u32>, Vec<Vec<f32>>) {
+fn ours(path: &Path, opts: LoadOptions, stepwise: bool) -> (Vec<u32>, Vec<Vec<f32>>) {
     let model = LoadedModel::load(path, &Device::Cpu, &opts).unwrap();
     let ids = model.tokenizer.encode(&r2ec::bench::anchor_prompt()).unwrap();
     let mut cache = KvCache::new(model.config(), 1);
@@ -125,7 +125,7 @@ pub fn check(label: &str, opts: LoadOptions, stepwise: bool, strict: bool) {
 }
 
 /// The shared prompt's ids under the file's own tokenizer.
-pub fn prompt_ids_of(path: &PathBuf) -> Vec<u32> {
+pub fn prompt_ids_of(path: &Path) -> Vec<u32> {
     let file = r2ec::model::gguf::GgufFile::open(path).unwrap();
     let tk = r2ec::model::tokenizer::Tokenizer::from_gguf_metadata(&file.metadata()).unwrap();
     tk.encode(&r2ec::bench::anchor_prompt()).unwrap()

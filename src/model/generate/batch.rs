@@ -17,6 +17,7 @@ use super::events::{Chain, GenEvent, StopReason, Timings};
 use super::GenerateOptions;
 use crate::model::backbone::{Backbone, KvCache};
 use crate::model::error::ModelError;
+use crate::model::loaded::left_pad;
 use crate::model::sampling::LogitsSampler;
 use crate::model::stop::{StopDetector, StopState};
 use crate::model::tokenizer::Tokenizer;
@@ -83,32 +84,21 @@ pub fn generate_batch(
         .collect();
     let stops: Vec<&str> = opts.stop.iter().map(String::as_str).collect();
 
-    // Prefill: left-pad the prompts into one batch.
+    // Prefill: the prompts as one left-padded batch.
     let lens: Vec<usize> = requests.iter().map(|r| r.prompt_ids.len()).collect();
-    let max_len = lens.iter().copied().max().unwrap_or(0);
-    if max_len == 0 {
-        return Err(ModelError::Input("empty prompt".into()));
-    }
-    let pad_id = 0u32;
-    let mut ids = Vec::with_capacity(requests.len() * max_len);
-    let mut pad = Vec::with_capacity(requests.len() * max_len);
-    for r in requests {
-        let n = max_len - r.prompt_ids.len();
-        ids.extend(std::iter::repeat(pad_id).take(n));
-        ids.extend_from_slice(&r.prompt_ids);
-        pad.extend(std::iter::repeat(0u8).take(n));
-        pad.extend(std::iter::repeat(1u8).take(r.prompt_ids.len()));
-    }
+    let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt_ids.as_slice()).collect();
+    let (ids_t, pad_t) = left_pad(&prompts, &device)?;
+    let max_len = ids_t.dim(1)?;
     let p = requests.len();
-    let ids_t = Tensor::from_vec(ids, (p, max_len), &device)?;
-    let pad_t = Tensor::from_vec(pad, (p, max_len), &device)?;
+    // Rows that are done are fed this token; their outputs are never read.
+    let pad_id = 0u32;
     let mut cache = KvCache::new(model.config(), p);
     let hidden = model.forward_hidden(&ids_t, &mut cache, Some(&pad_t))?;
     let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
 
     // Expand to one row per sample: row order is request-major.
     let row_src: Vec<u32> =
-        requests.iter().enumerate().flat_map(|(i, r)| std::iter::repeat(i as u32).take(r.samples)).collect();
+        requests.iter().enumerate().flat_map(|(i, r)| std::iter::repeat_n(i as u32, r.samples)).collect();
     if row_src.is_empty() {
         return Ok((Vec::new(), timings));
     }
@@ -131,7 +121,7 @@ pub fn generate_batch(
         rows.push(Row {
             request: src,
             sample,
-            sampler: LogitsSampler::new(opts.seed.wrapping_add(i as u64), opts.sampling.clone()),
+            sampler: LogitsSampler::new(opts.seed.wrapping_add(i as u64), opts.sampling),
             phase: Phase::Sampling,
             tokens: Vec::new(),
             sampled: 0,

@@ -31,8 +31,8 @@ fn tiny_tokenizer() -> Tokenizer {
         Split::new(SplitPattern::Regex(".".into()), SplitDelimiterBehavior::Isolated, false).unwrap(),
     ));
     tk.with_decoder(Some(tokenizers::decoders::fuse::Fuse::new()));
-    tk.add_special_tokens([AddedToken::from("<|im_end|>", true), AddedToken::from("<s>", true)]);
-    tk.add_tokens([AddedToken::from("<answer>", false)]);
+    tk.add_special_tokens([AddedToken::from("<|im_end|>", true), AddedToken::from("<s>", true)]).unwrap();
+    tk.add_tokens([AddedToken::from("<answer>", false)]).unwrap();
     Tokenizer::new(tk, Some(1), Some(2))
 }
 

@@ -172,7 +172,8 @@ impl Linear {
             Kind::Quantized(..) if self.dense_prefill && rows >= PREFILL_ROWS => {
                 matmul_t(x, self.dense_weight()?)?
             }
-            Kind::Quantized(_, m) => m.forward(x)?,
+            // candle's quantized matmul takes contiguous input only (a no-op when it is).
+            Kind::Quantized(_, m) => m.forward(&x.contiguous()?)?,
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::error::ModelError;
@@ -49,10 +49,13 @@ impl Default for LoadOptions {
 /// Inputs with at least this many rows count as prefill for `dense_prefill`.
 const PREFILL_ROWS: usize = 16;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Kind {
     Dense(Tensor),
     Quantized(Arc<QTensor>, QMatMul),
+    /// Row blocks that could not be merged into one matrix (quantized in different
+    /// types, as in K-quant files); outputs are concatenated.
+    Parts(Vec<Linear>),
 }
 
 /// `y = x W^T (+ b)` with `W` of shape `[out, in]` as in Hugging Face checkpoints.
@@ -137,8 +140,78 @@ impl Linear {
         })
     }
 
+    /// One layer whose output rows are those of `parts`, in order (q/k/v, gate/up):
+    /// one matmul per step instead of several over the same input. Quantized blocks
+    /// never straddle rows, so row concatenation of quantized weights is exact.
+    pub fn concat(parts: Vec<Linear>) -> Result<Self, ModelError> {
+        let Some(first) = parts.first() else {
+            return Err(candle_core::Error::Msg("no layers to concatenate".into()).into());
+        };
+        let (device, dense_prefill) = (first.device.clone(), first.dense_prefill);
+        let kind = match &first.kind {
+            Kind::Quantized(q0, _)
+                if parts.iter().all(
+                    |p| matches!(&p.kind, Kind::Quantized(q, _) if q.dtype() == q0.dtype()),
+                ) =>
+            {
+                let in_dim = q0.shape().dims().last().copied().unwrap_or(0);
+                let (mut rows, mut bytes) = (0, Vec::new());
+                for p in &parts {
+                    if let Kind::Quantized(q, _) = &p.kind {
+                        rows += q.shape().dims().first().copied().unwrap_or(0);
+                        bytes.extend_from_slice(&q.data()?);
+                    }
+                }
+                let storage = QStorage::from_data(bytes.into(), &device, q0.dtype())?;
+                let q = Arc::new(QTensor::new(storage, (rows, in_dim))?);
+                Kind::Quantized(q.clone(), QMatMul::from_arc(q)?)
+            }
+            Kind::Dense(_) if parts.iter().all(|p| matches!(p.kind, Kind::Dense(_))) => {
+                let dense = parts
+                    .iter()
+                    .map(|p| p.dense_weight().cloned())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Kind::Dense(Tensor::cat(&dense, 0)?)
+            }
+            _ => {
+                // The bias serves `forward_train`; `forward` adds each part's own.
+                return Ok(Self {
+                    bias: concat_bias(&parts)?,
+                    kind: Kind::Parts(parts),
+                    dense: OnceLock::new(),
+                    dense_prefill,
+                    device,
+                });
+            }
+        };
+        let bias = concat_bias(&parts)?;
+        Ok(Self {
+            kind,
+            bias,
+            dense: OnceLock::new(),
+            dense_prefill,
+            device,
+        })
+    }
+
+    fn out_zeros(&self) -> candle_core::Result<Tensor> {
+        let rows = match &self.kind {
+            Kind::Dense(w) => w.dim(0)?,
+            Kind::Quantized(q, _) => q.shape().dims().first().copied().unwrap_or(0),
+            Kind::Parts(ps) => ps
+                .iter()
+                .map(|p| p.out_zeros().and_then(|z| z.dim(0)))
+                .sum::<candle_core::Result<usize>>()?,
+        };
+        Tensor::zeros(rows, DType::F32, &self.device)
+    }
+
     pub fn is_quantized(&self) -> bool {
-        matches!(self.kind, Kind::Quantized(..))
+        match &self.kind {
+            Kind::Dense(_) => false,
+            Kind::Quantized(..) => true,
+            Kind::Parts(ps) => ps.iter().all(Linear::is_quantized),
+        }
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
@@ -161,6 +234,19 @@ impl Linear {
                     .get()
                     .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
             }
+            Kind::Parts(ps) => {
+                if let Some(w) = self.dense.get() {
+                    return Ok(w);
+                }
+                let ws = ps
+                    .iter()
+                    .map(|p| p.dense_weight().cloned())
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let _ = self.dense.set(Tensor::cat(&ws, 0)?);
+                self.dense
+                    .get()
+                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
+            }
         }
     }
 
@@ -172,8 +258,17 @@ impl Linear {
             Kind::Quantized(..) if self.dense_prefill && rows >= PREFILL_ROWS => {
                 matmul_t(x, self.dense_weight()?)?
             }
-            // candle's quantized matmul takes contiguous input only (a no-op when it is).
+            // candle's quantized matmul rejects strided inputs (e.g. the last position
+            // of a batch, narrowed out of `[B, L, H]`).
             Kind::Quantized(_, m) => m.forward(&x.contiguous()?)?,
+            // Each part adds its own bias.
+            Kind::Parts(ps) => {
+                let ys = ps
+                    .iter()
+                    .map(|p| p.forward(x))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                return Tensor::cat(&ys, candle_core::D::Minus1);
+            }
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -191,6 +286,21 @@ impl Linear {
     }
 }
 
+/// The biases of `parts` end to end (zeros for parts without one), if any has one.
+fn concat_bias(parts: &[Linear]) -> candle_core::Result<Option<Tensor>> {
+    if parts.iter().all(|p| p.bias.is_none()) {
+        return Ok(None);
+    }
+    let biases = parts
+        .iter()
+        .map(|p| match &p.bias {
+            Some(b) => Ok(b.clone()),
+            None => p.out_zeros(),
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&biases, 0).map(Some)
+}
+
 /// `x W^T` with the leading dims of `x` folded into one gemm.
 fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let dims = x.dims();
@@ -202,4 +312,64 @@ fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let mut out = lead.to_vec();
     out.push(w.dim(0)?);
     y.reshape(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(w: WeightTensor, bias: Option<Tensor>, format: WeightFormat) -> Linear {
+        let opts = LoadOptions {
+            format,
+            dense_prefill: false,
+        };
+        Linear::from_weight(&w, bias, &opts, &Device::Cpu).expect("layer")
+    }
+
+    /// A concatenated layer gives exactly its parts' outputs side by side, whether the
+    /// parts share one quantized type (merged), differ (kept as parts) or are dense.
+    #[test]
+    fn concat_matches_parts() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 64), &dev)?;
+        let wa = Tensor::randn(0f32, 1.0, (8, 64), &dev)?;
+        let wb = Tensor::randn(0f32, 1.0, (16, 64), &dev)?;
+        let bias = Tensor::randn(0f32, 1.0, 16, &dev)?;
+        let q = |w: &Tensor, t| -> candle_core::Result<WeightTensor> {
+            Ok(WeightTensor::Quantized(Arc::new(QTensor::quantize(w, t)?)))
+        };
+        let cases = [
+            (q(&wa, GgmlDType::Q8_0)?, q(&wb, GgmlDType::Q8_0)?, true),
+            (q(&wa, GgmlDType::Q8_0)?, q(&wb, GgmlDType::Q4_0)?, false),
+            (
+                WeightTensor::Dense(wa.clone()),
+                WeightTensor::Dense(wb.clone()),
+                false,
+            ),
+        ];
+        for (a, b, merged) in cases {
+            let parts = || {
+                vec![
+                    layer(a.clone(), None, WeightFormat::Stored),
+                    layer(b.clone(), Some(bias.clone()), WeightFormat::Stored),
+                ]
+            };
+            let p = parts();
+            let want = Tensor::cat(&[p[0].forward(&x)?, p[1].forward(&x)?], 1)?;
+            let want_train = Tensor::cat(&[p[0].forward_train(&x)?, p[1].forward_train(&x)?], 1)?;
+            let fused = Linear::concat(parts()).expect("concat");
+            assert_eq!(matches!(fused.kind, Kind::Quantized(..)), merged);
+            let diff = (fused.forward(&x)? - want)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "forward differs by {diff}");
+            let diff = (fused.forward_train(&x)? - want_train)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "forward_train differs by {diff}");
+        }
+        Ok(())
+    }
 }

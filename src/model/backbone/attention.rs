@@ -15,9 +15,8 @@ use crate::model::weights::Weights;
 
 #[derive(Debug)]
 pub struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// q, k and v projections fused row-wise: `[(H + 2 kv) d, hidden]`.
+    qkv: Linear,
     o: Linear,
     heads: usize,
     kv_heads: usize,
@@ -35,19 +34,16 @@ impl Attention {
         prefix: &str,
         opts: &LoadOptions,
     ) -> Result<Self, ModelError> {
-        let (h, d, f, b) = (
-            cfg.hidden_size,
-            cfg.head_dim,
-            opts,
-            cfg.attention_bias,
-        );
+        let (h, d, f, b) = (cfg.hidden_size, cfg.head_dim, opts, cfg.attention_bias);
         let (nq, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         // Qwen2 has biases on q/k/v only; a Llama with attention_bias has one on o too.
         let o_bias = b && cfg.family != crate::model::config::Family::Qwen2;
         Ok(Self {
-            q: Linear::load(w, &format!("{prefix}.q_proj.weight"), nq * d, h, b, f)?,
-            k: Linear::load(w, &format!("{prefix}.k_proj.weight"), nkv * d, h, b, f)?,
-            v: Linear::load(w, &format!("{prefix}.v_proj.weight"), nkv * d, h, b, f)?,
+            qkv: Linear::concat(vec![
+                Linear::load(w, &format!("{prefix}.q_proj.weight"), nq * d, h, b, f)?,
+                Linear::load(w, &format!("{prefix}.k_proj.weight"), nkv * d, h, b, f)?,
+                Linear::load(w, &format!("{prefix}.v_proj.weight"), nkv * d, h, b, f)?,
+            ])?,
             o: Linear::load(w, &format!("{prefix}.o_proj.weight"), h, nq * d, o_bias, f)?,
             heads: nq,
             kv_heads: nkv,
@@ -64,6 +60,16 @@ impl Attention {
         x.reshape((b, l, n, self.head_dim))?.transpose(1, 2)
     }
 
+    /// The fused projection's output split into q, k and v (views, `[B, L, n*d]`).
+    fn split_qkv(&self, y: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let (nq, nkv) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        Ok((
+            y.narrow(D::Minus1, 0, nq)?,
+            y.narrow(D::Minus1, nq, nkv)?,
+            y.narrow(D::Minus1, nq + nkv, nkv)?,
+        ))
+    }
+
     /// Fast path: fused rope and softmax, keys and values appended to `cache` at `start`.
     pub fn forward(
         &self,
@@ -74,9 +80,10 @@ impl Attention {
         cache: &mut KvCache,
         start: usize,
     ) -> candle_core::Result<Tensor> {
-        let q = rope.apply(&self.split_heads(&self.q.forward(x)?, self.heads)?)?;
-        let k = rope.apply(&self.split_heads(&self.k.forward(x)?, self.kv_heads)?)?;
-        let v = self.split_heads(&self.v.forward(x)?, self.kv_heads)?;
+        let (q, k, v) = self.split_qkv(&self.qkv.forward(x)?)?;
+        let q = rope.apply(&self.split_heads(&q, self.heads)?)?;
+        let k = rope.apply(&self.split_heads(&k, self.kv_heads)?)?;
+        let v = self.split_heads(&v, self.kv_heads)?;
         let (k, v) = cache.append(layer, start, &k, &v)?;
         let out = self.attend(&q, &k, &v, mask, candle_nn::ops::softmax_last_dim)?;
         self.o.forward(&out)
@@ -91,9 +98,10 @@ impl Attention {
         mask: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let q = hooked(hook, layer, LoraTarget::Q, x, self.q.forward_train(x)?)?;
-        let k = hooked(hook, layer, LoraTarget::K, x, self.k.forward_train(x)?)?;
-        let v = hooked(hook, layer, LoraTarget::V, x, self.v.forward_train(x)?)?;
+        let (q, k, v) = self.split_qkv(&self.qkv.forward_train(x)?)?;
+        let q = hooked(hook, layer, LoraTarget::Q, x, q)?;
+        let k = hooked(hook, layer, LoraTarget::K, x, k)?;
+        let v = hooked(hook, layer, LoraTarget::V, x, v)?;
         let q = rope.apply_slow(&self.split_heads(&q, self.heads)?)?;
         let k = rope.apply_slow(&self.split_heads(&k, self.kv_heads)?)?;
         let v = self.split_heads(&v, self.kv_heads)?.contiguous()?;

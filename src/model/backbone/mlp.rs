@@ -1,7 +1,7 @@
 //! The gated feed-forward block: `down(act(gate(x)) * up(x))`, SwiGLU (SiLU) for Llama
 //! and Qwen2, GeGLU with the tanh-approximated GELU for Gemma2.
 
-use candle_core::Tensor;
+use candle_core::{Tensor, D};
 
 use super::hook::{hooked, LinearHook, LoraTarget};
 use crate::model::config::{Family, ModelConfig};
@@ -11,9 +11,10 @@ use crate::model::weights::Weights;
 
 #[derive(Debug)]
 pub struct Mlp {
-    gate: Linear,
-    up: Linear,
+    /// gate and up projections fused row-wise: `[2 I, hidden]`.
+    gate_up: Linear,
     down: Linear,
+    intermediate: usize,
     gelu: bool,
 }
 
@@ -26,9 +27,12 @@ impl Mlp {
     ) -> Result<Self, ModelError> {
         let (h, i, f) = (cfg.hidden_size, cfg.intermediate_size, opts);
         Ok(Self {
-            gate: Linear::load(w, &format!("{prefix}.gate_proj.weight"), i, h, false, f)?,
-            up: Linear::load(w, &format!("{prefix}.up_proj.weight"), i, h, false, f)?,
+            gate_up: Linear::concat(vec![
+                Linear::load(w, &format!("{prefix}.gate_proj.weight"), i, h, false, f)?,
+                Linear::load(w, &format!("{prefix}.up_proj.weight"), i, h, false, f)?,
+            ])?,
             down: Linear::load(w, &format!("{prefix}.down_proj.weight"), h, i, false, f)?,
+            intermediate: i,
             gelu: cfg.family == Family::Gemma2,
         })
     }
@@ -41,8 +45,14 @@ impl Mlp {
         }
     }
 
+    fn split(&self, y: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let i = self.intermediate;
+        Ok((y.narrow(D::Minus1, 0, i)?, y.narrow(D::Minus1, i, i)?))
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let gated = (self.act(&self.gate.forward(x)?)? * self.up.forward(x)?)?;
+        let (gate, up) = self.split(&self.gate_up.forward(x)?)?;
+        let gated = (self.act(&gate)? * up)?;
         self.down.forward(&gated)
     }
 
@@ -52,14 +62,9 @@ impl Mlp {
         layer: usize,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let gate = hooked(
-            hook,
-            layer,
-            LoraTarget::Gate,
-            x,
-            self.gate.forward_train(x)?,
-        )?;
-        let up = hooked(hook, layer, LoraTarget::Up, x, self.up.forward_train(x)?)?;
+        let (gate, up) = self.split(&self.gate_up.forward_train(x)?)?;
+        let gate = hooked(hook, layer, LoraTarget::Gate, x, gate)?;
+        let up = hooked(hook, layer, LoraTarget::Up, x, up)?;
         let gated = (self.act(&gate)? * up)?;
         hooked(
             hook,

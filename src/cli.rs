@@ -13,7 +13,11 @@ pub mod recommend;
 pub mod setup;
 
 #[derive(Debug, Parser)]
-#[command(name = "r2ec", version, about = "R²ec: a large recommender model with reasoning")]
+#[command(
+    name = "r2ec",
+    version,
+    about = "R²ec: a large recommender model with reasoning"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,8 +57,10 @@ fn run_default(paths: &Paths) -> anyhow::Result<()> {
         println!("r2ec: default model or data missing; running `r2ec setup` first");
         setup::run_setup(paths, crate::setup::AssetSet::Default)?;
     }
-    let names: Vec<String> =
-        Cli::command().get_subcommands().map(|c| format!("`r2ec {}`", c.get_name())).collect();
+    let names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| format!("`r2ec {}`", c.get_name()))
+        .collect();
     println!(
         "r2ec: the terminal interface comes in a later version; commands available now: {} \
          (see `r2ec help`)",

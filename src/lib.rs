@@ -4,11 +4,11 @@
 //! catalogue item from its final hidden state against an item table encoded by the same
 //! model. The library holds everything; `src/main.rs` only parses the command line.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod model;
-pub mod bench;
 pub mod paths;
 pub mod rec;
 pub mod setup;

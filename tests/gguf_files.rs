@@ -30,12 +30,18 @@ struct Spec {
 
 impl Spec {
     fn new(arch: &'static str) -> Self {
-        Self { arch, skip: None, bad_shape: None }
+        Self {
+            arch,
+            skip: None,
+            bad_shape: None,
+        }
     }
 }
 
 fn random(rng: &mut StdRng, rows: usize, cols: usize) -> Tensor {
-    let v: Vec<f32> = (0..rows * cols).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
     Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
 }
 
@@ -64,9 +70,18 @@ fn write_model(path: &Path, spec: &Spec) -> Written {
         (format!("{a}.context_length"), Value::U32(256)),
         (format!("{a}.embedding_length"), Value::U32(HIDDEN as u32)),
         (format!("{a}.feed_forward_length"), Value::U32(FFN as u32)),
-        (format!("{a}.attention.head_count"), Value::U32(HEADS as u32)),
-        (format!("{a}.attention.head_count_kv"), Value::U32(KV_HEADS as u32)),
-        (format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
+        (
+            format!("{a}.attention.head_count"),
+            Value::U32(HEADS as u32),
+        ),
+        (
+            format!("{a}.attention.head_count_kv"),
+            Value::U32(KV_HEADS as u32),
+        ),
+        (
+            format!("{a}.attention.layer_norm_rms_epsilon"),
+            Value::F32(1e-6),
+        ),
         (format!("{a}.rope.freq_base"), Value::F32(10000.0)),
         (format!("{a}.attn_logit_softcapping"), Value::F32(50.0)),
         (format!("{a}.final_logit_softcapping"), Value::F32(30.0)),
@@ -103,7 +118,10 @@ fn write_model(path: &Path, spec: &Spec) -> Written {
     ];
     if a == "qwen2" {
         mats.extend([("blk.0.attn_q.bias", 1, q), ("blk.0.attn_k.bias", 1, kv)]);
-        mats.extend([("blk.0.attn_v.bias", 1, kv), ("output.weight", TOKENS.len(), HIDDEN)]);
+        mats.extend([
+            ("blk.0.attn_v.bias", 1, kv),
+            ("output.weight", TOKENS.len(), HIDDEN),
+        ]);
     }
     if a == "gemma2" {
         mats.extend([("blk.0.post_attention_norm.weight", 1, HIDDEN)]);
@@ -116,7 +134,11 @@ fn write_model(path: &Path, spec: &Spec) -> Written {
         if spec.skip == Some(name) {
             continue;
         }
-        let rows = if spec.bad_shape == Some(name) { rows + 1 } else { rows };
+        let rows = if spec.bad_shape == Some(name) {
+            rows + 1
+        } else {
+            rows
+        };
         let w = random(&mut rng, rows, cols);
         let vector = name.contains("norm") || name.ends_with(".bias");
         let stored = match (a, name) {
@@ -147,11 +169,23 @@ fn dense(w: &WeightTensor) -> Tensor {
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 fn q8(w: &Tensor) -> Tensor {
-    QTensor::quantize(w, GgmlDType::Q8_0).unwrap().dequantize(&Device::Cpu).unwrap()
+    QTensor::quantize(w, GgmlDType::Q8_0)
+        .unwrap()
+        .dequantize(&Device::Cpu)
+        .unwrap()
 }
 
 #[test]
@@ -162,16 +196,34 @@ fn llama_rows_are_unpermuted_exactly() {
     let m = load_gguf(&path, &Device::Cpu).unwrap();
     assert_eq!(m.config.family, Family::Llama);
     assert!(m.config.tie_word_embeddings && !m.config.attention_bias);
-    assert_eq!((m.config.head_dim, m.config.num_key_value_heads, m.config.vocab_size), (16, 1, 6));
+    assert_eq!(
+        (
+            m.config.head_dim,
+            m.config.num_key_value_heads,
+            m.config.vocab_size
+        ),
+        (16, 1, 6)
+    );
     assert_eq!(m.config.sliding_window, None);
-    for (gguf, hf) in [("attn_q", "q_proj"), ("attn_k", "k_proj"), ("attn_v", "v_proj")] {
-        let want = &written.iter().find(|(n, _)| n == &format!("blk.0.{gguf}.weight")).unwrap().1;
+    for (gguf, hf) in [
+        ("attn_q", "q_proj"),
+        ("attn_k", "k_proj"),
+        ("attn_v", "v_proj"),
+    ] {
+        let want = &written
+            .iter()
+            .find(|(n, _)| n == &format!("blk.0.{gguf}.weight"))
+            .unwrap()
+            .1;
         let got = dense(&m.weights.tensors[&format!("model.layers.0.self_attn.{hf}.weight")]);
         // Quantizing rows then moving them equals moving rows then quantizing: exact.
         assert_eq!(max_diff(&got, &q8(want)), 0.0, "{hf}");
     }
     assert_eq!(m.weights.tensors.len(), 9 + 2);
-    assert_eq!(m.tokenizer.encode("<|im_start|>ab a<|im_end|>").unwrap(), [0, 4, 5, 2, 1]);
+    assert_eq!(
+        m.tokenizer.encode("<|im_start|>ab a<|im_end|>").unwrap(),
+        [0, 4, 5, 2, 1]
+    );
 }
 
 #[test]
@@ -181,13 +233,24 @@ fn qwen2_keeps_rows_and_loads_biases() {
     let written = write_model(&path, &Spec::new("qwen2"));
     let m = load_gguf(&path, &Device::Cpu).unwrap();
     assert!(m.config.attention_bias && !m.config.tie_word_embeddings);
-    let want = &written.iter().find(|(n, _)| n == "blk.0.attn_q.weight").unwrap().1;
+    let want = &written
+        .iter()
+        .find(|(n, _)| n == "blk.0.attn_q.weight")
+        .unwrap()
+        .1;
     let got = dense(&m.weights.tensors["model.layers.0.self_attn.q_proj.weight"]);
     assert_eq!(max_diff(&got, &q8(want)), 0.0);
-    let bias = &written.iter().find(|(n, _)| n == "blk.0.attn_k.bias").unwrap().1;
+    let bias = &written
+        .iter()
+        .find(|(n, _)| n == "blk.0.attn_k.bias")
+        .unwrap()
+        .1;
     let got = dense(&m.weights.tensors["model.layers.0.self_attn.k_proj.bias"]);
     assert_eq!(max_diff(&got, &bias.flatten_all().unwrap()), 0.0);
-    assert!(matches!(m.weights.tensors["lm_head.weight"], WeightTensor::Quantized(_)));
+    assert!(matches!(
+        m.weights.tensors["lm_head.weight"],
+        WeightTensor::Quantized(_)
+    ));
 }
 
 #[test]
@@ -198,15 +261,25 @@ fn gemma2_norms_are_named_and_offset() {
     let m = load_gguf(&path, &Device::Cpu).unwrap();
     let c = &m.config;
     assert_eq!(c.family, Family::Gemma2);
-    assert_eq!((c.attn_logit_softcapping, c.final_logit_softcapping), (Some(50.0), Some(30.0)));
-    assert_eq!((c.sliding_window, c.query_pre_attn_scalar), (Some(4), Some(HEAD_DIM)));
+    assert_eq!(
+        (c.attn_logit_softcapping, c.final_logit_softcapping),
+        (Some(50.0), Some(30.0))
+    );
+    assert_eq!(
+        (c.sliding_window, c.query_pre_attn_scalar),
+        (Some(4), Some(HEAD_DIM))
+    );
     for (gguf, hf) in [
         ("attn_norm", "input_layernorm"),
         ("post_attention_norm", "post_attention_layernorm"),
         ("ffn_norm", "pre_feedforward_layernorm"),
         ("post_ffw_norm", "post_feedforward_layernorm"),
     ] {
-        let stored = &written.iter().find(|(n, _)| n == &format!("blk.0.{gguf}.weight")).unwrap().1;
+        let stored = &written
+            .iter()
+            .find(|(n, _)| n == &format!("blk.0.{gguf}.weight"))
+            .unwrap()
+            .1;
         let got = dense(&m.weights.tensors[&format!("model.layers.0.{hf}.weight")]);
         let want = stored.flatten_all().unwrap().affine(1.0, -1.0).unwrap();
         assert!(max_diff(&got, &want) < 1e-6, "{gguf} -> {hf}");
@@ -221,14 +294,18 @@ fn load_err(spec: &Spec, damage: impl FnOnce(&Path)) -> (String, GgufError) {
     let err = load_gguf(&path, &Device::Cpu).unwrap_err();
     let msg = err.to_string();
     eprintln!("error as the user reads it: {msg}");
-    assert!(msg.contains(&path.display().to_string()), "no file name in: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "no file name in: {msg}"
+    );
     (msg, err)
 }
 
 #[test]
 fn wrong_magic_is_named() {
-    let (msg, err) =
-        load_err(&Spec::new("llama"), |p| std::fs::write(p, b"PK\x03\x04zip").unwrap());
+    let (msg, err) = load_err(&Spec::new("llama"), |p| {
+        std::fs::write(p, b"PK\x03\x04zip").unwrap()
+    });
     assert!(matches!(err, GgufError::BadMagic { .. }), "{msg}");
     assert!(msg.contains("not a GGUF file"), "{msg}");
 }
@@ -236,7 +313,14 @@ fn wrong_magic_is_named() {
 #[test]
 fn truncated_file_names_the_tensor() {
     let cut = |keep: u64| {
-        move |p: &Path| File::options().write(true).open(p).unwrap().set_len(keep).unwrap()
+        move |p: &Path| {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(keep)
+                .unwrap()
+        }
     };
     let len = {
         let dir = tempfile::tempdir().unwrap();
@@ -253,7 +337,10 @@ fn truncated_file_names_the_tensor() {
 
 #[test]
 fn missing_tensor_is_named() {
-    let spec = Spec { skip: Some("blk.0.ffn_down.weight"), ..Spec::new("llama") };
+    let spec = Spec {
+        skip: Some("blk.0.ffn_down.weight"),
+        ..Spec::new("llama")
+    };
     let (msg, _) = load_err(&spec, |_| {});
     assert!(msg.contains("`blk.0.ffn_down.weight`"), "{msg}");
     assert!(msg.contains("model.layers.0.mlp.down_proj.weight"), "{msg}");
@@ -261,14 +348,23 @@ fn missing_tensor_is_named() {
 
 #[test]
 fn wrong_shape_is_named() {
-    let spec = Spec { bad_shape: Some("blk.0.ffn_up.weight"), ..Spec::new("llama") };
+    let spec = Spec {
+        bad_shape: Some("blk.0.ffn_up.weight"),
+        ..Spec::new("llama")
+    };
     let (msg, err) = load_err(&spec, |_| {});
     assert!(matches!(err, GgufError::ShapeMismatch { .. }), "{msg}");
-    assert!(msg.contains("`blk.0.ffn_up.weight` has shape [65, 32], expected [64, 32]"), "{msg}");
+    assert!(
+        msg.contains("`blk.0.ffn_up.weight` has shape [65, 32], expected [64, 32]"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unsupported_architecture_is_named() {
     let (msg, _) = load_err(&Spec::new("falcon"), |_| {});
-    assert!(msg.contains("general.architecture") && msg.contains("falcon"), "{msg}");
+    assert!(
+        msg.contains("general.architecture") && msg.contains("falcon"),
+        "{msg}"
+    );
 }

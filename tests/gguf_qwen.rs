@@ -29,7 +29,10 @@ fn tokenizer_parses_special_tokens_and_round_trips() {
     let Some(path) = model_path() else { return };
     let file = GgufFile::open(&path).unwrap();
     let tk = Tokenizer::from_gguf_metadata(&file.metadata()).unwrap();
-    let (start, end) = (tk.token_id("<|im_start|>").unwrap(), tk.token_id("<|im_end|>").unwrap());
+    let (start, end) = (
+        tk.token_id("<|im_start|>").unwrap(),
+        tk.token_id("<|im_end|>").unwrap(),
+    );
     assert_eq!((start, end), (151644, 151645));
     assert_eq!(tk.eos(), Some(151645));
     let text = "<|im_start|>user\nhello world 12345<|im_end|>";
@@ -38,13 +41,21 @@ fn tokenizer_parses_special_tokens_and_round_trips() {
     assert_eq!(ids.last(), Some(&end));
     assert_eq!(ids.iter().filter(|&&id| id >= 151643).count(), 2);
     // "user", "\n", "hello", " world", " ", then one id per digit.
-    let pieces: Vec<String> =
-        ids[1..ids.len() - 1].iter().map(|&i| tk.decode(&[i]).unwrap()).collect();
-    assert_eq!(pieces, ["user", "\n", "hello", " world", " ", "1", "2", "3", "4", "5"]);
+    let pieces: Vec<String> = ids[1..ids.len() - 1]
+        .iter()
+        .map(|&i| tk.decode(&[i]).unwrap())
+        .collect();
+    assert_eq!(
+        pieces,
+        ["user", "\n", "hello", " world", " ", "1", "2", "3", "4", "5"]
+    );
     assert_eq!(tk.decode(&ids).unwrap(), text);
     assert_eq!(tk.decode_text(&ids).unwrap(), "user\nhello world 12345");
     // User-defined tokens stay whole too.
-    assert_eq!(tk.encode("<tool_call>").unwrap(), [tk.token_id("<tool_call>").unwrap()]);
+    assert_eq!(
+        tk.encode("<tool_call>").unwrap(),
+        [tk.token_id("<tool_call>").unwrap()]
+    );
     let unicode = "naïve café — 東京 🎬\r\n\tx";
     assert_eq!(tk.decode(&tk.encode(unicode).unwrap()).unwrap(), unicode);
 }
@@ -58,15 +69,26 @@ fn config_and_weights() {
     let c = &m.config;
     assert_eq!(c.family, Family::Qwen2);
     assert_eq!(
-        (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads),
+        (
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.num_key_value_heads
+        ),
         (24, 896, 14, 2)
     );
-    assert_eq!((c.intermediate_size, c.vocab_size, c.head_dim), (4864, 151936, 64));
+    assert_eq!(
+        (c.intermediate_size, c.vocab_size, c.head_dim),
+        (4864, 151936, 64)
+    );
     assert!(c.attention_bias && !c.tie_word_embeddings);
     assert_eq!(c.rope_theta, 1e6);
     assert_eq!(m.chat_template, ChatTemplate::qwen25());
     assert_eq!(m.weights.tensors.len(), 24 * 12 + 3);
-    assert!(matches!(m.weights.tensors["lm_head.weight"], WeightTensor::Quantized(_)));
+    assert!(matches!(
+        m.weights.tensors["lm_head.weight"],
+        WeightTensor::Quantized(_)
+    ));
     let WeightTensor::Dense(bias) = &m.weights.tensors["model.layers.0.self_attn.q_proj.bias"]
     else {
         panic!("biases should be dense")
@@ -78,6 +100,8 @@ fn config_and_weights() {
         panic!("q_proj should stay quantized")
     };
     let mut file = GgufFile::open(&path).unwrap();
-    let stored = file.read_qtensor("blk.0.attn_q.weight", &Device::Cpu).unwrap();
+    let stored = file
+        .read_qtensor("blk.0.attn_q.weight", &Device::Cpu)
+        .unwrap();
     assert_eq!(q.data().unwrap(), stored.data().unwrap());
 }

@@ -20,7 +20,10 @@ fn model_path() -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("skipped: {} not present (fetch the model first)", p.display());
+        eprintln!(
+            "skipped: {} not present (fetch the model first)",
+            p.display()
+        );
         None
     }
 }
@@ -31,7 +34,9 @@ fn tokenizer(path: &PathBuf) -> Tokenizer {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name)
 }
 
 #[test]
@@ -62,8 +67,10 @@ fn special_tokens_and_digits() {
     assert_eq!(ids.first(), Some(&1));
     assert_eq!(ids.last(), Some(&2));
     // SmolLM2 splits numbers into single digits before BPE.
-    let digits: Vec<String> =
-        ids[3..ids.len() - 1].iter().map(|&id| tk.decode(&[id]).unwrap()).collect();
+    let digits: Vec<String> = ids[3..ids.len() - 1]
+        .iter()
+        .map(|&id| tk.decode(&[id]).unwrap())
+        .collect();
     assert_eq!(digits, ["2", "0", "4", "9"]);
 }
 
@@ -105,15 +112,26 @@ fn config_and_weights() {
     let c = &m.config;
     assert_eq!(c.family, Family::Llama);
     assert_eq!(
-        (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads),
+        (
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.num_key_value_heads
+        ),
         (30, 576, 9, 3)
     );
-    assert_eq!((c.intermediate_size, c.vocab_size, c.head_dim), (1536, 49152, 64));
+    assert_eq!(
+        (c.intermediate_size, c.vocab_size, c.head_dim),
+        (1536, 49152, 64)
+    );
     assert_eq!((c.rope_theta, c.max_position_embeddings), (1e5, 8192));
     assert!((c.rms_norm_eps - 1e-5).abs() < 1e-9);
     assert!(c.tie_word_embeddings && !c.attention_bias);
     assert_eq!((c.bos_token_id, c.eos_token_id), (Some(1), Some(2)));
-    assert_eq!(m.chat_template, r2ec::data::chat_template::ChatTemplate::smollm2());
+    assert_eq!(
+        m.chat_template,
+        r2ec::data::chat_template::ChatTemplate::smollm2()
+    );
     // 30 layers x 9 tensors + embedding + final norm; tied, so no lm_head.
     assert_eq!(m.weights.tensors.len(), 30 * 9 + 2);
     assert!(!m.weights.tensors.contains_key("lm_head.weight"));
@@ -160,19 +178,27 @@ fn unpermuted_qk_with_halfsplit_rope_equals_gguf_with_interleaved_rope() {
     let (t, hd, hidden) = (7usize, 64usize, 576usize);
 
     let mut rng = StdRng::seed_from_u64(7);
-    let xs: Vec<f32> = (0..t * hidden).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let xs: Vec<f32> = (0..t * hidden)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
     let x = Tensor::from_vec(xs, (t, hidden), &dev).unwrap();
-    let inv: Vec<f32> =
-        (0..hd / 2).map(|i| 1.0 / 1e5f32.powf(2.0 * i as f32 / hd as f32)).collect();
+    let inv: Vec<f32> = (0..hd / 2)
+        .map(|i| 1.0 / 1e5f32.powf(2.0 * i as f32 / hd as f32))
+        .collect();
     let inv = Tensor::from_vec(inv, (1, hd / 2), &dev).unwrap();
-    let pos = Tensor::arange(0u32, t as u32, &dev).unwrap().to_dtype(DType::F32).unwrap();
+    let pos = Tensor::arange(0u32, t as u32, &dev)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
     let freqs = pos.reshape((t, 1)).unwrap().broadcast_mul(&inv).unwrap();
     let (cos, sin) = (freqs.cos().unwrap(), freqs.sin().unwrap());
 
     let mut rotated = Vec::new();
     for (gguf, hf, n) in [("attn_q", "q_proj", 9), ("attn_k", "k_proj", 3)] {
         let ours = dense(&m.weights.tensors[&format!("model.layers.0.self_attn.{hf}.weight")]);
-        let stored = file.read_qtensor(&format!("blk.0.{gguf}.weight"), &dev).unwrap();
+        let stored = file
+            .read_qtensor(&format!("blk.0.{gguf}.weight"), &dev)
+            .unwrap();
         let stored = stored.dequantize(&dev).unwrap();
         let changed = ours.ne(&stored).unwrap().to_dtype(DType::F32).unwrap();
         assert!(
@@ -191,17 +217,32 @@ fn unpermuted_qk_with_halfsplit_rope_equals_gguf_with_interleaved_rope() {
             D::Minus1,
         )
         .unwrap();
-        let diff = (&halfsplit - &regrouped).unwrap().abs().unwrap().max_all().unwrap();
+        let diff = (&halfsplit - &regrouped)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         let diff = diff.to_scalar::<f32>().unwrap();
         assert!(diff < 1e-4, "{hf}: max diff {diff}");
         rotated.push((halfsplit, interleaved));
     }
     // Attention logits of head 0 against its KV head 0, both conventions.
     let logits = |q: &Tensor, k: &Tensor| {
-        q.i((0, 0)).unwrap().matmul(&k.i((0, 0)).unwrap().t().unwrap()).unwrap()
+        q.i((0, 0))
+            .unwrap()
+            .matmul(&k.i((0, 0)).unwrap().t().unwrap())
+            .unwrap()
     };
     let a = logits(&rotated[0].0, &rotated[1].0);
     let b = logits(&rotated[0].1, &rotated[1].1);
-    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-3, "attention logits differ by {diff}");
 }

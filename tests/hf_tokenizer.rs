@@ -27,8 +27,10 @@ fn write_tokenizer_json(dir: &Path) {
     }
     let id = vocab.len() as u32;
     vocab.insert("ab".into(), id);
-    let bpe =
-        BPE::builder().vocab_and_merges(vocab, vec![("a".into(), "b".into())]).build().unwrap();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, vec![("a".into(), "b".into())])
+        .build()
+        .unwrap();
     let mut tk = tokenizers::Tokenizer::new(bpe);
     tk.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tk.with_decoder(Some(ByteLevelDecoder::default()));
@@ -95,7 +97,10 @@ fn stream_holds_back_split_characters() {
     let ids = tk.encode("é!🎬").unwrap();
     assert_eq!(ids.len(), 2 + 1 + 4, "one id per byte");
     let mut stream = tk.stream();
-    let out: Vec<Option<String>> = ids.iter().map(|&id| stream.next_token(id).unwrap()).collect();
+    let out: Vec<Option<String>> = ids
+        .iter()
+        .map(|&id| stream.next_token(id).unwrap())
+        .collect();
     let want = [None, Some("é"), Some("!"), None, None, None, Some("🎬")];
     assert_eq!(out, want.map(|s| s.map(String::from)));
     assert_eq!(stream.finish().unwrap(), None);
@@ -122,7 +127,10 @@ fn missing_or_malformed_files_are_named() {
 
     let dir = folder(Some("{\n  \"eos_token\": \"<|im_end|>\",\n  oops\n}"));
     let e = err(&dir);
-    assert!(e.contains("tokenizer_config.json") && e.contains("line 3"), "{e}");
+    assert!(
+        e.contains("tokenizer_config.json") && e.contains("line 3"),
+        "{e}"
+    );
 
     let dir = folder(Some("{\"eos_token\": \"</s>\", \"chat_template\": \"x\"}"));
     let e = err(&dir);
@@ -134,10 +142,16 @@ fn missing_or_malformed_files_are_named() {
 
     let dir = folder(Some(&config_json("[INST] {{ x }} [/INST]")));
     let e = err(&dir);
-    assert!(e.contains("chat_template") && e.contains("unsupported"), "{e}");
+    assert!(
+        e.contains("chat_template") && e.contains("unsupported"),
+        "{e}"
+    );
 
     let dir = folder(None);
     std::fs::write(dir.path().join("tokenizer.json"), "{\"model\": 3}").unwrap();
     let e = err(&dir);
-    assert!(e.contains("tokenizer.json") && e.contains("not a valid tokenizer"), "{e}");
+    assert!(
+        e.contains("tokenizer.json") && e.contains("not a valid tokenizer"),
+        "{e}"
+    );
 }

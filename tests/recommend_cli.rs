@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn real_model() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.is_file() {
         Some(p)
     } else {
@@ -34,14 +35,29 @@ fn home_with_fixture(model: &Path) -> tempfile::TempDir {
 }
 
 fn r2ec(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_r2ec")).args(args).env("R2EC_HOME", home).output().expect("r2ec runs")
+    Command::new(env!("CARGO_BIN_EXE_r2ec"))
+        .args(args)
+        .env("R2EC_HOME", home)
+        .output()
+        .expect("r2ec runs")
 }
 
 #[test]
 fn recommends_for_a_test_example_in_text_and_json() {
     let Some(model) = real_model() else { return };
     let home = home_with_fixture(&model);
-    let out = r2ec(home.path(), &["recommend", "--split", "test", "--index", "0", "--max-new-tokens", "12"]);
+    let out = r2ec(
+        home.path(),
+        &[
+            "recommend",
+            "--split",
+            "test",
+            "--index",
+            "0",
+            "--max-new-tokens",
+            "12",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stderr: {stderr}");
@@ -62,8 +78,24 @@ fn recommends_for_a_test_example_in_text_and_json() {
     };
     let before = cached();
     assert_eq!(before.len(), 1, "one cached item table");
-    let out = r2ec(home.path(), &["recommend", "--split", "test", "--index", "0", "--max-new-tokens", "12", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = r2ec(
+        home.path(),
+        &[
+            "recommend",
+            "--split",
+            "test",
+            "--index",
+            "0",
+            "--max-new-tokens",
+            "12",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(cached(), before, "the cache was read, not rebuilt");
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
     assert!(v["reasoning"].is_string());
@@ -72,13 +104,22 @@ fn recommends_for_a_test_example_in_text_and_json() {
     let top = v["top"].as_array().unwrap();
     assert!(!top.is_empty());
     let scores: Vec<f64> = top.iter().map(|t| t["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted best first: {scores:?}");
-    assert!(scores.iter().all(|s| s.abs() <= 1.0 / 0.02 + 1e-3), "cosine / tau is within ±50");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "sorted best first: {scores:?}"
+    );
+    assert!(
+        scores.iter().all(|s| s.abs() <= 1.0 / 0.02 + 1e-3),
+        "cosine / tau is within ±50"
+    );
     for t in top {
         assert!(t["item_id"].is_string() && t["title"].is_string());
     }
     let rank = v["target"]["rank"].as_u64().unwrap();
-    assert!(rank >= 1 && rank as usize <= 5, "rank {rank} among the tiny catalogue");
+    assert!(
+        rank >= 1 && rank as usize <= 5,
+        "rank {rank} among the tiny catalogue"
+    );
     assert!(v["timing"]["total_secs"].as_f64().unwrap() > 0.0);
 }
 
@@ -86,8 +127,15 @@ fn recommends_for_a_test_example_in_text_and_json() {
 fn no_reasoning_reads_the_user_vector_after_the_prompt() {
     let Some(model) = real_model() else { return };
     let home = home_with_fixture(&model);
-    let out = r2ec(home.path(), &["recommend", "--user", "u2", "--no-reasoning", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = r2ec(
+        home.path(),
+        &["recommend", "--user", "u2", "--no-reasoning", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reasoning"], "");
     assert_eq!(v["reasoning_tokens"], 0);
@@ -98,29 +146,74 @@ fn no_reasoning_reads_the_user_vector_after_the_prompt() {
 fn user_errors_say_what_and_where() {
     let Some(model) = real_model() else { return };
     let home = home_with_fixture(&model);
-    let out = r2ec(home.path(), &["recommend", "--split", "test", "--index", "999", "--max-new-tokens", "4"]);
+    let out = r2ec(
+        home.path(),
+        &[
+            "recommend",
+            "--split",
+            "test",
+            "--index",
+            "999",
+            "--max-new-tokens",
+            "4",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--index 999 is out of range"));
 
-    let out = r2ec(home.path(), &["recommend", "--user", "nobody", "--max-new-tokens", "4"]);
+    let out = r2ec(
+        home.path(),
+        &["recommend", "--user", "nobody", "--max-new-tokens", "4"],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("user `nobody` has no example"));
 
     let hist = home.path().join("h.json");
     fs::write(&hist, r#"{"history": [{"item_id": "m1", "rating": 5, "timestamp": 10}, {"item_id": "zzz", "rating": 1, "timestamp": 11}]}"#).unwrap();
-    let out = r2ec(home.path(), &["recommend", "--history", hist.to_str().unwrap(), "--max-new-tokens", "4"]);
+    let out = r2ec(
+        home.path(),
+        &[
+            "recommend",
+            "--history",
+            hist.to_str().unwrap(),
+            "--max-new-tokens",
+            "4",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("h.json") && err.contains("history[1].item_id") && err.contains("`zzz`"), "{err}");
+    assert!(
+        err.contains("h.json") && err.contains("history[1].item_id") && err.contains("`zzz`"),
+        "{err}"
+    );
 
-    fs::write(&hist, "{\"history\": [\n  {\"item_id\": \"m1\", \"rating\": }\n]}").unwrap();
-    let out = r2ec(home.path(), &["recommend", "--history", hist.to_str().unwrap()]);
+    fs::write(
+        &hist,
+        "{\"history\": [\n  {\"item_id\": \"m1\", \"rating\": }\n]}",
+    )
+    .unwrap();
+    let out = r2ec(
+        home.path(),
+        &["recommend", "--history", hist.to_str().unwrap()],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("h.json:2:"), "names the line: {err}");
 
-    let out = r2ec(home.path(), &["recommend", "--model", "/nonexistent/m.gguf", "--max-new-tokens", "4"]);
+    let out = r2ec(
+        home.path(),
+        &[
+            "recommend",
+            "--model",
+            "/nonexistent/m.gguf",
+            "--max-new-tokens",
+            "4",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("/nonexistent/m.gguf") && err.contains("r2ec setup"), "{err}");
+    assert!(
+        err.contains("/nonexistent/m.gguf") && err.contains("r2ec setup"),
+        "{err}"
+    );
 }

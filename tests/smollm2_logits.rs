@@ -27,26 +27,45 @@ use r2ec::model::linear::WeightFormat;
 fn logits_match_quantized_llama_with_stored_weights() {
     // One token at a time, as the reference reads it: candle's quantized matmul takes a
     // different route for many rows at once.
-    support::check("stored Q4_1", LoadOptions { format: WeightFormat::Stored, dense_prefill: false }, true, false);
+    support::check(
+        "stored Q4_1",
+        LoadOptions {
+            format: WeightFormat::Stored,
+            dense_prefill: false,
+        },
+        true,
+        false,
+    );
 }
 
 /// The reference's own rounding: quantized_llama as shipped against itself with every
 /// matrix dequantized (in a fresh thread, where candle reads its switch anew).
 #[test]
 fn reference_kernel_noise_measured() {
-    let Some(path) = support::model_path() else { return };
+    let Some(path) = support::model_path() else {
+        return;
+    };
     let ids = support::prompt_ids_of(&path);
     let shipped = support::reference_logits(&path, &ids);
     std::env::set_var("CANDLE_DEQUANTIZE_ALL", "1");
     let p = path.clone();
     let ids2 = ids.clone();
-    let exact = std::thread::spawn(move || support::reference_logits(&p, &ids2)).join().unwrap();
+    let exact = std::thread::spawn(move || support::reference_logits(&p, &ids2))
+        .join()
+        .unwrap();
     std::env::remove_var("CANDLE_DEQUANTIZE_ALL");
-    let cos: Vec<f64> = shipped.iter().zip(&exact).map(|(a, b)| support::cosine(a, b)).collect();
+    let cos: Vec<f64> = shipped
+        .iter()
+        .zip(&exact)
+        .map(|(a, b)| support::cosine(a, b))
+        .collect();
     let worst = cos.iter().cloned().fold(1.0, f64::min);
     let mean = cos.iter().sum::<f64>() / cos.len() as f64;
     eprintln!("quantized_llama shipped vs exact weights: worst cosine {worst:.6}, mean {mean:.6}");
     // The 8-bit kernels cost the reference itself this much: our stored-weight bar above
     // (mean >= 0.999) is the same bar the reference meets against exact arithmetic.
-    assert!(mean >= 0.999, "quantized_llama's own kernel noise is larger than expected: mean {mean:.6}");
+    assert!(
+        mean >= 0.999,
+        "quantized_llama's own kernel noise is larger than expected: mean {mean:.6}"
+    );
 }

@@ -13,5 +13,13 @@ fn logits_match_quantized_llama_with_exact_weights() {
     // candle reads the switch once per thread; this file's only test sets it first.
     std::env::set_var("CANDLE_DEQUANTIZE_ALL", "1");
     // The whole prompt in one forward (our prefill path).
-    support::check("exact f32", LoadOptions { format: WeightFormat::F32, dense_prefill: false }, false, true);
+    support::check(
+        "exact f32",
+        LoadOptions {
+            format: WeightFormat::F32,
+            dense_prefill: false,
+        },
+        false,
+        true,
+    );
 }

@@ -26,8 +26,11 @@ const MOVIES: [(&str, u8); 20] = [
 ];
 
 pub fn anchor_prompt() -> String {
-    let lines: Vec<String> =
-        MOVIES.iter().enumerate().map(|(i, (t, r))| format!("{}. {t} - {r}/5", i + 1)).collect();
+    let lines: Vec<String> = MOVIES
+        .iter()
+        .enumerate()
+        .map(|(i, (t, r))| format!("{}. {t} - {r}/5", i + 1))
+        .collect();
     let user = format!(
         "Here are the last 20 movies I watched, with my ratings out of 5:\n{}\n\n\
          Please analyze my taste: which genres, directors and decades do I rate highest, which do I \
@@ -47,7 +50,8 @@ mod tests {
     #[test]
     fn same_text_as_the_shared_fixture() {
         // The fixture is the anchor's prompt; it sits beside the checkout in development.
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/smollm2-prompt.txt");
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/smollm2-prompt.txt");
         match std::fs::read_to_string(&fixture) {
             Ok(text) => assert_eq!(super::anchor_prompt(), text),
             Err(_) => eprintln!("skipped: {} not present", fixture.display()),

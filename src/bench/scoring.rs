@@ -40,7 +40,16 @@ pub enum ScoringBenchError {
 
 /// Movie-like items with the fields MovieLens has, so prompts have realistic lengths.
 fn synthetic_items(n: usize) -> Vec<Item> {
-    const GENRES: [&str; 8] = ["Action", "Comedy", "Drama", "Thriller", "Romance", "Sci-Fi", "Animation", "Horror"];
+    const GENRES: [&str; 8] = [
+        "Action",
+        "Comedy",
+        "Drama",
+        "Thriller",
+        "Romance",
+        "Sci-Fi",
+        "Animation",
+        "Horror",
+    ];
     (0..n)
         .map(|i| Item {
             item_id: i.to_string(),
@@ -59,25 +68,43 @@ fn synthetic_items(n: usize) -> Vec<Item> {
 pub fn bench_item_table(model: &LoadedModel, n: usize) -> Result<ItemFigures, ModelError> {
     let domain = Domain::movies();
     let template: &ChatTemplate = &model.template;
-    let prompts: Vec<String> =
-        synthetic_items(n).iter().map(|it| crate::data::prompt::item_prompt(template, &domain, it)).collect();
-    let tokens: usize = prompts.iter().map(|p| model.tokenizer.encode(p).map(|v| v.len()).unwrap_or(0)).sum();
-    let mut enc = ModelEncoder { model, batch: ITEM_BATCH };
+    let prompts: Vec<String> = synthetic_items(n)
+        .iter()
+        .map(|it| crate::data::prompt::item_prompt(template, &domain, it))
+        .collect();
+    let tokens: usize = prompts
+        .iter()
+        .map(|p| model.tokenizer.encode(p).map(|v| v.len()).unwrap_or(0))
+        .sum();
+    let mut enc = ModelEncoder {
+        model,
+        batch: ITEM_BATCH,
+    };
     let t = Instant::now();
     for chunk in prompts.chunks(ITEM_BATCH) {
         enc.encode(chunk)?;
     }
     let secs = t.elapsed().as_secs_f64();
-    Ok(ItemFigures { items: n, items_per_sec: n as f64 / secs, mean_tokens: tokens as f64 / n.max(1) as f64 })
+    Ok(ItemFigures {
+        items: n,
+        items_per_sec: n as f64 / secs,
+        mean_tokens: tokens as f64 / n.max(1) as f64,
+    })
 }
 
 /// Milliseconds to score one user vector, and 32 at once, against `rows` random items.
-pub fn bench_scoring(rows: usize, dim: usize, repeats: usize) -> Result<ScoringFigures, ScoringBenchError> {
+pub fn bench_scoring(
+    rows: usize,
+    dim: usize,
+    repeats: usize,
+) -> Result<ScoringFigures, ScoringBenchError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let data: Vec<f32> = (0..rows * dim).map(|_| rng.random::<f32>() - 0.5).collect();
     let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
     let table = ItemTable::from_rows(ids, dim, data)?;
-    let users: Vec<Vec<f32>> = (0..32).map(|_| (0..dim).map(|_| rng.random::<f32>() - 0.5).collect()).collect();
+    let users: Vec<Vec<f32>> = (0..32)
+        .map(|_| (0..dim).map(|_| rng.random::<f32>() - 0.5).collect())
+        .collect();
     let mut one = Vec::new();
     let mut many = Vec::new();
     for _ in 0..repeats.max(1) {
@@ -90,5 +117,9 @@ pub fn bench_scoring(rows: usize, dim: usize, repeats: usize) -> Result<ScoringF
         many.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(s.len(), users.len(), "one score list per user");
     }
-    Ok(ScoringFigures { rows, ms_one: median(&one), ms_batch32: median(&many) })
+    Ok(ScoringFigures {
+        rows,
+        ms_one: median(&one),
+        ms_batch32: median(&many),
+    })
 }

@@ -4,7 +4,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::model_opts::ModelOpts;
-use crate::bench::{anchor_prompt, bench_decode, bench_item_table, bench_prefill, bench_scoring, peak_rss_mib};
+use crate::bench::{
+    anchor_prompt, bench_decode, bench_item_table, bench_prefill, bench_scoring, peak_rss_mib,
+};
 use crate::paths::Paths;
 
 #[derive(Debug, Args)]
@@ -40,21 +42,44 @@ impl BenchArgs {
             }
         };
         let ids = model.tokenizer.encode(&anchor_prompt())?;
-        say(&format!("prefill: {} prompt tokens x {}", ids.len(), self.repeats));
+        say(&format!(
+            "prefill: {} prompt tokens x {}",
+            ids.len(),
+            self.repeats
+        ));
         let prefill = bench_prefill(&model, &ids, self.repeats)?;
         say(&format!("  {:.1} tokens/s", prefill.tok_s));
-        say(&format!("decode, batch 1: {} greedy steps x {}", self.new_tokens, self.repeats));
+        say(&format!(
+            "decode, batch 1: {} greedy steps x {}",
+            self.new_tokens, self.repeats
+        ));
         let decode1 = bench_decode(&model, &ids, 1, self.new_tokens, self.repeats)?;
-        say(&format!("  {:.1} tokens/s ({:.2} ms/token)", decode1.tok_s, decode1.ms_per_step));
-        say(&format!("decode, batch {}: {} greedy steps x 1", self.batch, self.new_tokens));
+        say(&format!(
+            "  {:.1} tokens/s ({:.2} ms/token)",
+            decode1.tok_s, decode1.ms_per_step
+        ));
+        say(&format!(
+            "decode, batch {}: {} greedy steps x 1",
+            self.batch, self.new_tokens
+        ));
         let decode_b = bench_decode(&model, &ids, self.batch, self.new_tokens, 1)?;
-        say(&format!("  {:.1} tokens/s ({:.1} ms/step)", decode_b.tok_s, decode_b.ms_per_step));
+        say(&format!(
+            "  {:.1} tokens/s ({:.1} ms/step)",
+            decode_b.tok_s, decode_b.ms_per_step
+        ));
         say(&format!("item table: encoding {} item prompts", self.items));
         let items = bench_item_table(&model, self.items)?;
         say(&format!("  {:.1} items/s", items.items_per_sec));
-        say(&format!("scoring: {} random item vectors of dim {}", self.score_rows, model.config().hidden_size));
+        say(&format!(
+            "scoring: {} random item vectors of dim {}",
+            self.score_rows,
+            model.config().hidden_size
+        ));
         let scoring = bench_scoring(self.score_rows, model.config().hidden_size, self.repeats)?;
-        say(&format!("  {:.1} ms per user, {:.1} ms for 32 users", scoring.ms_one, scoring.ms_batch32));
+        say(&format!(
+            "  {:.1} ms per user, {:.1} ms for 32 users",
+            scoring.ms_one, scoring.ms_batch32
+        ));
         let out = json!({
             "engine": "r2ec",
             "model": model.name,
@@ -77,7 +102,14 @@ impl BenchArgs {
             "prefill_runs": prefill.runs.iter().copied().map(round2).collect::<Vec<_>>(),
             "decode_runs": decode1.runs.iter().copied().map(round2).collect::<Vec<_>>(),
         });
-        println!("{}", if self.json { out.to_string() } else { serde_json::to_string_pretty(&out)? });
+        println!(
+            "{}",
+            if self.json {
+                out.to_string()
+            } else {
+                serde_json::to_string_pretty(&out)?
+            }
+        );
         Ok(())
     }
 }

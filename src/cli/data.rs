@@ -100,7 +100,10 @@ impl PrepareArgs {
 
 /// A prepared data set by name; MovieLens sets are prepared on first use when their raw
 /// files are there.
-pub fn open_prepared(paths: &Paths, name: &str) -> anyhow::Result<crate::data::prepared::PreparedDataset> {
+pub fn open_prepared(
+    paths: &Paths,
+    name: &str,
+) -> anyhow::Result<crate::data::prepared::PreparedDataset> {
     use anyhow::Context;
     let dir = paths.prepared(name);
     if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
@@ -111,10 +114,15 @@ pub fn open_prepared(paths: &Paths, name: &str) -> anyhow::Result<crate::data::p
         };
         if let Some(source) = source {
             eprintln!("data set {name} is not prepared yet; preparing it now");
-            let opts = PrepareOptions { source, history: HISTORY_WINDOW, name: None };
+            let opts = PrepareOptions {
+                source,
+                history: HISTORY_WINDOW,
+                name: None,
+            };
             let prepared = prepare(paths, &opts)?;
             eprintln!("{}", prepared.stats);
         }
     }
-    crate::data::prepared::PreparedDataset::load(&dir).with_context(|| format!("opening data set `{name}`"))
+    crate::data::prepared::PreparedDataset::load(&dir)
+        .with_context(|| format!("opening data set `{name}`"))
 }

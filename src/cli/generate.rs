@@ -37,7 +37,10 @@ impl GenerateArgs {
         opts.stop.clear();
         opts.force_answer = false;
         let mut stdout = std::io::stdout();
-        let req = [GenerateRequest { prompt_ids: ids, samples: 1 }];
+        let req = [GenerateRequest {
+            prompt_ids: ids,
+            samples: 1,
+        }];
         let (chains, timings) = generate_batch(
             &model.backbone,
             &model.tokenizer,
@@ -52,7 +55,10 @@ impl GenerateArgs {
             None,
         )?;
         println!();
-        let stop = chains.first().map(|c| format!("{:?}", c.stop)).unwrap_or_default();
+        let stop = chains
+            .first()
+            .map(|c| format!("{:?}", c.stop))
+            .unwrap_or_default();
         eprintln!(
             "{} prompt tokens at {:.1} tokens/s; {} new tokens at {:.1} tokens/s; first token {:.2} s; stop: {stop}",
             timings.prompt_tokens,

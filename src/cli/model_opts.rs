@@ -69,7 +69,10 @@ impl ModelOpts {
             FormatChoice::Q8_0 => WeightFormat::Q8_0,
             FormatChoice::Stored => WeightFormat::Stored,
         };
-        LoadOptions { format, ..Default::default() }
+        LoadOptions {
+            format,
+            ..Default::default()
+        }
     }
 
     /// Load the model on the chosen device, saying what is loaded unless `quiet`.
@@ -80,7 +83,11 @@ impl ModelOpts {
         let model = LoadedModel::load(&path, &device, &self.load_options())
             .with_context(|| format!("loading model {}", path.display()))?;
         if !quiet {
-            eprintln!("model: {} on {label}, loaded in {:.1} s", model.name, t.elapsed().as_secs_f64());
+            eprintln!(
+                "model: {} on {label}, loaded in {:.1} s",
+                model.name,
+                t.elapsed().as_secs_f64()
+            );
         }
         Ok(model)
     }
@@ -94,7 +101,11 @@ impl ModelOpts {
             (None, None) => Sampling::All { temperature: t },
             (Some(k), None) => Sampling::TopK { k, temperature: t },
             (None, Some(p)) => Sampling::TopP { p, temperature: t },
-            (Some(k), Some(p)) => Sampling::TopKThenTopP { k, p, temperature: t },
+            (Some(k), Some(p)) => Sampling::TopKThenTopP {
+                k,
+                p,
+                temperature: t,
+            },
         }
     }
 

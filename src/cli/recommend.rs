@@ -91,7 +91,17 @@ impl RecommendArgs {
                 let _ = stdout.flush();
             }
         };
-        let rec = recommend(&model, &data, &table, &example.history, example.now, target, &opts, &mut on_event, None)?;
+        let rec = recommend(
+            &model,
+            &data,
+            &table,
+            &example.history,
+            example.now,
+            target,
+            &opts,
+            &mut on_event,
+            None,
+        )?;
         if self.json {
             let out = json!({
                 "prompt": rec.prompt,
@@ -121,14 +131,35 @@ impl RecommendArgs {
         );
         println!("top {}:", rec.top.len());
         for (i, it) in rec.top.iter().enumerate() {
-            let mark = if Some(it.item_id.as_str()) == target { "  <- target" } else { "" };
-            println!("{:>4}. {:<50} (item {:>6})  score {:>8.3}{mark}", i + 1, it.title, it.item_id, it.score);
+            let mark = if Some(it.item_id.as_str()) == target {
+                "  <- target"
+            } else {
+                ""
+            };
+            println!(
+                "{:>4}. {:<50} (item {:>6})  score {:>8.3}{mark}",
+                i + 1,
+                it.title,
+                it.item_id,
+                it.score
+            );
         }
         if let Some(t) = &rec.target {
-            let title = data.catalog.get(&t.item_id).map(|i| i.title.as_str()).unwrap_or("?");
+            let title = data
+                .catalog
+                .get(&t.item_id)
+                .map(|i| i.title.as_str())
+                .unwrap_or("?");
             match t.rank {
-                Some(r) => println!("target: {title} (item {}) ranked {r} of {}", t.item_id, table.len() - example.history.len().min(table.len())),
-                None => println!("target: {title} (item {}) is in the history (masked)", t.item_id),
+                Some(r) => println!(
+                    "target: {title} (item {}) ranked {r} of {}",
+                    t.item_id,
+                    table.len() - example.history.len().min(table.len())
+                ),
+                None => println!(
+                    "target: {title} (item {}) is in the history (masked)",
+                    t.item_id
+                ),
             }
         }
         Ok(())
@@ -136,13 +167,22 @@ impl RecommendArgs {
 
     fn pick_example(&self, data: &PreparedDataset) -> anyhow::Result<(Picked, String)> {
         if let Some(path) = &self.history {
-            return read_history_file(path, data).map(|p| (p, format!("history from {}", path.display())));
+            return read_history_file(path, data)
+                .map(|p| (p, format!("history from {}", path.display())));
         }
         if let Some(user) = &self.user {
             for split in [Split::Test, Split::Valid, Split::Train] {
                 let examples = data.split(split);
-                if let Some((i, ex)) = examples.iter().enumerate().rev().find(|(_, e)| &e.user_id == user) {
-                    return Ok((Picked::from(ex), format!("user {user}: {} example {i}", split.name())));
+                if let Some((i, ex)) = examples
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(_, e)| &e.user_id == user)
+                {
+                    return Ok((
+                        Picked::from(ex),
+                        format!("user {user}: {} example {i}", split.name()),
+                    ));
                 }
             }
             bail!("user `{user}` has no example in data set `{}`", self.data);
@@ -150,9 +190,16 @@ impl RecommendArgs {
         let index = self.index.unwrap_or(0);
         let examples = data.split(self.split);
         let ex = examples.get(index).with_context(|| {
-            format!("{} has {} examples; --index {index} is out of range", self.split.name(), examples.len())
+            format!(
+                "{} has {} examples; --index {index} is out of range",
+                self.split.name(),
+                examples.len()
+            )
         })?;
-        Ok((Picked::from(ex), format!("user {}: {} example {index}", ex.user_id, self.split.name())))
+        Ok((
+            Picked::from(ex),
+            format!("user {}: {} example {index}", ex.user_id, self.split.name()),
+        ))
     }
 }
 
@@ -165,7 +212,11 @@ pub struct Picked {
 
 impl From<&Example> for Picked {
     fn from(e: &Example) -> Self {
-        Self { history: e.history.clone(), now: e.target.timestamp, target: Some(e.target.clone()) }
+        Self {
+            history: e.history.clone(),
+            now: e.target.timestamp,
+            target: Some(e.target.clone()),
+        }
     }
 }
 
@@ -185,23 +236,39 @@ struct HistoryFile {
 
 /// Read a history file and check every item against the catalogue.
 pub fn read_history_file(path: &std::path::Path, data: &PreparedDataset) -> anyhow::Result<Picked> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: HistoryFile = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
     if file.history.is_empty() {
-        bail!("{}: field `history`: empty; give at least one item", path.display());
+        bail!(
+            "{}: field `history`: empty; give at least one item",
+            path.display()
+        );
     }
     let unknown = |h: &Interaction| data.catalog.get(&h.item_id).is_none();
     if let Some((i, h)) = file.history.iter().enumerate().find(|(_, h)| unknown(h)) {
-        bail!("{}: field `history[{i}].item_id`: item `{}` is not in the catalogue", path.display(), h.item_id);
+        bail!(
+            "{}: field `history[{i}].item_id`: item `{}` is not in the catalogue",
+            path.display(),
+            h.item_id
+        );
     }
     if let Some(t) = file.target.as_ref().filter(|t| unknown(t)) {
-        bail!("{}: field `target.item_id`: item `{}` is not in the catalogue", path.display(), t.item_id);
+        bail!(
+            "{}: field `target.item_id`: item `{}` is not in the catalogue",
+            path.display(),
+            t.item_id
+        );
     }
     let now = file
         .now
         .or(file.target.as_ref().map(|t| t.timestamp))
         .or(file.history.iter().map(|h| h.timestamp).max())
         .unwrap_or(0);
-    Ok(Picked { history: file.history, now, target: file.target })
+    Ok(Picked {
+        history: file.history,
+        now,
+        target: file.target,
+    })
 }

@@ -18,7 +18,14 @@ pub struct SetupArgs {
 
 impl SetupArgs {
     pub fn run(&self, paths: &Paths) -> anyhow::Result<()> {
-        run_setup(paths, if self.all { AssetSet::All } else { AssetSet::Default })
+        run_setup(
+            paths,
+            if self.all {
+                AssetSet::All
+            } else {
+                AssetSet::Default
+            },
+        )
     }
 }
 

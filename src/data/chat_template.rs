@@ -20,13 +20,22 @@ pub struct Message {
 
 impl Message {
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -52,12 +61,16 @@ const QWEN25_SYSTEM: &str = "You are Qwen, created by Alibaba Cloud. You are a h
 impl ChatTemplate {
     /// SmolLM2-Instruct's template.
     pub fn smollm2() -> Self {
-        Self::ChatMl { default_system: Some(SMOLLM2_SYSTEM.to_string()) }
+        Self::ChatMl {
+            default_system: Some(SMOLLM2_SYSTEM.to_string()),
+        }
     }
 
     /// Qwen2.5-Instruct's template.
     pub fn qwen25() -> Self {
-        Self::ChatMl { default_system: Some(QWEN25_SYSTEM.to_string()) }
+        Self::ChatMl {
+            default_system: Some(QWEN25_SYSTEM.to_string()),
+        }
     }
 
     /// Recognise a Jinja chat template's format, and the default system message it
@@ -67,7 +80,9 @@ impl ChatTemplate {
             return Ok(Self::Gemma);
         }
         if source.contains("<|im_start|>") {
-            return Ok(Self::ChatMl { default_system: default_system_of(source) });
+            return Ok(Self::ChatMl {
+                default_system: default_system_of(source),
+            });
         }
         let excerpt: String = source.chars().take(80).collect();
         Err(UnknownTemplate { excerpt })
@@ -136,8 +151,11 @@ impl ChatTemplate {
                             let _ = writeln!(out, "{}<end_of_turn>", m.content.trim());
                         }
                         Role::Assistant => {
-                            let _ =
-                                write!(out, "<start_of_turn>model\n{}<end_of_turn>\n", m.content.trim());
+                            let _ = write!(
+                                out,
+                                "<start_of_turn>model\n{}<end_of_turn>\n",
+                                m.content.trim()
+                            );
                         }
                     }
                 }
@@ -153,7 +171,9 @@ impl ChatTemplate {
 fn default_system_of(source: &str) -> Option<String> {
     const HEADERS: [&str; 2] = ["<|im_start|>system\\n", "<|im_start|>system\n"];
     HEADERS.iter().find_map(|header| {
-        source.match_indices(header).find_map(|(at, _)| literal_message(&source[at + header.len()..]))
+        source
+            .match_indices(header)
+            .find_map(|(at, _)| literal_message(&source[at + header.len()..]))
     })
 }
 
@@ -181,33 +201,56 @@ mod tests {
              <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
         let s = t.render(&[Message::system("S"), Message::user("Hi")], false);
-        assert_eq!(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+        assert_eq!(
+            s,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        );
     }
 
     #[test]
     fn prefilled_assistant_turn_is_left_open() {
-        let t = ChatTemplate::ChatMl { default_system: None };
+        let t = ChatTemplate::ChatMl {
+            default_system: None,
+        };
         let s = t.render_prefilled(&[Message::user("Q")], "<answer>");
-        assert_eq!(s, "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<answer>");
+        assert_eq!(
+            s,
+            "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<answer>"
+        );
         let g = ChatTemplate::Gemma.render_prefilled(&[Message::user("Q")], "<answer>");
-        assert_eq!(g, "<bos><start_of_turn>user\nQ<end_of_turn>\n<start_of_turn>model\n<answer>");
+        assert_eq!(
+            g,
+            "<bos><start_of_turn>user\nQ<end_of_turn>\n<start_of_turn>model\n<answer>"
+        );
     }
 
     #[test]
     fn gemma_folds_system_into_first_user_turn() {
         let g = ChatTemplate::Gemma.render(&[Message::system("S"), Message::user("Q")], true);
-        assert_eq!(g, "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\n");
+        assert_eq!(
+            g,
+            "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\n"
+        );
     }
 
     #[test]
     fn recognises_jinja_sources() {
         let smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}";
-        assert_eq!(ChatTemplate::from_jinja(smol).unwrap(), ChatTemplate::smollm2());
+        assert_eq!(
+            ChatTemplate::from_jinja(smol).unwrap(),
+            ChatTemplate::smollm2()
+        );
         let gemma = "{{ bos_token }}{% for message in messages %}<start_of_turn>{{ role }}";
-        assert_eq!(ChatTemplate::from_jinja(gemma).unwrap(), ChatTemplate::Gemma);
+        assert_eq!(
+            ChatTemplate::from_jinja(gemma).unwrap(),
+            ChatTemplate::Gemma
+        );
         assert!(ChatTemplate::from_jinja("[INST] {{ x }} [/INST]").is_err());
         // Qwen2.5's template opens a tool-use system turn before its plain default.
         let qwen = "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}{{- \"\\n\\n# Tools<|im_end|>\\n\" }}{%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}";
-        assert_eq!(ChatTemplate::from_jinja(qwen).unwrap(), ChatTemplate::qwen25());
+        assert_eq!(
+            ChatTemplate::from_jinja(qwen).unwrap(),
+            ChatTemplate::qwen25()
+        );
     }
 }

@@ -12,9 +12,18 @@ pub enum DataError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: field `{field}`: {message}")]
-    Field { path: PathBuf, line: usize, field: String, message: String },
+    Field {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
     #[error("{path}:{line}: {message}")]
-    Line { path: PathBuf, line: usize, message: String },
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{0}")]
@@ -23,7 +32,10 @@ pub enum DataError {
 
 impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn field(
         path: impl Into<PathBuf>,
@@ -31,12 +43,24 @@ impl DataError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self::Field { path: path.into(), line, field: field.into(), message: message.into() }
+        Self::Field {
+            path: path.into(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
     }
     pub fn line(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
-        Self::Line { path: path.into(), line, message: message.into() }
+        Self::Line {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
     pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::File { path: path.into(), message: message.into() }
+        Self::File {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

@@ -55,10 +55,19 @@ pub fn user_prompt_text(
         domain.singular, domain.verb, domain.example, domain.category, domain.acts
     );
     for it in &history[start..] {
-        let item = catalog
-            .get(&it.item_id)
-            .ok_or_else(|| DataError::Other(format!("history item `{}` is not in the catalogue", it.item_id)))?;
-        let _ = writeln!(s, "{}: [{}] ({})", time_ago(now, it.timestamp), item.title, rating_text(it.rating));
+        let item = catalog.get(&it.item_id).ok_or_else(|| {
+            DataError::Other(format!(
+                "history item `{}` is not in the catalogue",
+                it.item_id
+            ))
+        })?;
+        let _ = writeln!(
+            s,
+            "{}: [{}] ({})",
+            time_ago(now, it.timestamp),
+            item.title,
+            rating_text(it.rating)
+        );
     }
     // The reference joins lines with newlines and ends without a trailing one.
     Ok(s.trim_end_matches('\n').to_string())
@@ -72,7 +81,13 @@ pub fn user_prompt(
     catalog: &Catalog,
     window: usize,
 ) -> Result<String, DataError> {
-    let text = user_prompt_text(domain, &example.history, example.target.timestamp, catalog, window)?;
+    let text = user_prompt_text(
+        domain,
+        &example.history,
+        example.target.timestamp,
+        catalog,
+        window,
+    )?;
     Ok(template.render(&[Message::user(text)], true))
 }
 
@@ -127,24 +142,43 @@ mod tests {
 
     fn catalog() -> Catalog {
         Catalog::new(vec![
-            movie("1", "Toy Story", 1995, &["Animation", "Children's", "Comedy"]),
+            movie(
+                "1",
+                "Toy Story",
+                1995,
+                &["Animation", "Children's", "Comedy"],
+            ),
             movie("2", "GoldenEye", 1995, &["Action", "Adventure", "Thriller"]),
             movie("3", "Four Rooms", 1995, &["Thriller"]),
         ])
     }
 
     fn inter(id: &str, rating: f32, ts: i64) -> Interaction {
-        Interaction { item_id: id.into(), rating, timestamp: ts }
+        Interaction {
+            item_id: id.into(),
+            rating,
+            timestamp: ts,
+        }
     }
 
     #[test]
     fn user_prompt_exact_text_for_fixture_user() {
         let ex = Example {
             user_id: "196".into(),
-            history: vec![inter("1", 5.0, 1_000_000 - 86_400 * 40), inter("2", 3.0, 1_000_000 - 7200)],
+            history: vec![
+                inter("1", 5.0, 1_000_000 - 86_400 * 40),
+                inter("2", 3.0, 1_000_000 - 7200),
+            ],
             target: inter("3", 4.0, 1_000_000),
         };
-        let p = user_prompt(&ChatTemplate::smollm2(), &Domain::movies(), &ex, &catalog(), 20).unwrap();
+        let p = user_prompt(
+            &ChatTemplate::smollm2(),
+            &Domain::movies(),
+            &ex,
+            &catalog(),
+            20,
+        )
+        .unwrap();
         assert_eq!(
             p,
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
@@ -161,15 +195,30 @@ Below is my historical movies watches and ratings (out of 5):\n\
 
     #[test]
     fn window_keeps_the_latest_items() {
-        let hist: Vec<_> = (0..5).map(|i| inter(if i % 2 == 0 { "1" } else { "2" }, 4.5, 100 + i)).collect();
+        let hist: Vec<_> = (0..5)
+            .map(|i| inter(if i % 2 == 0 { "1" } else { "2" }, 4.5, 100 + i))
+            .collect();
         let text = user_prompt_text(&Domain::movies(), &hist, 10_000, &catalog(), 2).unwrap();
         let lines: Vec<_> = text.lines().skip(4).collect();
-        assert_eq!(lines, vec!["2 hours ago: [GoldenEye] (4.5)", "2 hours ago: [Toy Story] (4.5)"]);
+        assert_eq!(
+            lines,
+            vec![
+                "2 hours ago: [GoldenEye] (4.5)",
+                "2 hours ago: [Toy Story] (4.5)"
+            ]
+        );
     }
 
     #[test]
     fn unknown_history_item_is_an_error() {
-        let err = user_prompt_text(&Domain::movies(), &[inter("99", 1.0, 0)], 10, &catalog(), 20).unwrap_err();
+        let err = user_prompt_text(
+            &Domain::movies(),
+            &[inter("99", 1.0, 0)],
+            10,
+            &catalog(),
+            20,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("`99`"));
     }
 
@@ -177,7 +226,13 @@ Below is my historical movies watches and ratings (out of 5):\n\
     fn item_prompt_exact_text() {
         let mut it = movie("1", "Toy Story", 1995, &["Animation", "Comedy"]);
         it.description = Some(format!("{} end", "word ".repeat(120)));
-        let p = item_prompt(&ChatTemplate::ChatMl { default_system: None }, &Domain::movies(), &it);
+        let p = item_prompt(
+            &ChatTemplate::ChatMl {
+                default_system: None,
+            },
+            &Domain::movies(),
+            &it,
+        );
         let expected_desc = vec!["word"; 100].join(" ");
         assert_eq!(
             p,
@@ -193,8 +248,12 @@ Title: Toy Story\nYear: 1995\nGenres: Animation, Comedy\nDescription: {expected_
     fn amazon_wording() {
         let d = Domain::amazon("Musical_Instruments");
         let text = user_prompt_text(&d, &[], 0, &catalog(), 20).unwrap();
-        assert!(text.starts_with("Analyze in depth and finally recommend next instrument I might purchase"));
+        assert!(text.starts_with(
+            "Analyze in depth and finally recommend next instrument I might purchase"
+        ));
         assert!(text.contains("For example, <answer>a product</answer>."));
-        assert!(text.ends_with("Below is my historical instruments purchases and ratings (out of 5):"));
+        assert!(
+            text.ends_with("Below is my historical instruments purchases and ratings (out of 5):")
+        );
     }
 }

@@ -60,14 +60,7 @@ impl Backbone {
         } else {
             embed_name
         };
-        let lm_head = Linear::load(
-            w,
-            head_name,
-            cfg.vocab_size,
-            cfg.hidden_size,
-            false,
-            opts,
-        )?;
+        let lm_head = Linear::load(w, head_name, cfg.vocab_size, cfg.hidden_size, false, opts)?;
         Ok(Self {
             cfg: cfg.clone(),
             embed_tokens,

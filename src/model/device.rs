@@ -33,7 +33,9 @@ pub fn pick_device(choice: DeviceChoice) -> Result<(Device, String), DeviceError
 }
 
 fn cpu_label() -> String {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("CPU ({threads} threads)")
 }
 

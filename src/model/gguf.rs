@@ -43,15 +43,27 @@ pub struct GgufModel {
 pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<GgufModel, GgufError> {
     let mut file = GgufFile::open(path)?;
     let path = file.path().to_path_buf();
-    let meta_err = |source| GgufError::Metadata { path: path.clone(), source };
+    let meta_err = |source| GgufError::Metadata {
+        path: path.clone(),
+        source,
+    };
 
     let meta = file.metadata();
-    let tokenizer = Tokenizer::from_gguf_metadata(&meta)
-        .map_err(|source| GgufError::Tokenizer { path: path.clone(), source })?;
+    let tokenizer =
+        Tokenizer::from_gguf_metadata(&meta).map_err(|source| GgufError::Tokenizer {
+            path: path.clone(),
+            source,
+        })?;
     let template_source = meta.string("tokenizer.chat_template").map_err(meta_err)?;
-    let chat_template = ChatTemplate::from_jinja(template_source)
-        .map_err(|source| GgufError::ChatTemplate { path: path.clone(), source })?;
-    let n_tokens = meta.strings("tokenizer.ggml.tokens").map_err(meta_err)?.len();
+    let chat_template =
+        ChatTemplate::from_jinja(template_source).map_err(|source| GgufError::ChatTemplate {
+            path: path.clone(),
+            source,
+        })?;
+    let n_tokens = meta
+        .strings("tokenizer.ggml.tokens")
+        .map_err(meta_err)?
+        .len();
     let tied = !file.has_tensor("output.weight");
     let config = config_from_metadata(&meta, n_tokens, tied).map_err(meta_err)?;
 
@@ -66,7 +78,10 @@ pub fn load_gguf(path: impl AsRef<Path>, device: &Device) -> Result<GgufModel, G
     }
     Ok(GgufModel {
         config,
-        weights: Weights { tensors: weights, device: device.clone() },
+        weights: Weights {
+            tensors: weights,
+            device: device.clone(),
+        },
         tokenizer,
         chat_template,
     })

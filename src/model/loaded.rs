@@ -25,9 +25,15 @@ pub struct LoadedModel {
 impl LoadedModel {
     /// Load a `.gguf` file or a Hugging Face folder.
     pub fn load(path: &Path, device: &Device, opts: &LoadOptions) -> Result<Self, ModelError> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !path.exists() {
-            return Err(ModelError::MissingFile { path: path.to_path_buf(), what: missing_what(path) });
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+                what: missing_what(path),
+            });
         }
         let (config, weights, tokenizer, template, files) = if path.is_dir() {
             let (folder, config, weights) = super::hf::load_hf_folder(path, device)?;
@@ -35,10 +41,23 @@ impl LoadedModel {
             (config, weights, tokenizer, template, folder.weight_files)
         } else {
             let g = super::gguf::load_gguf(path, device)?;
-            (g.config, g.weights, g.tokenizer, g.chat_template, vec![path.to_path_buf()])
+            (
+                g.config,
+                g.weights,
+                g.tokenizer,
+                g.chat_template,
+                vec![path.to_path_buf()],
+            )
         };
         let backbone = Backbone::new(&config, &weights, opts)?;
-        Ok(Self { backbone, tokenizer, template, path: path.to_path_buf(), name, files })
+        Ok(Self {
+            backbone,
+            tokenizer,
+            template,
+            path: path.to_path_buf(),
+            name,
+            files,
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -52,14 +71,21 @@ impl LoadedModel {
     /// The final-norm hidden state at the last token of each prompt, `batch` prompts per
     /// forward pass (left-padded). This is how item vectors (and no-reasoning user
     /// vectors) are read.
-    pub fn last_hidden(&self, prompts: &[Vec<u32>], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn last_hidden(
+        &self,
+        prompts: &[Vec<u32>],
+        batch: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
             let (ids, pad) = left_pad(chunk, self.device())?;
             let max_len = ids.dim(1)?;
             let mut cache = KvCache::new(self.config(), chunk.len());
             let h = self.backbone.forward_hidden(&ids, &mut cache, Some(&pad))?;
-            let last = h.narrow(1, max_len - 1, 1)?.squeeze(1)?.to_dtype(candle_core::DType::F32)?;
+            let last = h
+                .narrow(1, max_len - 1, 1)?
+                .squeeze(1)?
+                .to_dtype(candle_core::DType::F32)?;
             out.extend(last.to_vec2::<f32>()?);
         }
         Ok(out)
@@ -76,7 +102,10 @@ fn missing_what(path: &Path) -> &'static str {
 
 /// Prompts of different lengths as one left-padded batch: token ids `[B, L]` (padding id
 /// 0) and the mask `[B, L]` (1 = real token), so every prompt ends at the last column.
-pub fn left_pad<P: AsRef<[u32]>>(prompts: &[P], device: &Device) -> Result<(Tensor, Tensor), ModelError> {
+pub fn left_pad<P: AsRef<[u32]>>(
+    prompts: &[P],
+    device: &Device,
+) -> Result<(Tensor, Tensor), ModelError> {
     let max_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
     if max_len == 0 || prompts.iter().any(|p| p.as_ref().is_empty()) {
         return Err(ModelError::Input("empty prompt".into()));

@@ -27,7 +27,11 @@ pub enum TokenizerError {
     #[error("{path}: {message}", path = path.display())]
     File { path: PathBuf, message: String },
     #[error("{path}: field `{field}`: {message}", path = path.display())]
-    Field { path: PathBuf, field: String, message: String },
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("cannot encode text: {0}")]
     Encode(String),
     #[error("cannot decode token ids: {0}")]
@@ -44,7 +48,11 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn new(inner: tokenizers::Tokenizer, bos: Option<u32>, eos: Option<u32>) -> Self {
-        Self { inner: Arc::new(inner), bos, eos }
+        Self {
+            inner: Arc::new(inner),
+            bos,
+            eos,
+        }
     }
 
     /// Build from a GGUF file's `tokenizer.ggml.*` metadata (byte-level BPE only).
@@ -54,8 +62,10 @@ impl Tokenizer {
 
     /// Token ids of `text`; special tokens in the text become their single ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        let enc =
-            self.inner.encode(text, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -70,7 +80,9 @@ impl Tokenizer {
     }
 
     fn decode_with(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
-        self.inner.decode(ids, skip_special).map_err(|e| TokenizerError::Decode(e.to_string()))
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| TokenizerError::Decode(e.to_string()))
     }
 
     /// The id of one token (vocabulary or added/special token), if it is a single token.

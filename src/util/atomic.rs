@@ -28,7 +28,11 @@ impl AtomicFile {
             .into_owned();
         let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp)?;
-        Ok(Self { target, tmp, writer: Some(BufWriter::new(file)) })
+        Ok(Self {
+            target,
+            tmp,
+            writer: Some(BufWriter::new(file)),
+        })
     }
 
     pub fn target(&self) -> &Path {
@@ -45,7 +49,11 @@ impl AtomicFile {
         fs::rename(&self.tmp, &self.target)?;
         if let Some(dir) = self.target.parent() {
             // Persist the rename itself; not every filesystem supports syncing a folder.
-            if let Ok(d) = File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+            if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
                 let _ = d.sync_all();
             }
         }
@@ -55,10 +63,16 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().expect("writer present until commit").write(buf)
+        self.writer
+            .as_mut()
+            .expect("writer present until commit")
+            .write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.as_mut().expect("writer present until commit").flush()
+        self.writer
+            .as_mut()
+            .expect("writer present until commit")
+            .flush()
     }
 }
 
@@ -84,7 +98,11 @@ pub fn remove_stale_temps(target: impl AsRef<Path>) -> io::Result<usize> {
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return Ok(0);
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,

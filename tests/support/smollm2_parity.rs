@@ -11,7 +11,8 @@ use r2ec::model::backbone::{KvCache, LoadOptions};
 use r2ec::model::loaded::LoadedModel;
 
 pub fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.is_file() {
         Some(p)
     } else {
@@ -28,8 +29,16 @@ pub fn reference_logits(path: &Path, ids: &[u32]) -> Vec<Vec<f32>> {
     ids.iter()
         .enumerate()
         .map(|(pos, &id)| {
-            let x = Tensor::new(&[id], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-            m.forward(&x, pos).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap()
+            let x = Tensor::new(&[id], &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            m.forward(&x, pos)
+                .unwrap()
+                .squeeze(0)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
         })
         .collect()
 }
@@ -38,7 +47,10 @@ pub fn reference_logits(path: &Path, ids: &[u32]) -> Vec<Vec<f32>> {
 /// token at a time through the KV cache, as the reference reads it.
 fn ours(path: &Path, opts: LoadOptions, stepwise: bool) -> (Vec<u32>, Vec<Vec<f32>>) {
     let model = LoadedModel::load(path, &Device::Cpu, &opts).unwrap();
-    let ids = model.tokenizer.encode(&r2ec::bench::anchor_prompt()).unwrap();
+    let ids = model
+        .tokenizer
+        .encode(&r2ec::bench::anchor_prompt())
+        .unwrap();
     let mut cache = KvCache::new(model.config(), 1);
     let logits_of = |h: Tensor| -> Vec<Vec<f32>> {
         let l = model.backbone.logits(&h.squeeze(0).unwrap()).unwrap();
@@ -47,13 +59,24 @@ fn ours(path: &Path, opts: LoadOptions, stepwise: bool) -> (Vec<u32>, Vec<Vec<f3
     let rows = if stepwise {
         ids.iter()
             .flat_map(|&id| {
-                let x = Tensor::new(&[id], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                let x = Tensor::new(&[id], &Device::Cpu)
+                    .unwrap()
+                    .unsqueeze(0)
+                    .unwrap();
                 logits_of(model.backbone.forward_hidden(&x, &mut cache, None).unwrap())
             })
             .collect()
     } else {
-        let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        logits_of(model.backbone.forward_hidden(&input, &mut cache, None).unwrap())
+        let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        logits_of(
+            model
+                .backbone
+                .forward_hidden(&input, &mut cache, None)
+                .unwrap(),
+        )
     };
     (ids, rows)
 }
@@ -107,7 +130,10 @@ pub fn check(label: &str, opts: LoadOptions, stepwise: bool, strict: bool) {
             if top2(g).0 == wi {
                 same += 1;
             } else if strict {
-                panic!("{label}: position {pos}: argmax differs (reference gap {:.3})", w1 - w2);
+                panic!(
+                    "{label}: position {pos}: argmax differs (reference gap {:.3})",
+                    w1 - w2
+                );
             }
         }
     }
@@ -120,7 +146,10 @@ pub fn check(label: &str, opts: LoadOptions, stepwise: bool, strict: bool) {
     );
     if !strict {
         assert!(mean >= 0.999, "{label}: mean cosine {mean:.6} < 0.999");
-        assert!(same * 100 >= clear * 95, "{label}: same argmax at only {same} of {clear} clear positions");
+        assert!(
+            same * 100 >= clear * 95,
+            "{label}: same argmax at only {same} of {clear} clear positions"
+        );
     }
 }
 

@@ -43,8 +43,12 @@ pub fn top_k(scores: &[f32], k: usize, masked: &[usize]) -> Vec<(usize, f32)> {
             is_masked[m] = true;
         }
     }
-    let mut entries: Vec<(usize, f32)> =
-        scores.iter().copied().enumerate().filter(|(i, _)| !is_masked[*i]).collect();
+    let mut entries: Vec<(usize, f32)> = scores
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, _)| !is_masked[*i])
+        .collect();
     let k = k.min(entries.len());
     if k == 0 {
         return Vec::new();
@@ -88,7 +92,11 @@ mod tests {
         let full = top_k(&s, 10, &[5]);
         assert_eq!(full.len(), 5);
         for (r, (pos, _)) in full.iter().enumerate() {
-            assert_eq!(rank_of_target(&s, *pos, &[5]), Some(r + 1), "position {pos}");
+            assert_eq!(
+                rank_of_target(&s, *pos, &[5]),
+                Some(r + 1),
+                "position {pos}"
+            );
         }
         assert_eq!(full[0].0, 2);
         assert_eq!(full[1].0, 4);

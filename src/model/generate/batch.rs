@@ -73,14 +73,21 @@ pub fn generate_batch(
     if requests.is_empty() {
         return Ok((Vec::new(), timings));
     }
-    let answer_ids =
-        if opts.force_answer { tokenizer.encode(crate::data::prompt::ANSWER_TAG)? } else { Vec::new() };
+    let answer_ids = if opts.force_answer {
+        tokenizer.encode(crate::data::prompt::ANSWER_TAG)?
+    } else {
+        Vec::new()
+    };
     // The end of the assistant's turn: the tokenizer's EOS and the templates' end-of-turn
     // tokens (Qwen2's EOS is `<|endoftext|>`, its turns end with `<|im_end|>`).
     let end_ids: Vec<u32> = tokenizer
         .eos()
         .into_iter()
-        .chain(["<|im_end|>", "<end_of_turn>"].iter().filter_map(|t| tokenizer.token_id(t)))
+        .chain(
+            ["<|im_end|>", "<end_of_turn>"]
+                .iter()
+                .filter_map(|t| tokenizer.token_id(t)),
+        )
         .collect();
     let stops: Vec<&str> = opts.stop.iter().map(String::as_str).collect();
 
@@ -97,8 +104,11 @@ pub fn generate_batch(
     let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
 
     // Expand to one row per sample: row order is request-major.
-    let row_src: Vec<u32> =
-        requests.iter().enumerate().flat_map(|(i, r)| std::iter::repeat_n(i as u32, r.samples)).collect();
+    let row_src: Vec<u32> = requests
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| std::iter::repeat_n(i as u32, r.samples))
+        .collect();
     if row_src.is_empty() {
         return Ok((Vec::new(), timings));
     }
@@ -110,7 +120,10 @@ pub fn generate_batch(
     }
     timings.prompt_tokens = lens.iter().sum();
     timings.prefill_secs = start.elapsed().as_secs_f64();
-    on_event(GenEvent::PrefillDone { secs: timings.prefill_secs, prompt_tokens: timings.prompt_tokens });
+    on_event(GenEvent::PrefillDone {
+        secs: timings.prefill_secs,
+        prompt_tokens: timings.prompt_tokens,
+    });
 
     let mut rows: Vec<Row> = Vec::with_capacity(row_src.len());
     let mut sample_of = vec![0usize; p];
@@ -152,7 +165,11 @@ pub fn generate_batch(
             if cancelled && !matches!(row.phase, Phase::Done) {
                 row.phase = Phase::Done;
                 row.stop = Some(StopReason::Cancelled);
-                on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop: StopReason::Cancelled });
+                on_event(GenEvent::Finished {
+                    request: row.request,
+                    sample: row.sample,
+                    stop: StopReason::Cancelled,
+                });
                 continue;
             }
             match &mut row.phase {
@@ -177,7 +194,13 @@ pub fn generate_batch(
                     }
                     if end_ids.contains(&t) {
                         row.stop = Some(StopReason::EndOfTurn);
-                        start_forcing(row, &answer_ids, &mut feed[i], &mut reads_hidden[i], on_event);
+                        start_forcing(
+                            row,
+                            &answer_ids,
+                            &mut feed[i],
+                            &mut reads_hidden[i],
+                            on_event,
+                        );
                         continue;
                     }
                     row.tokens.push(t);
@@ -189,14 +212,22 @@ pub fn generate_batch(
                         StopState::Continue(text) => {
                             if !text.is_empty() {
                                 row.text.push_str(&text);
-                                on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: text });
+                                on_event(GenEvent::Text {
+                                    request: row.request,
+                                    sample: row.sample,
+                                    piece: text,
+                                });
                             }
                             if row.sampled >= opts.max_new_tokens {
                                 row.stop = Some(StopReason::MaxTokens);
                                 let rest = row.stop_detector.finish();
                                 if !rest.is_empty() {
                                     row.text.push_str(&rest);
-                                    on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
+                                    on_event(GenEvent::Text {
+                                        request: row.request,
+                                        sample: row.sample,
+                                        piece: rest,
+                                    });
                                 }
                                 // The token just sampled is fed now; `<answer>` follows.
                                 row.phase = Phase::Forcing(answer_ids.iter().copied().collect());
@@ -207,7 +238,11 @@ pub fn generate_batch(
                         }
                         StopState::Stopped { text, .. } => {
                             row.text.push_str(&text);
-                            on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: text });
+                            on_event(GenEvent::Text {
+                                request: row.request,
+                                sample: row.sample,
+                                piece: text,
+                            });
                             row.stop = Some(StopReason::StopString);
                             row.phase = Phase::LastFeed;
                         }
@@ -221,7 +256,8 @@ pub fn generate_batch(
         let feed_t = Tensor::from_vec(feed, (rows.len(), 1), &device)?;
         let hidden = model.forward_hidden(&feed_t, &mut cache, None)?;
         last = hidden.squeeze(1)?;
-        let want_rows = opts.keep_step_hidden || rows.iter().any(|r| matches!(r.phase, Phase::LastFeed));
+        let want_rows =
+            opts.keep_step_hidden || rows.iter().any(|r| matches!(r.phase, Phase::LastFeed));
         if want_rows {
             let h = last.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             for (i, row) in rows.iter_mut().enumerate() {
@@ -235,7 +271,11 @@ pub fn generate_batch(
                     row.user_vector = h[i].clone();
                     row.phase = Phase::Done;
                     let stop = row.stop.unwrap_or(StopReason::StopString);
-                    on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop });
+                    on_event(GenEvent::Finished {
+                        request: row.request,
+                        sample: row.sample,
+                        stop,
+                    });
                 }
             }
         }
@@ -270,7 +310,11 @@ fn start_forcing(
     let rest = row.stop_detector.finish();
     if !rest.is_empty() {
         row.text.push_str(&rest);
-        on_event(GenEvent::Text { request: row.request, sample: row.sample, piece: rest });
+        on_event(GenEvent::Text {
+            request: row.request,
+            sample: row.sample,
+            piece: rest,
+        });
     }
     let mut queue: VecDeque<u32> = answer_ids.iter().copied().collect();
     match queue.pop_front() {
@@ -278,12 +322,20 @@ fn start_forcing(
             row.tokens.push(t);
             *feed = t;
             *reads_hidden = true;
-            row.phase = if queue.is_empty() { Phase::LastFeed } else { Phase::Forcing(queue) };
+            row.phase = if queue.is_empty() {
+                Phase::LastFeed
+            } else {
+                Phase::Forcing(queue)
+            };
         }
         None => {
             // Nothing to force: the chain ends here, without a user vector.
             row.phase = Phase::Done;
-            on_event(GenEvent::Finished { request: row.request, sample: row.sample, stop: StopReason::EndOfTurn });
+            on_event(GenEvent::Finished {
+                request: row.request,
+                sample: row.sample,
+                stop: StopReason::EndOfTurn,
+            });
         }
     }
 }

@@ -69,9 +69,17 @@ pub struct Chain {
 #[derive(Debug, Clone)]
 pub enum GenEvent {
     /// New printable text of one sample.
-    Text { request: usize, sample: usize, piece: String },
+    Text {
+        request: usize,
+        sample: usize,
+        piece: String,
+    },
     /// The prompt has been read; sampling starts.
     PrefillDone { secs: f64, prompt_tokens: usize },
     /// One sample finished (its `Chain` comes back from the call).
-    Finished { request: usize, sample: usize, stop: StopReason },
+    Finished {
+        request: usize,
+        sample: usize,
+        stop: StopReason,
+    },
 }

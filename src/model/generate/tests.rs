@@ -22,17 +22,36 @@ fn tiny_tokenizer() -> Tokenizer {
         .map(|c| c.to_string())
         .collect();
     let mut vocab = std::collections::HashMap::new();
-    for (i, t) in ["<pad>", "<s>", "<|im_end|>", "<answer>"].iter().map(|s| s.to_string()).chain(chars).enumerate() {
+    for (i, t) in ["<pad>", "<s>", "<|im_end|>", "<answer>"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(chars)
+        .enumerate()
+    {
         vocab.insert(t, i as u32);
     }
-    let model = WordLevel::builder().vocab(vocab.into_iter().collect()).unk_token("<pad>".into()).build().unwrap();
+    let model = WordLevel::builder()
+        .vocab(vocab.into_iter().collect())
+        .unk_token("<pad>".into())
+        .build()
+        .unwrap();
     let mut tk = tokenizers::Tokenizer::new(model);
     tk.with_pre_tokenizer(Some(
-        Split::new(SplitPattern::Regex(".".into()), SplitDelimiterBehavior::Isolated, false).unwrap(),
+        Split::new(
+            SplitPattern::Regex(".".into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .unwrap(),
     ));
     tk.with_decoder(Some(tokenizers::decoders::fuse::Fuse::new()));
-    tk.add_special_tokens([AddedToken::from("<|im_end|>", true), AddedToken::from("<s>", true)]).unwrap();
-    tk.add_tokens([AddedToken::from("<answer>", false)]).unwrap();
+    tk.add_special_tokens([
+        AddedToken::from("<|im_end|>", true),
+        AddedToken::from("<s>", true),
+    ])
+    .unwrap();
+    tk.add_tokens([AddedToken::from("<answer>", false)])
+        .unwrap();
     Tokenizer::new(tk, Some(1), Some(2))
 }
 
@@ -56,13 +75,30 @@ fn reference_greedy(model: &Backbone, prompt: &[u32], steps: usize) -> (Vec<u32>
 
 /// Argmax of the last position's logits, and the last position's hidden state.
 fn full_forward(model: &Backbone, seq: &[u32]) -> (u32, Vec<f32>) {
-    let ids = Tensor::new(seq, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ids = Tensor::new(seq, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mut cache = KvCache::new(model.config(), 1);
     let h = model.forward_hidden(&ids, &mut cache, None).unwrap();
     let last = h.narrow(1, seq.len() - 1, 1).unwrap().squeeze(1).unwrap();
-    let logits = model.logits(&last).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+    let logits = model
+        .logits(&last)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let next = crate::model::sampling::argmax(&logits).unwrap();
-    (next, last.squeeze(0).unwrap().to_dtype(DType::F32).unwrap().to_vec1().unwrap())
+    (
+        next,
+        last.squeeze(0)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1()
+            .unwrap(),
+    )
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
@@ -70,18 +106,32 @@ fn close(a: &[f32], b: &[f32]) -> bool {
 }
 
 fn opts(max: usize, stop: &str) -> GenerateOptions {
-    GenerateOptions { max_new_tokens: max, stop: vec![stop.to_string()], ..Default::default() }
+    GenerateOptions {
+        max_new_tokens: max,
+        stop: vec![stop.to_string()],
+        ..Default::default()
+    }
 }
 
 #[test]
 fn greedy_batch_equals_full_sequence_loop_and_forces_answer() {
     let model = tiny_model(3);
     let tk = tiny_tokenizer();
-    let prompts = [vec![1u32, 10, 11, 12], vec![1, 40, 41], vec![1, 5, 6, 7, 8, 9, 20]];
-    let reqs: Vec<GenerateRequest> =
-        prompts.iter().map(|p| GenerateRequest { prompt_ids: p.clone(), samples: 2 }).collect();
+    let prompts = [
+        vec![1u32, 10, 11, 12],
+        vec![1, 40, 41],
+        vec![1, 5, 6, 7, 8, 9, 20],
+    ];
+    let reqs: Vec<GenerateRequest> = prompts
+        .iter()
+        .map(|p| GenerateRequest {
+            prompt_ids: p.clone(),
+            samples: 2,
+        })
+        .collect();
     // A stop string that cannot occur: every chain runs to the budget.
-    let (chains, timings) = generate_batch(&model, &tk, &reqs, &opts(6, "<<never>>"), &mut |_| {}, None).unwrap();
+    let (chains, timings) =
+        generate_batch(&model, &tk, &reqs, &opts(6, "<<never>>"), &mut |_| {}, None).unwrap();
     assert_eq!(chains.len(), 6);
     assert_eq!(timings.prompt_tokens, 14);
     let answer = tk.encode("<answer>").unwrap();
@@ -89,16 +139,32 @@ fn greedy_batch_equals_full_sequence_loop_and_forces_answer() {
         let (want, hidden) = reference_greedy(&model, &prompts[c.request], 6);
         let sampled: Vec<u32> = c.token_ids[..c.sampled_tokens].to_vec();
         // End-of-turn tokens end a chain early; compare what was sampled.
-        assert_eq!(sampled, want[..sampled.len()], "request {} sample {}", c.request, c.sample);
-        assert!(matches!(c.stop, StopReason::MaxTokens | StopReason::EndOfTurn));
-        assert_eq!(&c.token_ids[c.sampled_tokens..], answer.as_slice(), "`<answer>` forced at the end");
+        assert_eq!(
+            sampled,
+            want[..sampled.len()],
+            "request {} sample {}",
+            c.request,
+            c.sample
+        );
+        assert!(matches!(
+            c.stop,
+            StopReason::MaxTokens | StopReason::EndOfTurn
+        ));
+        assert_eq!(
+            &c.token_ids[c.sampled_tokens..],
+            answer.as_slice(),
+            "`<answer>` forced at the end"
+        );
         // h_T is the hidden state after reading the forced `<answer>`.
         let mut full = prompts[c.request].clone();
         full.extend_from_slice(&c.token_ids);
         assert!(close(&c.user_vector, &full_forward(&model, &full).1));
         if c.stop == StopReason::MaxTokens {
             assert_eq!(c.sampled_tokens, 6);
-            assert!(close(&hidden[5], &full_forward(&model, &full[..full.len() - answer.len()]).1));
+            assert!(close(
+                &hidden[5],
+                &full_forward(&model, &full[..full.len() - answer.len()]).1
+            ));
         }
     }
 }
@@ -111,7 +177,10 @@ fn stop_string_ends_the_chain_and_is_kept() {
     let (free, _) = generate_batch(
         &model,
         &tk,
-        &[GenerateRequest { prompt_ids: prompt.clone(), samples: 1 }],
+        &[GenerateRequest {
+            prompt_ids: prompt.clone(),
+            samples: 1,
+        }],
         &opts(12, "<<never>>"),
         &mut |_| {},
         None,
@@ -126,7 +195,10 @@ fn stop_string_ends_the_chain_and_is_kept() {
     let (chains, _) = generate_batch(
         &model,
         &tk,
-        &[GenerateRequest { prompt_ids: prompt.clone(), samples: 1 }],
+        &[GenerateRequest {
+            prompt_ids: prompt.clone(),
+            samples: 1,
+        }],
         &opts(12, &stop),
         &mut |e| {
             if let GenEvent::Text { piece, .. } = e {
@@ -140,17 +212,27 @@ fn stop_string_ends_the_chain_and_is_kept() {
     assert_eq!(c.stop, StopReason::StopString);
     assert_eq!(c.text, text[..first + stop.len()]);
     assert_eq!(streamed, c.text, "streamed pieces add up to the chain");
-    assert_eq!(c.sampled_tokens, c.token_ids.len(), "nothing forced after a real stop");
+    assert_eq!(
+        c.sampled_tokens,
+        c.token_ids.len(),
+        "nothing forced after a real stop"
+    );
     let mut full = prompt.clone();
     full.extend_from_slice(&c.token_ids);
-    assert!(close(&c.user_vector, &full_forward(&model, &full).1), "h_T read after the last token");
+    assert!(
+        close(&c.user_vector, &full_forward(&model, &full).1),
+        "h_T read after the last token"
+    );
 }
 
 #[test]
 fn seeded_sampling_is_reproducible_and_samples_differ() {
     let model = tiny_model(7);
     let tk = tiny_tokenizer();
-    let req = [GenerateRequest { prompt_ids: vec![1, 10, 20, 30], samples: 4 }];
+    let req = [GenerateRequest {
+        prompt_ids: vec![1, 10, 20, 30],
+        samples: 4,
+    }];
     let mut o = opts(10, "<<never>>");
     o.sampling = crate::model::sampling::Sampling::All { temperature: 5.0 };
     o.seed = 42;
@@ -159,8 +241,14 @@ fn seeded_sampling_is_reproducible_and_samples_differ() {
     let ta: Vec<_> = a.iter().map(|c| c.token_ids.clone()).collect();
     let tb: Vec<_> = b.iter().map(|c| c.token_ids.clone()).collect();
     assert_eq!(ta, tb);
-    assert!(ta.iter().any(|t| t != &ta[0]), "four hot samples are not all the same");
-    assert_eq!(a.iter().map(|c| c.sample).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert!(
+        ta.iter().any(|t| t != &ta[0]),
+        "four hot samples are not all the same"
+    );
+    assert_eq!(
+        a.iter().map(|c| c.sample).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
 }
 
 #[test]
@@ -168,9 +256,22 @@ fn cancel_ends_every_row_without_a_user_vector() {
     let model = tiny_model(9);
     let tk = tiny_tokenizer();
     let cancel = AtomicBool::new(true);
-    let req = [GenerateRequest { prompt_ids: vec![1, 10], samples: 2 }];
-    let (chains, _) = generate_batch(&model, &tk, &req, &opts(10, "<<never>>"), &mut |_| {}, Some(&cancel)).unwrap();
-    assert!(chains.iter().all(|c| c.stop == StopReason::Cancelled && c.user_vector.is_empty()));
+    let req = [GenerateRequest {
+        prompt_ids: vec![1, 10],
+        samples: 2,
+    }];
+    let (chains, _) = generate_batch(
+        &model,
+        &tk,
+        &req,
+        &opts(10, "<<never>>"),
+        &mut |_| {},
+        Some(&cancel),
+    )
+    .unwrap();
+    assert!(chains
+        .iter()
+        .all(|c| c.stop == StopReason::Cancelled && c.user_vector.is_empty()));
 }
 
 #[test]
@@ -180,9 +281,18 @@ fn step_hidden_states_follow_the_tokens() {
     let prompt = vec![1u32, 12, 13];
     let mut o = opts(4, "<<never>>");
     o.keep_step_hidden = true;
-    let (chains, _) =
-        generate_batch(&model, &tk, &[GenerateRequest { prompt_ids: prompt.clone(), samples: 1 }], &o, &mut |_| {}, None)
-            .unwrap();
+    let (chains, _) = generate_batch(
+        &model,
+        &tk,
+        &[GenerateRequest {
+            prompt_ids: prompt.clone(),
+            samples: 1,
+        }],
+        &o,
+        &mut |_| {},
+        None,
+    )
+    .unwrap();
     let c = &chains[0];
     assert_eq!(c.step_hidden.len(), c.token_ids.len());
     for (i, h) in c.step_hidden.iter().enumerate() {

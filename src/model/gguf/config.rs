@@ -40,10 +40,12 @@ pub fn config_from_metadata(
             found: "0".into(),
         });
     }
-    let num_key_value_heads =
-        meta.opt_usize(&key("attention.head_count_kv"))?.unwrap_or(num_attention_heads);
-    let head_dim =
-        meta.opt_usize(&key("attention.key_length"))?.unwrap_or(hidden_size / num_attention_heads);
+    let num_key_value_heads = meta
+        .opt_usize(&key("attention.head_count_kv"))?
+        .unwrap_or(num_attention_heads);
+    let head_dim = meta
+        .opt_usize(&key("attention.key_length"))?
+        .unwrap_or(hidden_size / num_attention_heads);
     let num_hidden_layers = meta.usize(&key("block_count"))?;
 
     let gemma = family == Family::Gemma2;

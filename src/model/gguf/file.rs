@@ -32,7 +32,10 @@ pub struct GgufFile {
 impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| GgufError::Io { path: path.clone(), source };
+        let io = |source| GgufError::Io {
+            path: path.clone(),
+            source,
+        };
         let mut file = File::open(&path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
 
@@ -43,10 +46,16 @@ impl GgufFile {
             return Err(GgufError::BadMagic { path, found });
         }
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        let content = Content::read(&mut file)
-            .map_err(|e| GgufError::Header { path: path.clone(), message: e.to_string() })?;
+        let content = Content::read(&mut file).map_err(|e| GgufError::Header {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
 
-        let this = Self { path, file, content };
+        let this = Self {
+            path,
+            file,
+            content,
+        };
         this.check_extents(file_len)?;
         Ok(this)
     }
@@ -80,10 +89,17 @@ impl GgufFile {
         let start = self.content.tensor_data_offset + info.offset;
         // Sizes were validated against the file length in `open`.
         let mut bytes = vec![0u8; byte_size(info) as usize];
-        let io = |source| GgufError::Io { path: self.path.clone(), source };
+        let io = |source| GgufError::Io {
+            path: self.path.clone(),
+            source,
+        };
         self.file.seek(SeekFrom::Start(start)).map_err(io)?;
         self.file.read_exact(&mut bytes).map_err(io)?;
-        Ok(RawTensor { dtype: info.ggml_dtype, dims: info.shape.dims().to_vec(), bytes })
+        Ok(RawTensor {
+            dtype: info.ggml_dtype,
+            dims: info.shape.dims().to_vec(),
+            bytes,
+        })
     }
 
     /// One tensor as stored, as a candle `QTensor` (no un-permutation): what
@@ -104,7 +120,11 @@ impl GgufFile {
     }
 
     pub(super) fn tensor_error(&self, name: &str, message: String) -> GgufError {
-        GgufError::Tensor { path: self.path.clone(), tensor: name.to_string(), message }
+        GgufError::Tensor {
+            path: self.path.clone(),
+            tensor: name.to_string(),
+            message,
+        }
     }
 
     /// Every tensor must lie inside the file and hold whole quantization blocks. The

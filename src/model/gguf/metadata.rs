@@ -11,9 +11,17 @@ pub enum MetadataError {
     #[error("metadata key `{key}` is missing")]
     Missing { key: String },
     #[error("metadata key `{key}`: expected {expected}, found {found}")]
-    WrongType { key: String, expected: &'static str, found: String },
+    WrongType {
+        key: String,
+        expected: &'static str,
+        found: String,
+    },
     #[error("metadata key `{key}` = `{value}` is not supported (supported: {supported})")]
-    Unsupported { key: String, value: String, supported: &'static str },
+    Unsupported {
+        key: String,
+        value: String,
+        supported: &'static str,
+    },
 }
 
 /// A borrowed view of the metadata map of one GGUF file.
@@ -32,7 +40,9 @@ impl<'a> Metadata<'a> {
     }
 
     pub fn get(&self, key: &str) -> Result<&'a Value, MetadataError> {
-        self.map.get(key).ok_or_else(|| MetadataError::Missing { key: key.to_string() })
+        self.map.get(key).ok_or_else(|| MetadataError::Missing {
+            key: key.to_string(),
+        })
     }
 
     pub fn string(&self, key: &str) -> Result<&'a str, MetadataError> {
@@ -74,7 +84,9 @@ impl<'a> Metadata<'a> {
         match self.get(key)? {
             Value::F32(x) => Ok(f64::from(*x)),
             Value::F64(x) => Ok(*x),
-            v => as_u64(v).map(|n| n as f64).ok_or_else(|| wrong(key, "a number", v)),
+            v => as_u64(v)
+                .map(|n| n as f64)
+                .ok_or_else(|| wrong(key, "a number", v)),
         }
     }
 
@@ -147,7 +159,11 @@ fn as_u64(v: &Value) -> Option<u64> {
 }
 
 fn wrong(key: &str, expected: &'static str, found: &Value) -> MetadataError {
-    MetadataError::WrongType { key: key.to_string(), expected, found: describe(found) }
+    MetadataError::WrongType {
+        key: key.to_string(),
+        expected,
+        found: describe(found),
+    }
 }
 
 /// A short description of a value for error messages (never the whole token list).
@@ -175,7 +191,10 @@ mod tests {
         m.insert("a.neg".to_string(), Value::I32(-1));
         m.insert("a.eps".to_string(), Value::F32(1e-5));
         m.insert("a.name".to_string(), Value::String("llama".into()));
-        m.insert("a.list".to_string(), Value::Array(vec![Value::String("x".into()), Value::U8(1)]));
+        m.insert(
+            "a.list".to_string(),
+            Value::Array(vec![Value::String("x".into()), Value::U8(1)]),
+        );
         m
     }
 
@@ -188,7 +207,10 @@ mod tests {
         assert_eq!(md.string("a.name").unwrap(), "llama");
         assert_eq!(md.opt_usize("a.absent").unwrap(), None);
         let err = md.usize("a.neg").unwrap_err().to_string();
-        assert!(err.contains("a.neg") && err.contains("non-negative"), "{err}");
+        assert!(
+            err.contains("a.neg") && err.contains("non-negative"),
+            "{err}"
+        );
         let err = md.usize("a.missing").unwrap_err().to_string();
         assert!(err.contains("`a.missing` is missing"), "{err}");
         let err = md.strings("a.list").unwrap_err().to_string();

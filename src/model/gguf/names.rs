@@ -46,35 +46,130 @@ enum Rotary {
 }
 
 /// One per-layer tensor: GGUF name after `blk.N.`, HF name after `model.layers.N.`.
-type LayerTensor = (&'static str, &'static str, &'static [Dim], TensorRole, Rotary);
+type LayerTensor = (
+    &'static str,
+    &'static str,
+    &'static [Dim],
+    TensorRole,
+    Rotary,
+);
 
 use Dim::{Ffn, Hidden, KvRows, QRows};
 use Rotary::{KvHeads, Plain, QHeads};
 use TensorRole::{Bias, Matrix, Norm};
 
 const ATTENTION: &[LayerTensor] = &[
-    ("attn_norm.weight", "input_layernorm.weight", &[Hidden], Norm, Plain),
-    ("attn_q.weight", "self_attn.q_proj.weight", &[QRows, Hidden], Matrix, QHeads),
-    ("attn_k.weight", "self_attn.k_proj.weight", &[KvRows, Hidden], Matrix, KvHeads),
-    ("attn_v.weight", "self_attn.v_proj.weight", &[KvRows, Hidden], Matrix, Plain),
-    ("attn_output.weight", "self_attn.o_proj.weight", &[Hidden, QRows], Matrix, Plain),
+    (
+        "attn_norm.weight",
+        "input_layernorm.weight",
+        &[Hidden],
+        Norm,
+        Plain,
+    ),
+    (
+        "attn_q.weight",
+        "self_attn.q_proj.weight",
+        &[QRows, Hidden],
+        Matrix,
+        QHeads,
+    ),
+    (
+        "attn_k.weight",
+        "self_attn.k_proj.weight",
+        &[KvRows, Hidden],
+        Matrix,
+        KvHeads,
+    ),
+    (
+        "attn_v.weight",
+        "self_attn.v_proj.weight",
+        &[KvRows, Hidden],
+        Matrix,
+        Plain,
+    ),
+    (
+        "attn_output.weight",
+        "self_attn.o_proj.weight",
+        &[Hidden, QRows],
+        Matrix,
+        Plain,
+    ),
 ];
 const ATTENTION_BIAS: &[LayerTensor] = &[
-    ("attn_q.bias", "self_attn.q_proj.bias", &[QRows], Bias, QHeads),
-    ("attn_k.bias", "self_attn.k_proj.bias", &[KvRows], Bias, KvHeads),
-    ("attn_v.bias", "self_attn.v_proj.bias", &[KvRows], Bias, Plain),
+    (
+        "attn_q.bias",
+        "self_attn.q_proj.bias",
+        &[QRows],
+        Bias,
+        QHeads,
+    ),
+    (
+        "attn_k.bias",
+        "self_attn.k_proj.bias",
+        &[KvRows],
+        Bias,
+        KvHeads,
+    ),
+    (
+        "attn_v.bias",
+        "self_attn.v_proj.bias",
+        &[KvRows],
+        Bias,
+        Plain,
+    ),
 ];
-const LLAMA_NORMS: &[LayerTensor] =
-    &[("ffn_norm.weight", "post_attention_layernorm.weight", &[Hidden], Norm, Plain)];
+const LLAMA_NORMS: &[LayerTensor] = &[(
+    "ffn_norm.weight",
+    "post_attention_layernorm.weight",
+    &[Hidden],
+    Norm,
+    Plain,
+)];
 const GEMMA2_NORMS: &[LayerTensor] = &[
-    ("post_attention_norm.weight", "post_attention_layernorm.weight", &[Hidden], Norm, Plain),
-    ("ffn_norm.weight", "pre_feedforward_layernorm.weight", &[Hidden], Norm, Plain),
-    ("post_ffw_norm.weight", "post_feedforward_layernorm.weight", &[Hidden], Norm, Plain),
+    (
+        "post_attention_norm.weight",
+        "post_attention_layernorm.weight",
+        &[Hidden],
+        Norm,
+        Plain,
+    ),
+    (
+        "ffn_norm.weight",
+        "pre_feedforward_layernorm.weight",
+        &[Hidden],
+        Norm,
+        Plain,
+    ),
+    (
+        "post_ffw_norm.weight",
+        "post_feedforward_layernorm.weight",
+        &[Hidden],
+        Norm,
+        Plain,
+    ),
 ];
 const MLP: &[LayerTensor] = &[
-    ("ffn_gate.weight", "mlp.gate_proj.weight", &[Ffn, Hidden], Matrix, Plain),
-    ("ffn_up.weight", "mlp.up_proj.weight", &[Ffn, Hidden], Matrix, Plain),
-    ("ffn_down.weight", "mlp.down_proj.weight", &[Hidden, Ffn], Matrix, Plain),
+    (
+        "ffn_gate.weight",
+        "mlp.gate_proj.weight",
+        &[Ffn, Hidden],
+        Matrix,
+        Plain,
+    ),
+    (
+        "ffn_up.weight",
+        "mlp.up_proj.weight",
+        &[Ffn, Hidden],
+        Matrix,
+        Plain,
+    ),
+    (
+        "ffn_down.weight",
+        "mlp.down_proj.weight",
+        &[Hidden, Ffn],
+        Matrix,
+        Plain,
+    ),
 ];
 
 /// The tensors to load, in file-independent order: embedding, layers, final norm, head.
@@ -87,11 +182,24 @@ pub fn expected_tensors(cfg: &ModelConfig) -> Vec<ExpectedTensor> {
     };
     // Only llama.cpp's LlamaModel converter permutes Q/K; Qwen2 and Gemma2 keep HF order.
     let permuted = cfg.family == Family::Llama;
-    let norms = if cfg.family == Family::Gemma2 { GEMMA2_NORMS } else { LLAMA_NORMS };
-    let bias: &[LayerTensor] = if cfg.attention_bias { ATTENTION_BIAS } else { &[] };
+    let norms = if cfg.family == Family::Gemma2 {
+        GEMMA2_NORMS
+    } else {
+        LLAMA_NORMS
+    };
+    let bias: &[LayerTensor] = if cfg.attention_bias {
+        ATTENTION_BIAS
+    } else {
+        &[]
+    };
 
     let embedding = [cfg.vocab_size, cfg.hidden_size];
-    let mut out = vec![entry("token_embd.weight", "model.embed_tokens.weight", &embedding, Matrix)];
+    let mut out = vec![entry(
+        "token_embd.weight",
+        "model.embed_tokens.weight",
+        &embedding,
+        Matrix,
+    )];
     for l in 0..cfg.num_hidden_layers {
         for (gguf, hf, dims, role, rotary) in [ATTENTION, bias, norms, MLP].into_iter().flatten() {
             let shape: Vec<usize> = dims.iter().map(size).collect();
@@ -106,7 +214,12 @@ pub fn expected_tensors(cfg: &ModelConfig) -> Vec<ExpectedTensor> {
             out.push(e);
         }
     }
-    out.push(entry("output_norm.weight", "model.norm.weight", &[cfg.hidden_size], Norm));
+    out.push(entry(
+        "output_norm.weight",
+        "model.norm.weight",
+        &[cfg.hidden_size],
+        Norm,
+    ));
     if !cfg.tie_word_embeddings {
         out.push(entry("output.weight", "lm_head.weight", &embedding, Matrix));
     }

@@ -21,7 +21,11 @@ use crate::model::weights::WeightTensor;
 /// (`bytes.len() / rows` bytes each) split into `heads` heads. `None` when the rows do
 /// not split into heads of even size.
 pub fn unpermute_rows(bytes: &[u8], rows: usize, heads: usize) -> Option<Vec<u8>> {
-    if rows == 0 || heads == 0 || !rows.is_multiple_of(2 * heads) || !bytes.len().is_multiple_of(rows) {
+    if rows == 0
+        || heads == 0
+        || !rows.is_multiple_of(2 * heads)
+        || !bytes.len().is_multiple_of(rows)
+    {
         return None;
     }
     let row_bytes = bytes.len() / rows;
@@ -80,7 +84,9 @@ pub(super) fn load_tensor(
     let candle_err = |err: candle_core::Error| file.tensor_error(&e.gguf_name, err.to_string());
     match e.role {
         TensorRole::Matrix => Ok(WeightTensor::Quantized(Arc::new(q))),
-        TensorRole::Bias => Ok(WeightTensor::Dense(q.dequantize(device).map_err(candle_err)?)),
+        TensorRole::Bias => Ok(WeightTensor::Dense(
+            q.dequantize(device).map_err(candle_err)?,
+        )),
         TensorRole::Norm => {
             let w = q.dequantize(device).map_err(candle_err)?;
             // llama.cpp's Gemma2 converter stores `1 + w`; HF (and our backbone) keep `w`.
@@ -120,9 +126,15 @@ mod tests {
             let gguf = permute_like_llama_cpp(&hf, heads);
             assert_ne!(gguf, hf);
             // Three bytes per row, so rows are moved as wholes, not element-wise.
-            let bytes: Vec<u8> = gguf.iter().flat_map(|&r| [r as u8, 7, r as u8 ^ 0xff]).collect();
+            let bytes: Vec<u8> = gguf
+                .iter()
+                .flat_map(|&r| [r as u8, 7, r as u8 ^ 0xff])
+                .collect();
             let back = unpermute_rows(&bytes, n_rows, heads).unwrap();
-            let want: Vec<u8> = hf.iter().flat_map(|&r| [r as u8, 7, r as u8 ^ 0xff]).collect();
+            let want: Vec<u8> = hf
+                .iter()
+                .flat_map(|&r| [r as u8, 7, r as u8 ^ 0xff])
+                .collect();
             assert_eq!(back, want, "rows {n_rows}, heads {heads}");
         }
     }

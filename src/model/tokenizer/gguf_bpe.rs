@@ -29,20 +29,31 @@ const TOKEN_TYPE_USER_DEFINED: u64 = 4;
 pub(super) fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError> {
     let model = meta.string("tokenizer.ggml.model")?;
     if model != "gpt2" {
-        return Err(unsupported("tokenizer.ggml.model", model, "gpt2 (byte-level BPE)"));
+        return Err(unsupported(
+            "tokenizer.ggml.model",
+            model,
+            "gpt2 (byte-level BPE)",
+        ));
     }
     let pre = meta.opt_string("tokenizer.ggml.pre")?.unwrap_or("gpt2");
     let pipeline = Pipeline::for_pre(pre)?;
 
     let tokens = meta.strings("tokenizer.ggml.tokens")?;
-    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect();
     let merges = meta
         .strings("tokenizer.ggml.merges")?
         .into_iter()
         .enumerate()
         .map(|(index, m)| match m.split_once(' ') {
             Some((a, b)) => Ok((a.to_string(), b.to_string())),
-            None => Err(TokenizerError::BadMerge { index, entry: m.to_string() }),
+            None => Err(TokenizerError::BadMerge {
+                index,
+                entry: m.to_string(),
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bpe = BPE::builder()
@@ -53,7 +64,8 @@ pub(super) fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError
 
     let mut tk = tokenizers::Tokenizer::new(bpe);
     if pipeline.nfc {
-        tk.with_normalizer(Some(NFC)).map_err(|e| TokenizerError::Build(e.to_string()))?;
+        tk.with_normalizer(Some(NFC))
+            .map_err(|e| TokenizerError::Build(e.to_string()))?;
     }
     tk.with_pre_tokenizer(Some(pipeline.pre_tokenizer));
     tk.with_decoder(Some(ByteLevelDecoder::default()));
@@ -68,17 +80,24 @@ pub(super) fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError
             .into());
         }
         let whole = |wanted: u64| {
-            tokens.iter().zip(&types).filter(move |(_, &ty)| ty == wanted).map(|(t, _)| *t)
+            tokens
+                .iter()
+                .zip(&types)
+                .filter(move |(_, &ty)| ty == wanted)
+                .map(|(t, _)| *t)
         };
         // Control tokens are special (hidden by `decode_text`); user-defined ones are
         // ordinary text that must still never be split.
-        let control: Vec<AddedToken> =
-            whole(TOKEN_TYPE_CONTROL).map(|t| AddedToken::from(t, true)).collect();
+        let control: Vec<AddedToken> = whole(TOKEN_TYPE_CONTROL)
+            .map(|t| AddedToken::from(t, true))
+            .collect();
         let user: Vec<AddedToken> = whole(TOKEN_TYPE_USER_DEFINED)
             .map(|t| AddedToken::from(t, false).normalized(false))
             .collect();
-        tk.add_special_tokens(control).map_err(|e| TokenizerError::Build(e.to_string()))?;
-        tk.add_tokens(user).map_err(|e| TokenizerError::Build(e.to_string()))?;
+        tk.add_special_tokens(control)
+            .map_err(|e| TokenizerError::Build(e.to_string()))?;
+        tk.add_tokens(user)
+            .map_err(|e| TokenizerError::Build(e.to_string()))?;
     }
 
     let bos = meta.opt_u32("tokenizer.ggml.bos_token_id")?;
@@ -146,5 +165,10 @@ impl Pipeline {
 }
 
 fn unsupported(key: &str, value: &str, supported: &'static str) -> TokenizerError {
-    MetadataError::Unsupported { key: key.into(), value: value.into(), supported }.into()
+    MetadataError::Unsupported {
+        key: key.into(),
+        value: value.into(),
+        supported,
+    }
+    .into()
 }

@@ -34,11 +34,14 @@ pub fn load_hf_tokenizer(dir: &Path) -> Result<(Tokenizer, ChatTemplate), Tokeni
         let Some(token) = special_token_text(config, field) else {
             return Ok(None);
         };
-        inner.token_to_id(token).map(Some).ok_or_else(|| TokenizerError::Field {
-            path: config_path.clone(),
-            field: field.to_string(),
-            message: format!("token {token:?} is not in {TOKENIZER_FILE}"),
-        })
+        inner
+            .token_to_id(token)
+            .map(Some)
+            .ok_or_else(|| TokenizerError::Field {
+                path: config_path.clone(),
+                field: field.to_string(),
+                message: format!("token {token:?} is not in {TOKENIZER_FILE}"),
+            })
     };
     let bos = token_id("bos_token")?;
     let eos = token_id("eos_token")?;
@@ -93,7 +96,9 @@ fn template_source(config: &Value, path: &Path) -> Result<Option<String>, Tokeni
             .and_then(|t| t.get("template").and_then(Value::as_str))
             .map(|s| Some(s.to_string()))
             .ok_or_else(|| field_error("a list of templates without one named \"default\"")),
-        Some(_) => Err(field_error("expected a string or a list of named templates")),
+        Some(_) => Err(field_error(
+            "expected a string or a list of named templates",
+        )),
     }
 }
 
@@ -118,5 +123,8 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>, TokenizerError> {
 }
 
 fn file_error(path: &Path, message: &str) -> TokenizerError {
-    TokenizerError::File { path: PathBuf::from(path), message: message.to_string() }
+    TokenizerError::File {
+        path: PathBuf::from(path),
+        message: message.to_string(),
+    }
 }

@@ -19,7 +19,12 @@ pub struct TokenStream {
 
 impl TokenStream {
     pub fn new(tokenizer: Tokenizer) -> Self {
-        Self { tokenizer, tokens: Vec::new(), prev_index: 0, current_index: 0 }
+        Self {
+            tokenizer,
+            tokens: Vec::new(),
+            prev_index: 0,
+            current_index: 0,
+        }
     }
 
     /// Add one token; returns the newly completed text, if any.
@@ -44,7 +49,10 @@ impl TokenStream {
         let text = self.decode(self.prev_index, self.tokens.len())?;
         self.prev_index = self.current_index;
         self.current_index = self.tokens.len();
-        Ok(text.get(released.len()..).filter(|s| !s.is_empty()).map(str::to_string))
+        Ok(text
+            .get(released.len()..)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string))
     }
 
     /// All tokens fed so far.

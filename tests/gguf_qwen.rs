@@ -12,7 +12,7 @@ use r2ec::model::gguf::{load_gguf, GgufFile};
 use r2ec::model::tokenizer::Tokenizer;
 use r2ec::model::weights::WeightTensor;
 
-const FILE: &str = "assets/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+const FILE: &str = "assets/models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf";
 
 fn model_path() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FILE);

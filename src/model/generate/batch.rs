@@ -57,6 +57,28 @@ struct Row {
     step_hidden: Vec<Vec<f32>>,
 }
 
+impl Row {
+    /// Add text to the chain and stream it.
+    fn show(&mut self, piece: String, on_event: &mut dyn FnMut(GenEvent)) {
+        if piece.is_empty() {
+            return;
+        }
+        self.text.push_str(&piece);
+        on_event(GenEvent::Text {
+            request: self.request,
+            sample: self.sample,
+            piece,
+        });
+    }
+
+    /// The chain ends without a stop string: text held back as a possible stop prefix
+    /// was real text after all.
+    fn release_held(&mut self, on_event: &mut dyn FnMut(GenEvent)) {
+        let rest = self.stop_detector.finish();
+        self.show(rest, on_event);
+    }
+}
+
 /// Generate `samples` chains for each request. Events stream through `on_event`;
 /// `cancel`, when set, ends every row at the next step.
 pub fn generate_batch(
@@ -210,25 +232,10 @@ pub fn generate_batch(
                     let piece = decode_piece(tokenizer, row)?;
                     match row.stop_detector.push(&piece) {
                         StopState::Continue(text) => {
-                            if !text.is_empty() {
-                                row.text.push_str(&text);
-                                on_event(GenEvent::Text {
-                                    request: row.request,
-                                    sample: row.sample,
-                                    piece: text,
-                                });
-                            }
+                            row.show(text, on_event);
                             if row.sampled >= opts.max_new_tokens {
                                 row.stop = Some(StopReason::MaxTokens);
-                                let rest = row.stop_detector.finish();
-                                if !rest.is_empty() {
-                                    row.text.push_str(&rest);
-                                    on_event(GenEvent::Text {
-                                        request: row.request,
-                                        sample: row.sample,
-                                        piece: rest,
-                                    });
-                                }
+                                row.release_held(on_event);
                                 // The token just sampled is fed now; `<answer>` follows.
                                 row.phase = Phase::Forcing(answer_ids.iter().copied().collect());
                                 if answer_ids.is_empty() {
@@ -237,12 +244,7 @@ pub fn generate_batch(
                             }
                         }
                         StopState::Stopped { text, .. } => {
-                            row.text.push_str(&text);
-                            on_event(GenEvent::Text {
-                                request: row.request,
-                                sample: row.sample,
-                                piece: text,
-                            });
+                            row.show(text, on_event);
                             row.stop = Some(StopReason::StopString);
                             row.phase = Phase::LastFeed;
                         }
@@ -306,16 +308,7 @@ fn start_forcing(
     reads_hidden: &mut bool,
     on_event: &mut dyn FnMut(GenEvent),
 ) {
-    // Text held back as a possible stop prefix is real text: release it.
-    let rest = row.stop_detector.finish();
-    if !rest.is_empty() {
-        row.text.push_str(&rest);
-        on_event(GenEvent::Text {
-            request: row.request,
-            sample: row.sample,
-            piece: rest,
-        });
-    }
+    row.release_held(on_event);
     let mut queue: VecDeque<u32> = answer_ids.iter().copied().collect();
     match queue.pop_front() {
         Some(t) => {

@@ -1,3 +1,4 @@
-//! Small shared helpers: atomic file writes.
+//! Small shared helpers: atomic file writes, reading.
 
 pub mod atomic;
+pub mod io;

@@ -111,11 +111,11 @@ pub fn bench_scoring(
         let t = Instant::now();
         let s = user_scores(&table, &users[0], TAU)?;
         one.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(s.len(), rows, "one score per row");
+        std::hint::black_box(s);
         let t = Instant::now();
         let s = batch_user_scores(&table, &users, TAU)?;
         many.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(s.len(), users.len(), "one score list per user");
+        std::hint::black_box(s);
     }
     Ok(ScoringFigures {
         rows,

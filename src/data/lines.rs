@@ -3,7 +3,7 @@
 //! JSON errors that name the file, the line and the field.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -42,7 +42,8 @@ pub fn for_each_line(
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut magic = [0u8; 2];
-    let got = read_prefix(&mut file, &mut magic).map_err(|e| DataError::io(path, e))?;
+    let got =
+        crate::util::io::read_up_to(&mut file, &mut magic).map_err(|e| DataError::io(path, e))?;
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     if got == 2 && magic == [0x1f, 0x8b] {
         let gz = flate2::read::MultiGzDecoder::new(BufReader::new(file));
@@ -50,17 +51,6 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
     }
-}
-
-fn read_prefix(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }
 
 /// The line as text. A bad byte is reported with the field `field_at(offset)` names, when

@@ -83,13 +83,7 @@ impl ItemTable {
     /// A table from ids and their row-major vectors (normalised here).
     pub fn from_rows(ids: Vec<String>, dim: usize, rows: Vec<f32>) -> Result<Self, TableError> {
         let mut table = Self::new(dim)?;
-        if rows.len() != ids.len() * dim {
-            return Err(TableError::Shape {
-                rows: ids.len(),
-                values: rows.len(),
-                dim,
-            });
-        }
+        check_shape(&ids, dim, &rows)?;
         table.ids.reserve(ids.len());
         table.rows.reserve(rows.len());
         for (id, row) in ids.into_iter().zip(rows.chunks_exact(dim)) {
@@ -106,13 +100,7 @@ impl ItemTable {
         rows: Vec<f32>,
     ) -> Result<Self, TableError> {
         let mut table = Self::new(dim)?;
-        if rows.len() != ids.len() * dim {
-            return Err(TableError::Shape {
-                rows: ids.len(),
-                values: rows.len(),
-                dim,
-            });
-        }
+        check_shape(&ids, dim, &rows)?;
         for (i, id) in ids.iter().enumerate() {
             let row = &rows[i * dim..(i + 1) * dim];
             if let Some(index) = row.iter().position(|x| !x.is_finite()) {
@@ -278,3 +266,15 @@ pub fn normalise(v: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests;
+
+/// `rows` holds exactly one vector of `dim` values per id.
+fn check_shape(ids: &[String], dim: usize, rows: &[f32]) -> Result<(), TableError> {
+    if rows.len() != ids.len() * dim {
+        return Err(TableError::Shape {
+            rows: ids.len(),
+            values: rows.len(),
+            dim,
+        });
+    }
+    Ok(())
+}

@@ -40,7 +40,7 @@ impl GgufFile {
         let file_len = file.metadata().map_err(io)?.len();
 
         let mut magic = [0u8; 4];
-        let got = read_up_to(&mut file, &mut magic).map_err(io)?;
+        let got = crate::util::io::read_up_to(&mut file, &mut magic).map_err(io)?;
         if &magic[..got] != b"GGUF" {
             let found = String::from_utf8_lossy(&magic[..got]).into_owned();
             return Err(GgufError::BadMagic { path, found });
@@ -161,16 +161,4 @@ impl GgufFile {
 fn byte_size(info: &TensorInfo) -> u64 {
     let blocks = info.shape.elem_count() / info.ggml_dtype.block_size();
     (blocks as u64).saturating_mul(info.ggml_dtype.type_size() as u64)
-}
-
-/// Like `read_exact`, but a short file is not an error: returns how many bytes were read.
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }

@@ -12,4 +12,5 @@ pub mod model;
 pub mod paths;
 pub mod rec;
 pub mod setup;
+pub mod train;
 pub mod util;

@@ -1,0 +1,21 @@
+//! What the trainer needs from an adapter: the hook it puts into the differentiable
+//! path, its trainable variables, and a switch for training-only behaviour (dropout).
+//! LoRA is the adapter R²ec uses; tests may train simpler ones through the same trait.
+
+use std::path::Path;
+
+use candle_core::Var;
+
+use crate::model::backbone::LinearHook;
+
+pub trait TrainableAdapter: LinearHook + Send + Sync {
+    /// Every trainable tensor, in a fixed order (the optimizer state follows it).
+    fn vars(&self) -> Vec<Var>;
+    /// Dropout and other training-only noise on (rollout scoring and evaluation run
+    /// with it off).
+    fn set_training(&self, on: bool);
+    /// Writes the adapter's files into `dir` (atomically, file by file).
+    fn save(&self, dir: &Path) -> anyhow::Result<()>;
+    /// Reads weights written by `save` back into the same variables.
+    fn load(&self, dir: &Path) -> anyhow::Result<()>;
+}

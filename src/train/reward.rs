@@ -1,0 +1,172 @@
+//! The fused reward of RecPO (SPEC §5.3): R = (1 - beta) * R_d + beta * R_c, where R_d is
+//! NDCG@k of the target's rank over the full catalogue (k = 1000) and R_c is the softmax
+//! over all items of the scores (already divided by tau), taken at the target.
+
+use crate::eval::metrics::ndcg::ndcg_at;
+use crate::eval::metrics::rank::rank_of_target;
+
+/// Which reward the policy is trained on (the paper's ablations are the two halves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RewardKind {
+    #[default]
+    Fused,
+    /// R_d only.
+    Ranking,
+    /// R_c only.
+    Similarity,
+}
+
+impl RewardKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fused" => Some(Self::Fused),
+            "ranking" => Some(Self::Ranking),
+            "similarity" => Some(Self::Similarity),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fused => "fused",
+            Self::Ranking => "ranking",
+            Self::Similarity => "similarity",
+        }
+    }
+}
+
+/// Settings of the reward, SPEC defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RewardConfig {
+    pub kind: RewardKind,
+    pub beta: f64,
+    /// Cut-off of the ranking reward's NDCG.
+    pub ndcg_k: usize,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            kind: RewardKind::Fused,
+            beta: 0.05,
+            ndcg_k: 1000,
+        }
+    }
+}
+
+/// One chain's reward and its two parts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reward {
+    pub reward: f64,
+    /// R_d: NDCG@k of the target's rank.
+    pub ndcg: f64,
+    /// R_c: softmax probability of the target among all unmasked items.
+    pub softmax: f64,
+    /// 1-based rank of the target (None when it is masked or out of range).
+    pub rank: Option<usize>,
+}
+
+/// R_c: `exp(s_target) / sum_v exp(s_v)` over the unmasked items (masked items have
+/// probability 0, as with a score of -inf). Computed in f64 with the max subtracted so
+/// that scores of up to 1/tau = 50 do not overflow. A masked or non-finite target gets 0.
+pub fn softmax_at(scores: &[f32], target: usize, masked: &[usize]) -> f64 {
+    let Some(&st) = scores.get(target) else {
+        return 0.0;
+    };
+    if masked.contains(&target) || !st.is_finite() {
+        return 0.0;
+    }
+    let mut is_masked = vec![false; scores.len()];
+    for &m in masked {
+        if let Some(f) = is_masked.get_mut(m) {
+            *f = true;
+        }
+    }
+    let live = || {
+        scores
+            .iter()
+            .zip(&is_masked)
+            .filter(|(s, m)| !**m && s.is_finite())
+            .map(|(s, _)| *s as f64)
+    };
+    let max = live().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = live().map(|s| (s - max).exp()).sum();
+    ((st as f64 - max).exp()) / sum
+}
+
+/// The reward of one chain whose user vector gave `scores` (cos / tau for every item in
+/// table order), with the user's history positions `masked`.
+pub fn fused_reward(cfg: &RewardConfig, scores: &[f32], target: usize, masked: &[usize]) -> Reward {
+    let rank = rank_of_target(scores, target, masked);
+    let ndcg = ndcg_at(rank, cfg.ndcg_k);
+    let softmax = softmax_at(scores, target, masked);
+    let reward = match cfg.kind {
+        RewardKind::Fused => (1.0 - cfg.beta) * ndcg + cfg.beta * softmax,
+        RewardKind::Ranking => ndcg,
+        RewardKind::Similarity => softmax,
+    };
+    Reward {
+        reward,
+        ndcg,
+        softmax,
+        rank,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_by_hand() {
+        // exp(2) / (exp(0) + exp(1) + exp(2)) with item 3 masked.
+        let s = [0.0f32, 1.0, 2.0, 40.0];
+        let want = 2f64.exp() / (1.0 + 1f64.exp() + 2f64.exp());
+        assert!((softmax_at(&s, 2, &[3]) - want).abs() < 1e-12);
+        assert_eq!(softmax_at(&s, 3, &[3]), 0.0);
+        assert_eq!(softmax_at(&s, 9, &[]), 0.0);
+        // Scores of 1/tau = 50 do not overflow.
+        let big = [50.0f32, 50.0];
+        assert!((softmax_at(&big, 0, &[]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fused_by_hand() {
+        // Target (index 1) ranks 2nd after index 0; index 2 is masked.
+        let s = [3.0f32, 2.0, 9.0, 1.0];
+        let cfg = RewardConfig::default();
+        let r = fused_reward(&cfg, &s, 1, &[2]);
+        assert_eq!(r.rank, Some(2));
+        let ndcg = 1.0 / 3f64.log2();
+        let sm = 2f64.exp() / (3f64.exp() + 2f64.exp() + 1f64.exp());
+        assert!((r.ndcg - ndcg).abs() < 1e-12);
+        assert!((r.softmax - sm).abs() < 1e-12);
+        assert!((r.reward - (0.95 * ndcg + 0.05 * sm)).abs() < 1e-12);
+        let only_rank = RewardConfig {
+            kind: RewardKind::Ranking,
+            ..cfg
+        };
+        assert_eq!(fused_reward(&only_rank, &s, 1, &[2]).reward, r.ndcg);
+        let only_sim = RewardConfig {
+            kind: RewardKind::Similarity,
+            ..cfg
+        };
+        assert_eq!(fused_reward(&only_sim, &s, 1, &[2]).reward, r.softmax);
+    }
+
+    /// Ties rank the target after equal scores at lower positions (the metrics' rule),
+    /// and a rank past k earns no ranking reward.
+    #[test]
+    fn ties_and_cutoff() {
+        let s = [1.0f32, 1.0, 1.0];
+        let cfg = RewardConfig {
+            ndcg_k: 2,
+            ..RewardConfig::default()
+        };
+        assert_eq!(fused_reward(&cfg, &s, 0, &[]).rank, Some(1));
+        let last = fused_reward(&cfg, &s, 2, &[]);
+        assert_eq!(last.rank, Some(3));
+        assert_eq!(last.ndcg, 0.0);
+        assert!((last.softmax - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -65,6 +65,8 @@ pub struct Linear {
     bias: Option<Tensor>,
     dense: OnceLock<Tensor>,
     dense_prefill: bool,
+    /// Zero columns at the end of the quantized weight (see [`VNNI_WIDTH`]).
+    in_pad: usize,
     device: Device,
 }
 
@@ -80,6 +82,50 @@ fn has_simd_kernel(t: GgmlDType) -> bool {
 fn quantize(w: &Tensor, t: GgmlDType) -> candle_core::Result<Kind> {
     let q = Arc::new(QTensor::quantize(w, t)?);
     Ok(Kind::Quantized(q.clone(), QMatMul::from_arc(q)?))
+}
+
+/// Input width the repacked VNNI kernels need: candle 0.11 multiplies Q8_0 weights with
+/// AVX512-VNNI / AVX-VNNI (one `vpdpbusd` per 4 x 16 products) only when the input
+/// width is a multiple of 256; other widths take the AVX2 dot product, 3-5x slower per
+/// row. SmolLM2's 576 misses it, so its weights are stored zero-padded to 768 and the
+/// input padded to match (zeros add nothing to the dot products).
+const VNNI_WIDTH: usize = 256;
+
+/// Whether candle's repacked Q8_0 kernels run on this CPU (its own test, mirrored).
+fn vnni_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static VNNI: OnceLock<bool> = OnceLock::new();
+        *VNNI.get_or_init(|| {
+            (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+                || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2"))
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Zero columns to add to an input of width `in_dim` before the Q8_0 kernel: only on a
+/// CPU with the VNNI kernels, where they pay for the extra bytes many times over.
+fn q8_pad(in_dim: usize, device: &Device) -> usize {
+    if device.is_cpu() && vnni_kernels() && in_dim % VNNI_WIDTH != 0 {
+        in_dim.div_ceil(VNNI_WIDTH) * VNNI_WIDTH - in_dim
+    } else {
+        0
+    }
+}
+
+/// Q8_0 of `w` `[out, in]` with `pad` zero columns appended.
+fn quantize_q8_padded(w: &Tensor, pad: usize) -> candle_core::Result<Kind> {
+    let w = if pad > 0 {
+        w.pad_with_zeros(1, 0, pad)?
+    } else {
+        w.clone()
+    };
+    quantize(&w, GgmlDType::Q8_0)
 }
 
 impl Linear {
@@ -112,9 +158,21 @@ impl Linear {
         let format = opts.format;
         let in_dim = weight.dims().last().copied().unwrap_or(0);
         let q8_fits = in_dim % GgmlDType::Q8_0.block_size() == 0;
+        let pad = q8_pad(in_dim, device);
+        let mut in_pad = 0;
         let kind = match (weight, format) {
             (WeightTensor::Quantized(q), WeightFormat::Stored) => {
                 Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
+            }
+            // Auto with the VNNI kernels: every quantized type becomes padded Q8_0, the
+            // fastest there (measured in the README's speed section).
+            (WeightTensor::Quantized(q), WeightFormat::Auto)
+                if pad > 0
+                    && q8_fits
+                    && !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) =>
+            {
+                in_pad = pad;
+                quantize_q8_padded(&q.dequantize(device)?, pad)?
             }
             (WeightTensor::Quantized(q), WeightFormat::Auto) if has_simd_kernel(q.dtype()) => {
                 Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
@@ -128,7 +186,10 @@ impl Linear {
             (WeightTensor::Quantized(q), WeightFormat::Q8_0) if q.dtype() == GgmlDType::Q8_0 => {
                 Kind::Quantized(q.clone(), QMatMul::from_arc(q.clone())?)
             }
-            (w, WeightFormat::Q8_0) if q8_fits => quantize(&w.to_f32(device)?, GgmlDType::Q8_0)?,
+            (w, WeightFormat::Q8_0) if q8_fits => {
+                in_pad = pad;
+                quantize_q8_padded(&w.to_f32(device)?, pad)?
+            }
             (w, _) => Kind::Dense(w.to_f32(device)?.contiguous()?),
         };
         Ok(Self {
@@ -136,6 +197,7 @@ impl Linear {
             bias,
             dense: OnceLock::new(),
             dense_prefill: opts.dense_prefill,
+            in_pad,
             device: device.clone(),
         })
     }
@@ -148,11 +210,13 @@ impl Linear {
             return Err(candle_core::Error::Msg("no layers to concatenate".into()).into());
         };
         let (device, dense_prefill) = (first.device.clone(), first.dense_prefill);
+        let in_pad = first.in_pad;
         let kind = match &first.kind {
             Kind::Quantized(q0, _)
-                if parts.iter().all(
-                    |p| matches!(&p.kind, Kind::Quantized(q, _) if q.dtype() == q0.dtype()),
-                ) =>
+                if parts.iter().all(|p| {
+                    p.in_pad == in_pad
+                        && matches!(&p.kind, Kind::Quantized(q, _) if q.dtype() == q0.dtype())
+                }) =>
             {
                 let in_dim = q0.shape().dims().last().copied().unwrap_or(0);
                 let (mut rows, mut bytes) = (0, Vec::new());
@@ -180,16 +244,23 @@ impl Linear {
                     kind: Kind::Parts(parts),
                     dense: OnceLock::new(),
                     dense_prefill,
+                    in_pad: 0,
                     device,
                 });
             }
         };
         let bias = concat_bias(&parts)?;
+        let in_pad = if matches!(kind, Kind::Quantized(..)) {
+            in_pad
+        } else {
+            0
+        };
         Ok(Self {
             kind,
             bias,
             dense: OnceLock::new(),
             dense_prefill,
+            in_pad,
             device,
         })
     }
@@ -227,7 +298,11 @@ impl Linear {
                 if let Some(w) = self.dense.get() {
                     return Ok(w);
                 }
-                let w = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+                let mut w = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+                if self.in_pad > 0 {
+                    let cols = w.dim(1)? - self.in_pad;
+                    w = w.narrow(1, 0, cols)?.contiguous()?;
+                }
                 // Another thread may have won the race; either copy is the same tensor.
                 let _ = self.dense.set(w);
                 self.dense
@@ -260,6 +335,9 @@ impl Linear {
             }
             // candle's quantized matmul rejects strided inputs (e.g. the last position
             // of a batch, narrowed out of `[B, L, H]`).
+            Kind::Quantized(_, m) if self.in_pad > 0 => {
+                m.forward(&x.pad_with_zeros(candle_core::D::Minus1, 0, self.in_pad)?)?
+            }
             Kind::Quantized(_, m) => m.forward(&x.contiguous()?)?,
             // Each part adds its own bias.
             Kind::Parts(ps) => {
@@ -324,6 +402,47 @@ mod tests {
             dense_prefill: false,
         };
         Linear::from_weight(&w, bias, &opts, &Device::Cpu).expect("layer")
+    }
+
+    /// Auto re-stores a Q4_1 matrix as Q8_0, zero-padded to the VNNI kernels' width on
+    /// CPUs that have them; outputs stay those of the stored weight (up to Q8_0's
+    /// rounding of activations), for decode rows and prefill rows, fused or not, and the
+    /// dense copy keeps the real width.
+    #[test]
+    fn auto_q8_padding_keeps_outputs() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (out_dim, in_dim) = (48, 96);
+        let w = Tensor::randn(0f32, 1.0, (out_dim, in_dim), &dev)?;
+        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q4_1)?);
+        let exact = q.dequantize(&dev)?;
+        let auto = layer(WeightTensor::Quantized(q.clone()), None, WeightFormat::Auto);
+        assert_eq!(auto.in_pad, q8_pad(in_dim, &dev));
+        if vnni_kernels() {
+            assert_eq!(auto.in_pad, 256 - in_dim);
+        }
+        assert_eq!(auto.dense_weight()?.dims(), &[out_dim, in_dim]);
+        let fused = Linear::concat(vec![
+            layer(WeightTensor::Quantized(q.clone()), None, WeightFormat::Auto),
+            layer(WeightTensor::Quantized(q.clone()), None, WeightFormat::Auto),
+        ])
+        .expect("concat");
+        assert_eq!(fused.in_pad, auto.in_pad);
+        for rows in [1, 3, 20] {
+            let x = Tensor::randn(0f32, 1.0, (rows, in_dim), &dev)?;
+            let want = x.matmul(&exact.t()?)?;
+            let scale = want.abs()?.max_all()?.to_scalar::<f32>()?;
+            for (got, what) in [
+                (auto.forward(&x)?, "auto"),
+                (fused.forward(&x)?.narrow(1, 0, out_dim)?, "fused"),
+            ] {
+                let diff = (got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(
+                    diff < 0.02 * scale,
+                    "{what}, {rows} rows: off by {diff} of {scale}"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A concatenated layer gives exactly its parts' outputs side by side, whether the

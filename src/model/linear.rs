@@ -111,7 +111,7 @@ fn vnni_kernels() -> bool {
 /// Zero columns to add to an input of width `in_dim` before the Q8_0 kernel: only on a
 /// CPU with the VNNI kernels, where they pay for the extra bytes many times over.
 fn q8_pad(in_dim: usize, device: &Device) -> usize {
-    if device.is_cpu() && vnni_kernels() && in_dim % VNNI_WIDTH != 0 {
+    if device.is_cpu() && vnni_kernels() && !in_dim.is_multiple_of(VNNI_WIDTH) {
         in_dim.div_ceil(VNNI_WIDTH) * VNNI_WIDTH - in_dim
     } else {
         0

@@ -22,6 +22,9 @@ pub mod theme;
 pub mod ui;
 pub mod worker;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -54,6 +57,8 @@ pub struct Launch {
     pub worker: WorkerConfig,
     pub header: Header,
     pub keys: KeyMap,
+    /// Starting sampling settings (adjustable in the TUI).
+    pub sampling: effect::SamplingSettings,
     pub sessions: PathBuf,
     pub latency_log: Option<PathBuf>,
 }
@@ -82,6 +87,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     let (jobs, _worker) = worker::spawn(launch.worker, tx.clone(), cancel.clone());
     event::spawn_input_and_ticks(tx.clone());
     let mut state = State::new(launch.header, launch.keys);
+    state.sampling = launch.sampling;
     let theme = theme::Theme::default();
     let mut latency = LatencyLog::new(log_file);
     let mut dirty = true;

@@ -9,6 +9,7 @@ use clap::Args;
 use super::model_opts::ModelOpts;
 use crate::paths::Paths;
 use crate::tui::app::Header;
+use crate::tui::effect::SamplingSettings;
 use crate::tui::keys::KeyMap;
 use crate::tui::worker::WorkerConfig;
 use crate::tui::Launch;
@@ -76,6 +77,13 @@ impl TuiArgs {
             },
             header,
             keys,
+            sampling: SamplingSettings {
+                temperature: self.model.temperature.max(0.0),
+                top_k: self.model.top_k,
+                max_new_tokens: self.model.max_new_tokens,
+                seed: self.model.seed,
+                ..SamplingSettings::default()
+            },
             sessions: paths.sessions(),
             latency_log: self.latency_log.clone(),
         };

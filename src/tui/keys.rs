@@ -475,7 +475,7 @@ mod tests {
             m.action(&ev(KeyCode::Up, KeyModifiers::SHIFT)),
             Some(Action::MoveUp)
         );
-        assert_eq!(m.label(Action::Bottom), "G");
+        assert_eq!(m.labels(Action::Bottom), "end G");
         assert_eq!(m.label(Action::MoveUp), "S-↑");
     }
 

@@ -229,3 +229,59 @@ pub fn group_rewards(rankings: &[Ranking]) -> (Vec<Option<Reward>>, Vec<Option<f
         .collect();
     (rewards, adv)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::testing::{tiny_data, tiny_table};
+
+    #[test]
+    fn trace_steps_keep_the_ends_and_stay_bounded() {
+        assert_eq!(trace_steps(3, 200), vec![0, 1, 2]);
+        assert_eq!(trace_steps(10, 4), vec![0, 3, 6, 9]);
+        assert_eq!(trace_steps(10, 1), vec![9]);
+        let s = trace_steps(640, TRACE_POINTS);
+        assert_eq!((s.len(), s[0], *s.last().unwrap()), (TRACE_POINTS, 0, 639));
+    }
+
+    #[test]
+    fn rank_changes_and_group_rewards_by_hand() {
+        let (data, table) = (tiny_data(), tiny_table());
+        let before = Ranking::from_scores(
+            vec![8., 7., 6., 5., 4., 3., 2., 1.],
+            &table,
+            &data.catalog,
+            &[3],
+            Some("2"),
+            3,
+        );
+        let after = Ranking::from_scores(
+            vec![1., 2., 3., 4., 5., 6., 7., 8.],
+            &table,
+            &data.catalog,
+            &[3],
+            Some("2"),
+            3,
+        );
+        let ch = rank_changes(&before, &after);
+        // After: 7, 6, 5 (item 3 masked). Before, they ranked 7, 6, 5 of the 7 unmasked.
+        assert_eq!(
+            ch.iter().map(|c| c.item.pos).collect::<Vec<_>>(),
+            vec![7, 6, 5]
+        );
+        assert_eq!(ch[0].rank_before, Some(7));
+        assert_eq!(ch[0].delta(), Some(6));
+        assert_eq!(before.target_rank, Some(3));
+        let (rewards, adv) = group_rewards(&[before.clone(), after.clone()]);
+        let r0 = rewards[0].unwrap();
+        assert_eq!(r0.rank, Some(3));
+        assert!((r0.ndcg - 0.5).abs() < 1e-12, "1/log2(3+1)");
+        // Two chains: GRPO gives +-1/sqrt(2) (Bessel's std of two values).
+        let a = adv[0].unwrap();
+        assert!((a - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6, "{a}");
+        assert!((adv[1].unwrap() + a).abs() < 1e-9);
+        let no_target = Ranking::from_scores(vec![0.; 8], &table, &data.catalog, &[], None, 3);
+        let (r, a) = group_rewards(&[no_target.clone(), no_target]);
+        assert!(r.iter().all(Option::is_none) && a.iter().all(Option::is_none));
+    }
+}

@@ -28,8 +28,9 @@ pub fn lines(
     width: usize,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
+    // Rank (6), score (8), the target mark (9) and the change column (14) around the title.
     let tw = width
-        .saturating_sub(if changes.is_some() { 25 } else { 18 })
+        .saturating_sub(if changes.is_some() { 37 } else { 23 })
         .max(8);
     let mut out = Vec::new();
     for (i, it) in r.top.iter().enumerate() {

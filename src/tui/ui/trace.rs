@@ -2,7 +2,7 @@
 //! reasoning step (from the hidden state at that step), on a log scale so rank 1 and
 //! rank 1000 both read.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
@@ -48,7 +48,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
     let y_max = max_rank.log10().ceil().max(1.0);
-    let w = (area.width as usize / 3).max(10);
+    let w = (area.width as usize / 4).max(10);
     let datasets: Vec<Dataset> = trace
         .series
         .iter()
@@ -89,6 +89,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 .bounds([0.0, y_max])
                 .labels(y_labels),
         )
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopRight));
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopRight))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(3, 4)));
     f.render_widget(chart, area);
 }

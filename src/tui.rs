@@ -4,8 +4,9 @@
 //!
 //! Architecture (STYLE.md §7–10): a pure state machine (`app::update`, messages in,
 //! effects out), the model on its own thread (`worker`), one event channel (`event`),
-//! drawing from `&State` only (`ui`), and a frame only when something changed, at most
-//! one per `FRAME`.
+//! drawing from `&State` only (`ui`), and a frame only when something changed: at once
+//! after a key, otherwise at most one per `FRAME` (token streams do not flood the
+//! terminal).
 
 pub mod analysis;
 pub mod app;
@@ -91,9 +92,11 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     let theme = theme::Theme::default();
     let mut latency = LatencyLog::new(log_file);
     let mut dirty = true;
+    // A key's frame is drawn at once; only streamed updates wait for the frame clock.
+    let mut urgent = false;
     let mut last_frame = Instant::now() - FRAME;
     loop {
-        if dirty && last_frame.elapsed() >= FRAME {
+        if dirty && (urgent || last_frame.elapsed() >= FRAME) {
             let view = ui::Extras {
                 latency: latency.summary(true),
             };
@@ -104,11 +107,12 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
             latency.frame_drawn(now, state.run.live.is_some());
             last_frame = now;
             dirty = false;
+            urgent = false;
         }
         if state.quit {
             break;
         }
-        let first = if dirty {
+        let first = if dirty && !urgent {
             match rx.recv_timeout(FRAME.saturating_sub(last_frame.elapsed())) {
                 Ok(e) => e,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -133,6 +137,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
             let effects = update(&mut state, ev.msg);
             if is_key && effects.contains(&Effect::Render) {
                 latency.key_handled(ev.at);
+                urgent = true;
             }
             for effect in effects {
                 match effect {

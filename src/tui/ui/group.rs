@@ -11,6 +11,15 @@ use super::{block, cut, notice};
 use crate::tui::app::State;
 use crate::tui::theme::Theme;
 
+/// Four decimals, or scientific notation for the tiny values R_c-only rewards have.
+fn small(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let r = &state.run;
     let texts: Vec<&str> = match (&r.live, &r.group) {
@@ -55,9 +64,9 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         let (rank, nd, sm, rw) = match &m.reward {
             Some(x) => (
                 x.rank.map_or("-".into(), |r| r.to_string()),
-                format!("{:.4}", x.ndcg),
+                small(x.ndcg),
                 format!("{:.2e}", x.softmax),
-                format!("{:.4}", x.reward),
+                small(x.reward),
             ),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };

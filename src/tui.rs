@@ -44,9 +44,9 @@ pub const FRAME: Duration = Duration::from_millis(16);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
-    #[error("terminal: {0}")]
+    #[error("cannot drive the terminal (the TUI needs an interactive one)")]
     Terminal(#[from] std::io::Error),
-    #[error("latency log {path}: {source}")]
+    #[error("latency log {path}")]
     LatencyLog {
         path: PathBuf,
         source: std::io::Error,

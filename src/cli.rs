@@ -1,7 +1,7 @@
 //! The command line: one `Args` struct per subcommand. With no subcommand, r2ec runs
-//! setup when the default assets are missing (the TUI will open here later).
+//! setup when the default assets are missing, then opens the TUI.
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::paths::Paths;
 
@@ -11,6 +11,7 @@ pub mod generate;
 pub mod model_opts;
 pub mod recommend;
 pub mod setup;
+pub mod tui;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +36,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Speed of the model core on this machine: prefill, decode, item table, scoring.
     Bench(bench::BenchArgs),
+    /// The inspector: pick or write a history, watch the reasoning, read the ranking.
+    Tui(tui::TuiArgs),
 }
 
 impl Cli {
@@ -46,25 +49,17 @@ impl Cli {
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
             Some(Command::Generate(args)) => args.run(&paths),
+            Some(Command::Tui(args)) => args.run(&paths),
             None => run_default(&paths),
         }
     }
 }
 
-/// Plain `r2ec`: fetch the default assets if they are missing, then say what exists.
+/// Plain `r2ec`: fetch the default assets if they are missing, then open the TUI.
 fn run_default(paths: &Paths) -> anyhow::Result<()> {
     if crate::setup::missing_defaults(paths) {
         println!("r2ec: default model or data missing; running `r2ec setup` first");
         setup::run_setup(paths, crate::setup::AssetSet::Default)?;
     }
-    let names: Vec<String> = Cli::command()
-        .get_subcommands()
-        .map(|c| format!("`r2ec {}`", c.get_name()))
-        .collect();
-    println!(
-        "r2ec: the terminal interface comes in a later version; commands available now: {} \
-         (see `r2ec help`)",
-        names.join(", ")
-    );
-    Ok(())
+    tui::TuiArgs::defaults().run(paths)
 }

@@ -13,4 +13,5 @@ pub mod paths;
 pub mod rec;
 pub mod setup;
 pub mod train;
+pub mod tui;
 pub mod util;

@@ -1,0 +1,112 @@
+//! `r2ec tui` (and plain `r2ec`): open the inspector on the shipped checkpoint when
+//! there is one, else on the base model, with the default data set.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::model_opts::ModelOpts;
+use crate::paths::Paths;
+use crate::tui::app::Header;
+use crate::tui::effect::SamplingSettings;
+use crate::tui::keys::KeyMap;
+use crate::tui::worker::WorkerConfig;
+use crate::tui::Launch;
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Prepared data set under datasets/ (prepared first when missing).
+    #[arg(long, default_value = "ml-100k")]
+    pub data: String,
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// A TOML keymap (`[keys]` with `action = ["key", ...]`; `?` in the TUI lists actions).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Write the latency from each key press to the frame showing it (ms per line).
+    #[arg(long)]
+    pub latency_log: Option<PathBuf>,
+}
+
+impl TuiArgs {
+    /// The defaults plain `r2ec` uses.
+    pub fn defaults() -> Self {
+        use clap::FromArgMatches;
+        let cmd = <Self as Args>::augment_args(clap::Command::new("tui"));
+        // Invariant: every argument has a default, so empty arguments always parse.
+        Self::from_arg_matches(&cmd.get_matches_from(["tui"])).expect("tui defaults parse")
+    }
+
+    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        let dir = paths.prepared(&self.data);
+        if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
+            // Preparing prints progress, so it happens before the screen is taken over.
+            super::data::open_prepared(paths, &self.data)?;
+        }
+        let keys = match &self.keys {
+            Some(p) => KeyMap::load(p)?,
+            None => KeyMap::default(),
+        };
+        let adapter = match find_checkpoint(&paths.root.join("assets").join("checkpoints")) {
+            Some(c) => format!(
+                "{} found, not applied (adapters are not loadable yet): base model",
+                c.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            None => "none (base model)".into(),
+        };
+        let model_path = self.model.model_path(paths);
+        let header = Header {
+            device: format!("{:?}", self.model.device).to_lowercase(),
+            model: model_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            adapter,
+            data: self.data.clone(),
+        };
+        let launch = Launch {
+            worker: WorkerConfig {
+                model_path,
+                device: self.model.device,
+                load_options: self.model.load_options(),
+                data_dir: dir,
+                data_name: self.data.clone(),
+            },
+            header,
+            keys,
+            sampling: SamplingSettings {
+                temperature: self.model.temperature.max(0.0),
+                top_k: self.model.top_k,
+                max_new_tokens: self.model.max_new_tokens,
+                seed: self.model.seed,
+                ..SamplingSettings::default()
+            },
+            sessions: paths.sessions(),
+            latency_log: self.latency_log.clone(),
+        };
+        let report = crate::tui::run(launch).context("running the TUI")?;
+        let g = report.generating;
+        if g.count > 0 {
+            eprintln!(
+                "key-to-frame latency while generating: {} keys, median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                g.count, g.p50, g.p95, g.max
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The shipped checkpoint: the first folder (by name) of `assets/checkpoints/` that holds
+/// any file.
+pub fn find_checkpoint(dir: &Path) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()))
+        .collect();
+    dirs.sort();
+    dirs.into_iter().next()
+}

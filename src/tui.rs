@@ -1,0 +1,179 @@
+//! The inspector TUI (`r2ec`, `r2ec tui`): pick or write a history, watch the reasoning
+//! stream, read the rec_head's ranking, the rank trace over the chain, rankings with and
+//! without reasoning, counterfactual edits and RecPO's view of a sampled group.
+//!
+//! Architecture (STYLE.md §7–10): a pure state machine (`app::update`, messages in,
+//! effects out), the model on its own thread (`worker`), one event channel (`event`),
+//! drawing from `&State` only (`ui`), and a frame only when something changed: at once
+//! after a key, otherwise at most one per `FRAME` (token streams do not flood the
+//! terminal).
+
+pub mod analysis;
+pub mod app;
+pub mod effect;
+pub mod event;
+pub mod fuzzy;
+pub mod highlight;
+pub mod keys;
+pub mod latency;
+pub mod msg;
+pub mod session;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+pub mod worker;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::{update, Header, State};
+use effect::Effect;
+use keys::KeyMap;
+use latency::{LatencyLog, Summary};
+use msg::Msg;
+use worker::{Job, WorkerConfig};
+
+/// Shortest time between two frames (about 60 per second).
+pub const FRAME: Duration = Duration::from_millis(16);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("cannot drive the terminal (the TUI needs an interactive one)")]
+    Terminal(#[from] std::io::Error),
+    #[error("latency log {path}")]
+    LatencyLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the TUI needs to start.
+pub struct Launch {
+    pub worker: WorkerConfig,
+    pub header: Header,
+    pub keys: KeyMap,
+    /// Starting sampling settings (adjustable in the TUI).
+    pub sampling: effect::SamplingSettings,
+    pub sessions: PathBuf,
+    pub latency_log: Option<PathBuf>,
+}
+
+/// Key-to-frame latency measured during the session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LatencyReport {
+    pub generating: Summary,
+    pub idle: Summary,
+}
+
+/// Open the TUI and run it until the user quits; the terminal is restored on every path.
+pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
+    let log_file = match &launch.latency_log {
+        Some(p) => Some(
+            std::fs::File::create(p).map_err(|source| TuiError::LatencyLog {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let (tx, rx) = event::channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut guard = terminal::setup()?;
+    let (jobs, _worker) = worker::spawn(launch.worker, tx.clone(), cancel.clone());
+    event::spawn_input_and_ticks(tx.clone());
+    let mut state = State::new(launch.header, launch.keys);
+    state.sampling = launch.sampling;
+    let theme = theme::Theme::default();
+    let mut latency = LatencyLog::new(log_file);
+    let mut dirty = true;
+    // A key's frame is drawn at once; only streamed updates wait for the frame clock.
+    let mut urgent = false;
+    let mut last_frame = Instant::now() - FRAME;
+    loop {
+        if dirty && (urgent || last_frame.elapsed() >= FRAME) {
+            let view = ui::Extras {
+                latency: latency.summary(true),
+            };
+            guard
+                .terminal
+                .draw(|f| ui::draw(f, &state, &theme, &view))?;
+            let now = Instant::now();
+            latency.frame_drawn(now, state.run.live.is_some());
+            last_frame = now;
+            dirty = false;
+            urgent = false;
+        }
+        if state.quit {
+            break;
+        }
+        let first = if dirty && !urgent {
+            match rx.recv_timeout(FRAME.saturating_sub(last_frame.elapsed())) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            }
+        };
+        // Everything already queued is handled before the next frame (token bursts).
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        for ev in batch {
+            let is_key = matches!(ev.msg, Msg::Key(_));
+            let effects = update(&mut state, ev.msg);
+            if is_key && effects.contains(&Effect::Render) {
+                latency.key_handled(ev.at);
+                urgent = true;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Render => dirty = true,
+                    Effect::Quit => {}
+                    Effect::Run(req) => {
+                        let _ = jobs.send(Job::Run(req));
+                    }
+                    Effect::Cancel => cancel.store(true, Ordering::SeqCst),
+                    Effect::ListSessions => {
+                        tx.send(Msg::SessionList(session::list(&launch.sessions)));
+                    }
+                    Effect::OpenSession(path) => {
+                        let r = match &state.data {
+                            Some(d) => session::open(&path, &d.catalog)
+                                .map(|f| (path, f))
+                                .map_err(|e| e.to_string()),
+                            None => Err("the data set is not loaded yet".into()),
+                        };
+                        tx.send(Msg::SessionOpened(r));
+                    }
+                    Effect::SaveSession { name, file } => {
+                        let r = session::save(&launch.sessions, &name, &file)
+                            .map_err(|e| e.to_string());
+                        tx.send(Msg::SessionSaved(r));
+                    }
+                }
+            }
+        }
+    }
+    // A generation still running stops at its next token; the thread ends with the app.
+    cancel.store(true, Ordering::SeqCst);
+    drop(jobs);
+    drop(guard);
+    Ok(LatencyReport {
+        generating: latency.summary(true),
+        idle: latency.summary(false),
+    })
+}

@@ -1,0 +1,301 @@
+//! The TUI as a pure state machine (atuin's `fsm`, STYLE.md §7): `update(&mut State,
+//! Msg) -> Vec<Effect>` does no I/O; the runtime carries out the effects and answers
+//! with more messages. Every transition is testable without a terminal.
+
+pub mod editor;
+pub mod picker;
+pub mod run;
+
+use std::sync::Arc;
+
+use crate::data::prepared::PreparedDataset;
+
+use super::effect::{Effect, SamplingSettings};
+use super::keys::{Action, KeyBinding, KeyMap};
+use super::msg::{KeyInput, Msg};
+use super::worker::WorkerEvent;
+pub use editor::EditorState;
+pub use picker::PickerState;
+pub use run::RunState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Editor,
+    Run,
+    Trace,
+    Compare,
+    Group,
+    Prompt,
+}
+
+pub const SCREENS: [Screen; 7] = [
+    Screen::Picker,
+    Screen::Editor,
+    Screen::Run,
+    Screen::Trace,
+    Screen::Compare,
+    Screen::Group,
+    Screen::Prompt,
+];
+
+impl Screen {
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Picker => "Examples",
+            Screen::Editor => "History",
+            Screen::Run => "Run",
+            Screen::Trace => "Rank trace",
+            Screen::Compare => "Compare",
+            Screen::Group => "Group",
+            Screen::Prompt => "Prompt",
+        }
+    }
+
+    /// The keys shown in the footer on this screen.
+    pub fn footer_actions(self) -> &'static [Action] {
+        use Action::*;
+        match self {
+            Screen::Picker => &[
+                Pick,
+                Search,
+                CycleSplit,
+                CycleLength,
+                CycleCold,
+                ClearFilters,
+                Run,
+            ],
+            Screen::Editor => &[
+                AddItem, RemoveItem, MoveUp, RatingUp, TimeLater, Save, Open, NewHistory, Run,
+            ],
+            Screen::Run => &[Run, Cancel, TempUp, TempDown, CycleTopK, RunGroup],
+            Screen::Trace => &[Run, Cancel],
+            Screen::Compare => &[CompareMode, Run],
+            Screen::Group => &[RunGroup, Cancel, TempUp, TempDown],
+            Screen::Prompt => &[Up, Down],
+        }
+    }
+}
+
+/// Where loading stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadPhase {
+    Loading {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    Ready,
+    Failed(String),
+}
+
+/// What the header says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Header {
+    pub device: String,
+    pub model: String,
+    pub adapter: String,
+    pub data: String,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub screen: Screen,
+    pub help: bool,
+    pub keys: KeyMap,
+    pub header: Header,
+    pub load: LoadPhase,
+    pub data: Option<Arc<PreparedDataset>>,
+    pub picker: PickerState,
+    pub editor: EditorState,
+    pub run: RunState,
+    pub sampling: SamplingSettings,
+    pub top_k: usize,
+    /// One line for the status bar: the last thing that happened.
+    pub status: String,
+    pub spinner: usize,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(header: Header, keys: KeyMap) -> Self {
+        Self {
+            screen: Screen::Picker,
+            help: false,
+            keys,
+            header,
+            load: LoadPhase::Loading {
+                stage: "starting".into(),
+                done: 0,
+                total: 1,
+            },
+            data: None,
+            picker: PickerState::default(),
+            editor: EditorState::default(),
+            run: RunState::default(),
+            sampling: SamplingSettings::default(),
+            top_k: 20,
+            status: String::new(),
+            spinner: 0,
+            quit: false,
+        }
+    }
+
+    pub fn model_ready(&self) -> bool {
+        self.load == LoadPhase::Ready
+    }
+
+    /// Something moves on screen, so ticks redraw.
+    fn animating(&self) -> bool {
+        matches!(self.load, LoadPhase::Loading { .. }) || self.run.live.is_some()
+    }
+
+    fn go(&mut self, screen: Screen) {
+        self.screen = screen;
+    }
+}
+
+/// The single transition function.
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Tick => {
+            if state.animating() {
+                state.spinner = state.spinner.wrapping_add(1);
+                vec![Effect::Render]
+            } else {
+                Vec::new()
+            }
+        }
+        Msg::Resize => vec![Effect::Render],
+        Msg::Scroll { up, .. } => {
+            let action = if up { Action::Up } else { Action::Down };
+            let mut out = screen_action(state, action);
+            out.push(Effect::Render);
+            out
+        }
+        Msg::Key(k) => {
+            let mut out = on_key(state, k);
+            out.push(Effect::Render);
+            out
+        }
+        Msg::Worker(e) => {
+            let mut out = on_worker(state, e);
+            out.push(Effect::Render);
+            out
+        }
+        Msg::SessionList(files) => {
+            editor::on_session_list(state, files);
+            vec![Effect::Render]
+        }
+        Msg::SessionOpened(r) => {
+            editor::on_session_opened(state, r);
+            vec![Effect::Render]
+        }
+        Msg::SessionSaved(r) => {
+            state.status = match r {
+                Ok(p) => format!("saved {}", p.display()),
+                Err(e) => format!("not saved: {e}"),
+            };
+            vec![Effect::Render]
+        }
+    }
+}
+
+fn on_worker(state: &mut State, e: WorkerEvent) -> Vec<Effect> {
+    match e {
+        WorkerEvent::Progress { stage, done, total } => {
+            state.load = LoadPhase::Loading { stage, done, total };
+        }
+        WorkerEvent::DataReady(data) => {
+            state.picker.set_data(&data);
+            state.data = Some(data);
+        }
+        WorkerEvent::ModelReady {
+            model,
+            device,
+            table,
+        } => {
+            state.header.model = model;
+            state.header.device = device;
+            state.load = LoadPhase::Ready;
+            state.status = table;
+        }
+        WorkerEvent::LoadFailed(e) => {
+            state.status = format!("loading failed: {e}");
+            state.load = LoadPhase::Failed(e);
+        }
+        other => run::on_worker(state, other),
+    }
+    Vec::new()
+}
+
+fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
+    // Text inputs take the keys first.
+    if let Some(out) = picker::text_input(state, k).or_else(|| editor::text_input(state, k)) {
+        return out;
+    }
+    let Some(action) = KeyBinding::from_event(k.code, k.mods).and_then(|b| state.keys.action(&b))
+    else {
+        // Screen numbers jump straight to a screen.
+        if let crossterm::event::KeyCode::Char(c @ '1'..='7') = k.code {
+            state.help = false;
+            state.go(SCREENS[c as usize - '1' as usize]);
+        }
+        return Vec::new();
+    };
+    if state.help {
+        // The overlay closes on any of these; other keys act below it.
+        if matches!(action, Action::Help | Action::Cancel) {
+            state.help = false;
+            return Vec::new();
+        }
+    }
+    match action {
+        Action::Quit => {
+            state.quit = true;
+            let mut out = Vec::new();
+            if state.run.live.is_some() {
+                out.push(Effect::Cancel);
+            }
+            out.push(Effect::Quit);
+            out
+        }
+        Action::Help => {
+            state.help = true;
+            Vec::new()
+        }
+        Action::NextScreen | Action::PrevScreen => {
+            let i = SCREENS.iter().position(|s| *s == state.screen).unwrap_or(0);
+            let n = SCREENS.len();
+            let j = if action == Action::NextScreen {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            state.go(SCREENS[j]);
+            Vec::new()
+        }
+        Action::Run | Action::RunGroup => run::start(state, action == Action::RunGroup),
+        Action::TempUp | Action::TempDown | Action::CycleTopK => {
+            run::adjust_sampling(state, action);
+            Vec::new()
+        }
+        Action::Cancel if state.run.live.is_some() => {
+            state.status = "cancelling…".into();
+            vec![Effect::Cancel]
+        }
+        other => screen_action(state, other),
+    }
+}
+
+/// Actions whose meaning depends on the screen (moving, picking, editing).
+fn screen_action(state: &mut State, action: Action) -> Vec<Effect> {
+    match state.screen {
+        Screen::Picker => picker::on_action(state, action),
+        Screen::Editor => editor::on_action(state, action),
+        _ => run::on_action(state, action),
+    }
+}
+
+#[cfg(test)]
+mod tests;

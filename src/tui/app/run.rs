@@ -1,0 +1,251 @@
+//! Runs: starting one (or a group of G chains) for the editor's history, the live
+//! stream of the reasoning, results coming back, sampling settings, and scrolling of
+//! the result screens. The previous result is kept for the counterfactual diff.
+
+use ratatui::text::Text;
+
+use super::{Screen, State};
+use crate::tui::effect::{Effect, RunRequest};
+use crate::tui::highlight;
+use crate::tui::keys::Action;
+use crate::tui::worker::{GroupResult, RunResult, WorkerEvent};
+
+const TEMPERATURES: [f64; 7] = [0.0, 0.3, 0.7, 1.0, 1.5, 2.0, 3.0];
+const TOP_KS: [Option<usize>; 4] = [None, Some(10), Some(50), Some(200)];
+
+/// The run being generated.
+#[derive(Debug, Clone, Default)]
+pub struct LiveRun {
+    pub id: u64,
+    pub group: Option<usize>,
+    /// Text so far, one per sample.
+    pub texts: Vec<String>,
+    /// Streamed pieces (about one per token).
+    pub pieces: usize,
+    pub prefill: Option<(f64, usize)>,
+    pub elapsed: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompareMode {
+    /// The ranking straight after the prompt against the one after the chain.
+    #[default]
+    NoReasoning,
+    /// The previous run (before an edit) against this one.
+    Previous,
+}
+
+/// Time to first token and decode speed for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Speed {
+    pub first_token_secs: f64,
+    pub tokens_per_sec: f64,
+    pub tokens: usize,
+    pub live: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub next_id: u64,
+    pub live: Option<LiveRun>,
+    pub last: Option<Box<RunResult>>,
+    pub previous: Option<Box<RunResult>>,
+    pub group: Option<Box<GroupResult>>,
+    pub prompt: String,
+    /// Highlighted once when they arrive, not at every frame.
+    pub prompt_view: Option<Text<'static>>,
+    pub record_view: Option<Text<'static>>,
+    /// Reasoning scroll, in lines up from the bottom (0 follows the stream).
+    pub scroll_back: u16,
+    /// Prompt screen scroll from the top.
+    pub prompt_scroll: u16,
+    pub compare: CompareMode,
+    pub speed: Option<Speed>,
+    pub error: Option<String>,
+}
+
+pub fn start(state: &mut State, group: bool) -> Vec<Effect> {
+    if !state.model_ready() {
+        state.status = "the model is still loading".into();
+        return Vec::new();
+    }
+    if state.run.live.is_some() {
+        state.status = "a run is in progress (esc cancels it)".into();
+        return Vec::new();
+    }
+    if state.editor.history.is_empty() {
+        state.status = "the history is empty: pick an example or add items first".into();
+        return Vec::new();
+    }
+    let r = &mut state.run;
+    r.next_id += 1;
+    let g = group.then_some(state.sampling.group_size);
+    let req = RunRequest {
+        id: r.next_id,
+        history: state.editor.history.clone(),
+        now: state.editor.now,
+        target: state.editor.target.clone(),
+        sampling: state.sampling,
+        group: g,
+        top_k: state.top_k,
+    };
+    r.live = Some(LiveRun {
+        id: req.id,
+        group: g,
+        texts: vec![String::new(); g.unwrap_or(1)],
+        ..Default::default()
+    });
+    r.scroll_back = 0;
+    r.error = None;
+    r.speed = None;
+    state.status = match g {
+        Some(g) => format!("sampling a group of {g} chains…"),
+        None => "reasoning…".into(),
+    };
+    state.help = false;
+    state.screen = if group { Screen::Group } else { Screen::Run };
+    vec![Effect::Run(Box::new(req))]
+}
+
+pub fn adjust_sampling(state: &mut State, action: Action) {
+    let s = &mut state.sampling;
+    let i = TEMPERATURES
+        .iter()
+        .position(|t| (*t - s.temperature).abs() < 1e-9)
+        .unwrap_or(0);
+    match action {
+        Action::TempUp => s.temperature = TEMPERATURES[(i + 1).min(TEMPERATURES.len() - 1)],
+        Action::TempDown => s.temperature = TEMPERATURES[i.saturating_sub(1)],
+        _ => {
+            let j = TOP_KS.iter().position(|k| *k == s.top_k).unwrap_or(0);
+            s.top_k = TOP_KS[(j + 1) % TOP_KS.len()];
+        }
+    }
+    state.status = format!("sampling: {}", sampling_label(state));
+}
+
+pub fn sampling_label(state: &State) -> String {
+    let s = &state.sampling;
+    if s.temperature <= 0.0 {
+        return "greedy".into();
+    }
+    match s.top_k {
+        Some(k) => format!("T={} top-k {k} seed {}", s.temperature, s.seed),
+        None => format!("T={} seed {}", s.temperature, s.seed),
+    }
+}
+
+fn is_live(state: &State, id: u64) -> bool {
+    state.run.live.as_ref().is_some_and(|l| l.id == id)
+}
+
+pub fn on_worker(state: &mut State, e: WorkerEvent) {
+    match e {
+        WorkerEvent::RunStarted { id, prompt } if is_live(state, id) => {
+            state.run.prompt_view = Some(highlight::chat_prompt(&prompt));
+            state.run.prompt = prompt;
+        }
+        WorkerEvent::Prefill {
+            id,
+            secs,
+            prompt_tokens,
+        } if is_live(state, id) => {
+            if let Some(l) = &mut state.run.live {
+                l.prefill = Some((secs, prompt_tokens));
+            }
+        }
+        WorkerEvent::Text {
+            id,
+            sample,
+            piece,
+            elapsed,
+        } if is_live(state, id) => {
+            let Some(l) = &mut state.run.live else { return };
+            if let Some(t) = l.texts.get_mut(sample) {
+                t.push_str(&piece);
+            }
+            l.pieces += 1;
+            l.elapsed = elapsed;
+            let (ttft, _) = l.prefill.unwrap_or((elapsed, 0));
+            let decode = (elapsed - ttft).max(1e-6);
+            let rows = l.texts.len().max(1);
+            state.run.speed = Some(Speed {
+                first_token_secs: ttft,
+                tokens_per_sec: if l.pieces > rows {
+                    (l.pieces - rows) as f64 / decode
+                } else {
+                    0.0
+                },
+                tokens: l.pieces,
+                live: true,
+            });
+        }
+        WorkerEvent::RunDone { id, result } if is_live(state, id) => {
+            state.run.live = None;
+            let t = &result.timings;
+            state.run.speed = Some(Speed {
+                first_token_secs: t.first_token_secs,
+                tokens_per_sec: t.decode_tokens_per_sec(),
+                tokens: result.tokens,
+                live: false,
+            });
+            state.status = match result.ranking.target_rank {
+                Some(r) => format!("done: target ranked {r}"),
+                None => "done".into(),
+            };
+            state.run.record_view = Some(highlight::json(&result.record));
+            state.run.previous = state.run.last.take();
+            state.run.last = Some(result);
+        }
+        WorkerEvent::GroupDone { id, result } if is_live(state, id) => {
+            state.run.live = None;
+            let t = &result.timings;
+            state.run.speed = Some(Speed {
+                first_token_secs: t.first_token_secs,
+                tokens_per_sec: t.decode_tokens_per_sec(),
+                tokens: t.generated_tokens,
+                live: false,
+            });
+            state.status = format!("group of {} done", result.members.len());
+            state.run.group = Some(result);
+        }
+        WorkerEvent::RunCancelled { id } if is_live(state, id) => {
+            state.run.live = None;
+            state.status = "cancelled".into();
+        }
+        WorkerEvent::RunFailed { id, error } if is_live(state, id) => {
+            state.run.live = None;
+            state.status = format!("run failed: {error}");
+            state.run.error = Some(error);
+        }
+        // Reports of a run that is no longer current (cancelled, superseded) are dropped.
+        _ => {}
+    }
+}
+
+pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
+    let r = &mut state.run;
+    let prompt = state.screen == Screen::Prompt;
+    let (up, down) = match action {
+        Action::Up => (1, 0),
+        Action::Down => (0, 1),
+        Action::PageUp => (10, 0),
+        Action::PageDown => (0, 10),
+        Action::Top => (u16::MAX / 2, 0),
+        Action::Bottom => (0, u16::MAX / 2),
+        Action::CompareMode => {
+            r.compare = match r.compare {
+                CompareMode::NoReasoning => CompareMode::Previous,
+                CompareMode::Previous => CompareMode::NoReasoning,
+            };
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    };
+    if prompt {
+        r.prompt_scroll = r.prompt_scroll.saturating_add(down).saturating_sub(up);
+    } else {
+        r.scroll_back = r.scroll_back.saturating_add(up).saturating_sub(down);
+    }
+    Vec::new()
+}

@@ -1,0 +1,60 @@
+//! Effects out of the state machine: what should happen in the world (draw, run the
+//! model, cancel, file I/O, quit). The runtime carries them out and answers with `Msg`s.
+
+use crate::data::Interaction;
+
+use super::session::SessionFile;
+
+/// How chains are sampled; temperature 0 is greedy (the evaluation setting).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingSettings {
+    pub temperature: f64,
+    pub top_k: Option<usize>,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+    /// Chains sampled for the group view (G of RecPO).
+    pub group_size: usize,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_k: None,
+            max_new_tokens: 640,
+            seed: 0,
+            group_size: 4,
+        }
+    }
+}
+
+/// One recommendation to compute for a history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRequest {
+    pub id: u64,
+    pub history: Vec<Interaction>,
+    pub now: i64,
+    pub target: Option<Interaction>,
+    pub sampling: SamplingSettings,
+    /// `Some(G)`: sample a group of G chains (RecPO's view) instead of one chain.
+    pub group: Option<usize>,
+    pub top_k: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// State changed: draw a frame (at most one per ~16 ms).
+    Render,
+    Run(Box<RunRequest>),
+    /// Stop the running generation (the worker sees it at its next token).
+    Cancel,
+    /// List `sessions/` (answered with `Msg::SessionList`).
+    ListSessions,
+    OpenSession(std::path::PathBuf),
+    /// Write `sessions/<name>.json` atomically.
+    SaveSession {
+        name: String,
+        file: SessionFile,
+    },
+    Quit,
+}

@@ -1,0 +1,297 @@
+//! Every screen drawn into ratatui's `TestBackend` and read back as text.
+
+use crossterm::event::KeyCode;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::{draw, Extras};
+use crate::train::reward::Reward;
+use crate::tui::analysis::{GroupMember, Ranking};
+use crate::tui::app::{update, Header, State};
+use crate::tui::keys::KeyMap;
+use crate::tui::msg::Msg;
+use crate::tui::testing::{code, key, ready_state, result_for, run_request, tiny_data, tiny_table};
+use crate::tui::theme::Theme;
+use crate::tui::worker::{GroupResult, WorkerEvent};
+
+fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, s, &Theme::default(), &Extras::default()))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "`{needle}` not on screen:\n{text}");
+}
+
+/// A state with a finished run of test example 0.
+fn ran() -> State {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunStarted {
+            id: req.id,
+            prompt: "<|im_start|>user\nWatched [Heat] (4)<|im_end|>".into(),
+        }),
+    );
+    let res = result_for(&req, "Star Wars", "They like old classics.");
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunDone {
+            id: req.id,
+            result: Box::new(res),
+        }),
+    );
+    s
+}
+
+#[test]
+fn loading_screen_shows_progress_and_header() {
+    let mut s = State::new(
+        Header {
+            device: "auto".into(),
+            model: "m.gguf".into(),
+            adapter: "none (base model)".into(),
+            data: "ml-100k".into(),
+        },
+        KeyMap::default(),
+    );
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::Progress {
+            stage: "encoding items".into(),
+            done: 3,
+            total: 8,
+        }),
+    );
+    let t = screen(&s, 120, 20);
+    has(&t, "device: auto");
+    has(&t, "model: m.gguf (loading)");
+    has(&t, "adapter: none (base model)");
+    has(&t, "encoding items: 3/8 (38%)");
+    has(&t, "reading the data set");
+}
+
+#[test]
+fn picker_lists_examples_with_detail_and_footer_keys() {
+    let s = ready_state();
+    let t = screen(&s, 120, 20);
+    has(&t, "test · 3 of 3 · any length · cold+warm");
+    has(&t, "user 7");
+    has(&t, "→ Star Wars");
+    has(&t, "user 7 · 3 items, newest first");
+    has(&t, "enter pick / edit");
+    has(&t, "q quit");
+    // Narrow terminals drop the detail pane but keep the list.
+    let t = screen(&s, 60, 20);
+    has(&t, "user 9");
+    assert!(!t.contains("newest first"));
+}
+
+#[test]
+fn editor_and_add_popup() {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    let t = screen(&s, 100, 24);
+    has(&t, "History · test #0, user 7 · 3 items");
+    has(&t, "Godfather, The");
+    has(&t, "target → Star Wars");
+    key(&mut s, 'a');
+    for c in "god".chars() {
+        key(&mut s, c);
+    }
+    let t = screen(&s, 100, 24);
+    has(&t, "Add an item");
+    has(&t, "title: god");
+    has(&t, "Godfather: Part II, The (1975)");
+}
+
+#[test]
+fn run_screen_streams_then_ranks() {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::Prefill {
+            id: req.id,
+            secs: 0.5,
+            prompt_tokens: 9,
+        }),
+    );
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::Text {
+            id: req.id,
+            sample: 0,
+            piece: "Thinking about Heat".into(),
+            elapsed: 0.6,
+        }),
+    );
+    let t = screen(&s, 120, 20);
+    has(&t, "Thinking about Heat");
+    has(&t, "the ranking appears when the chain reaches <answer>");
+    has(&t, "TTFT 0.50 s");
+    let s = ran();
+    let t = screen(&s, 120, 24);
+    has(&t, "They like old classics.");
+    has(&t, "Ranking · target at 1 of 5");
+    has(&t, "1. Star Wars");
+    has(&t, "◀ target");
+    has(&t, "masked (history, 3 items):");
+    has(&t, "TTFT 0.12 s · 30.0 tok/s · 3 tok · greedy");
+    // Stacked on a narrow terminal, still both panels.
+    let t = screen(&s, 60, 30);
+    has(&t, "They like old classics.");
+    has(&t, "Ranking");
+}
+
+#[test]
+fn target_below_the_top_k_is_still_shown_with_its_rank() {
+    let data = tiny_data();
+    let table = tiny_table();
+    let scores = vec![8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+    let r = Ranking::from_scores(scores, &table, &data.catalog, &[1], Some("6"), 2);
+    assert_eq!(r.target_rank, Some(6));
+    let lines = super::ranking::lines(
+        &r,
+        &data.catalog,
+        &["Godfather, The".into()],
+        None,
+        60,
+        &Theme::default(),
+    );
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    assert!(text[0].contains("1. Star Wars"), "{text:?}");
+    assert!(text[1].contains("2. Toy Story"), "{text:?}");
+    assert!(
+        text[3].contains("6. Aliens") && text[3].contains("◀ target"),
+        "{text:?}"
+    );
+    assert!(text.last().unwrap().contains("Godfather, The"));
+}
+
+#[test]
+fn trace_compare_prompt_screens() {
+    let mut s = ran();
+    key(&mut s, '4');
+    let t = screen(&s, 120, 24);
+    has(&t, "Rank trace");
+    has(&t, "target (#1)");
+    has(&t, "token");
+    key(&mut s, '5');
+    let t = screen(&s, 120, 24);
+    has(&t, "Without reasoning · target");
+    has(&t, "With reasoning · target 1");
+    key(&mut s, 'v');
+    let t = screen(&s, 120, 24);
+    has(&t, "edit the history");
+    key(&mut s, '7');
+    let t = screen(&s, 120, 24);
+    has(&t, "Prompt (with chat template)");
+    has(&t, "<|im_start|>user");
+    has(&t, "\"target_rank\": 1");
+}
+
+#[test]
+fn counterfactual_shows_history_edits_and_rank_moves() {
+    let mut s = ran();
+    key(&mut s, '2');
+    key(&mut s, 'd');
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    let res = result_for(&req, "Fargo", "");
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunDone {
+            id: req.id,
+            result: Box::new(res),
+        }),
+    );
+    key(&mut s, '5');
+    key(&mut s, 'v');
+    let t = screen(&s, 120, 30);
+    has(&t, "Previous run · target 1");
+    has(&t, "History edits");
+    has(&t, "− Heat");
+    assert!(
+        t.contains('↑') || t.contains('↓') || t.contains("masked before"),
+        "{t}"
+    );
+}
+
+#[test]
+fn group_view_shows_chains_rewards_and_advantages() {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    let req = run_request(&key(&mut s, 'R')).unwrap();
+    for i in 0..4 {
+        update(
+            &mut s,
+            Msg::Worker(WorkerEvent::Text {
+                id: req.id,
+                sample: i,
+                piece: format!("chain text {i}"),
+                elapsed: 0.1,
+            }),
+        );
+    }
+    let t = screen(&s, 120, 20);
+    has(&t, "chain text 3");
+    let member = |i: usize, reward: f64, adv: f64| GroupMember {
+        text: format!("chain text {i}"),
+        tokens: 10 + i,
+        top_title: "Star Wars".into(),
+        reward: Some(Reward {
+            reward,
+            ndcg: reward,
+            softmax: 0.01,
+            rank: Some(i + 1),
+        }),
+        advantage: Some(adv),
+    };
+    let g = GroupResult {
+        request: req.clone(),
+        sampling: "TopK { k: 50, temperature: 2.0 }".into(),
+        members: (0..4)
+            .map(|i| member(i, 1.0 / (i + 1) as f64, 1.0 - i as f64 * 0.5))
+            .collect(),
+        timings: Default::default(),
+    };
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::GroupDone {
+            id: req.id,
+            result: Box::new(g),
+        }),
+    );
+    let t = screen(&s, 120, 24);
+    has(&t, "GRPO advantage");
+    has(&t, "advantage");
+    has(&t, "+1.000");
+    has(&t, "-0.500");
+}
+
+#[test]
+fn help_overlay_and_tiny_terminal() {
+    let mut s = ready_state();
+    key(&mut s, '?');
+    let t = screen(&s, 100, 40);
+    has(&t, "Help (? or esc closes)");
+    has(&t, "shift-r".replace("shift-r", "R").as_str());
+    has(&t, "keys can be changed in a TOML file");
+    let t = screen(&s, 30, 8);
+    has(&t, "terminal too small (30x8)");
+}

@@ -1,0 +1,225 @@
+//! The model thread: loads the data set, the model and its item table (reporting
+//! progress at a bounded rate), then runs one job at a time: a recommendation with its
+//! rank trace and no-reasoning ranking, or a group of G sampled chains with RecPO's
+//! rewards. Model compute never runs on the UI thread (STYLE.md §8); cancellation is an
+//! `AtomicBool` the generator checks at every token.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::analysis::{GroupMember, RankTrace, Ranking};
+use super::effect::RunRequest;
+use super::event::EventSender;
+use super::msg::Msg;
+use crate::data::prepared::PreparedDataset;
+use crate::model::backbone::LoadOptions;
+use crate::model::device::{pick_device, DeviceChoice};
+use crate::model::generate::{StopReason, Timings};
+use crate::model::loaded::LoadedModel;
+use crate::rec::recommender::load_item_table;
+use crate::rec::ItemTable;
+
+mod jobs;
+
+/// Progress reports while loading are sent at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub model_path: PathBuf,
+    pub device: DeviceChoice,
+    pub load_options: LoadOptions,
+    pub data_dir: PathBuf,
+    pub data_name: String,
+}
+
+/// Jobs for the worker.
+#[derive(Debug)]
+pub enum Job {
+    Run(Box<RunRequest>),
+}
+
+/// One finished recommendation, with everything the inspector's screens show.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub request: RunRequest,
+    pub prompt: String,
+    pub reasoning: String,
+    pub tokens: usize,
+    pub stop: StopReason,
+    pub timings: Timings,
+    pub ranking: Ranking,
+    /// Ranking from h_T read straight after the prompt (no reasoning).
+    pub no_reasoning: Ranking,
+    pub trace: RankTrace,
+    /// The record as `r2ec recommend --json` would print it.
+    pub record: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    pub request: RunRequest,
+    pub sampling: String,
+    pub members: Vec<GroupMember>,
+    pub timings: Timings,
+}
+
+#[derive(Debug)]
+pub enum WorkerEvent {
+    Progress {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    DataReady(Arc<PreparedDataset>),
+    ModelReady {
+        model: String,
+        device: String,
+        table: String,
+    },
+    LoadFailed(String),
+    RunStarted {
+        id: u64,
+        prompt: String,
+    },
+    Prefill {
+        id: u64,
+        secs: f64,
+        prompt_tokens: usize,
+    },
+    Text {
+        id: u64,
+        sample: usize,
+        piece: String,
+        elapsed: f64,
+    },
+    RunDone {
+        id: u64,
+        result: Box<RunResult>,
+    },
+    GroupDone {
+        id: u64,
+        result: Box<GroupResult>,
+    },
+    RunCancelled {
+        id: u64,
+    },
+    RunFailed {
+        id: u64,
+        error: String,
+    },
+}
+
+pub(crate) struct Loaded {
+    pub(crate) model: LoadedModel,
+    pub(crate) data: Arc<PreparedDataset>,
+    pub(crate) table: ItemTable,
+}
+
+/// Start the worker thread; it loads at once and then waits for jobs.
+pub fn spawn(
+    cfg: WorkerConfig,
+    events: EventSender,
+    cancel: Arc<AtomicBool>,
+) -> (Sender<Job>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("r2ec-model".into())
+        .spawn(move || worker_main(cfg, events, cancel, rx))
+        // Invariant: spawning fails only when the OS is out of threads; nothing to show then.
+        .expect("spawn the model thread");
+    (tx, handle)
+}
+
+pub(crate) fn send(events: &EventSender, e: WorkerEvent) -> bool {
+    events.send(Msg::Worker(e))
+}
+
+fn worker_main(
+    cfg: WorkerConfig,
+    events: EventSender,
+    cancel: Arc<AtomicBool>,
+    jobs: Receiver<Job>,
+) {
+    let loaded = match load(&cfg, &events) {
+        Ok(l) => l,
+        Err(e) => {
+            send(&events, WorkerEvent::LoadFailed(e));
+            return;
+        }
+    };
+    while let Ok(job) = jobs.recv() {
+        let Job::Run(req) = job;
+        cancel.store(false, Ordering::SeqCst);
+        let id = req.id;
+        let out = if req.group.is_some() {
+            jobs::run_group(&loaded, &req, &events, &cancel).map(|r| {
+                r.map(|g| WorkerEvent::GroupDone {
+                    id,
+                    result: Box::new(g),
+                })
+            })
+        } else {
+            jobs::run_one(&loaded, &req, &events, &cancel).map(|r| {
+                r.map(|g| WorkerEvent::RunDone {
+                    id,
+                    result: Box::new(g),
+                })
+            })
+        };
+        let event = match out {
+            Ok(Some(e)) => e,
+            Ok(None) => WorkerEvent::RunCancelled { id },
+            Err(e) => WorkerEvent::RunFailed {
+                id,
+                error: e.to_string(),
+            },
+        };
+        if !send(&events, event) {
+            return;
+        }
+    }
+}
+
+fn load(cfg: &WorkerConfig, events: &EventSender) -> Result<Loaded, String> {
+    let progress = |stage: &str, done, total| {
+        send(
+            events,
+            WorkerEvent::Progress {
+                stage: stage.into(),
+                done,
+                total,
+            },
+        );
+    };
+    progress("reading data set", 0, 1);
+    let data = PreparedDataset::load(&cfg.data_dir)
+        .map_err(|e| format!("data set `{}`: {e}", cfg.data_name))?;
+    let data = Arc::new(data);
+    send(events, WorkerEvent::DataReady(data.clone()));
+    progress("loading model", 0, 1);
+    let (device, label) = pick_device(cfg.device).map_err(|e| e.to_string())?;
+    let model = LoadedModel::load(&cfg.model_path, &device, &cfg.load_options)
+        .map_err(|e| format!("model {}: {e}", cfg.model_path.display()))?;
+    progress("item table", 0, data.catalog.len());
+    let mut last = Instant::now();
+    let (table, status) = load_item_table(&model, &data, &cfg.data_name, &mut |done, total| {
+        if last.elapsed() >= PROGRESS_EVERY || done == total {
+            last = Instant::now();
+            progress("encoding items", done, total);
+        }
+    })
+    .map_err(|e| format!("item table: {e}"))?;
+    send(
+        events,
+        WorkerEvent::ModelReady {
+            model: model.name.clone(),
+            device: label,
+            table: status.to_string(),
+        },
+    );
+    Ok(Loaded { model, data, table })
+}

@@ -22,3 +22,8 @@ pub use config::RecPoConfig;
 pub use error::TrainError;
 pub use report::{HeadlessReporter, TrainReporter};
 pub use trainer::RecPo;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;

@@ -53,7 +53,7 @@ fn forward_last(
         .backbone
         .forward_hidden_train(&ids, Some(&pad), Some(hook))?;
     let l = hidden.dim(1)?;
-    let last = hidden.narrow(1, l - 1, 1)?.squeeze(1)?;
+    let last = hidden.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?;
     Ok((last, hidden))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod adapter;
 pub mod advantage;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -5,4 +5,5 @@
 
 pub mod adapter;
 pub mod advantage;
+pub mod lora;
 pub mod reward;

@@ -13,6 +13,8 @@ pub mod evaluate;
 pub mod loss;
 pub mod metrics_log;
 pub mod optim;
+pub mod lora;
+pub mod optim;
 pub mod report;
 pub mod reward;
 pub mod rollout;

@@ -12,7 +12,6 @@ pub mod error;
 pub mod evaluate;
 pub mod loss;
 pub mod metrics_log;
-pub mod optim;
 pub mod lora;
 pub mod optim;
 pub mod report;

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod model_opts;
 pub mod recommend;
 pub mod setup;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +36,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Speed of the model core on this machine: prefill, decode, item table, scoring.
     Bench(bench::BenchArgs),
+    /// Train with RecPO (LoRA) into a run folder; --resume continues, --bench times a step.
+    Train(train::TrainArgs),
 }
 
 impl Cli {
@@ -46,6 +49,7 @@ impl Cli {
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
             Some(Command::Generate(args)) => args.run(&paths),
+            Some(Command::Train(args)) => args.run(&paths),
             None => run_default(&paths),
         }
     }

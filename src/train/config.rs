@@ -49,6 +49,8 @@ pub struct RecPoConfig {
     pub tau: f32,
     /// Prompts per forward pass when encoding items or evaluating.
     pub encode_batch: usize,
+    /// Chains per differentiable forward/backward (memory grows with it).
+    pub train_micro_batch: usize,
     pub seed: u64,
 }
 
@@ -81,6 +83,7 @@ impl Default for RecPoConfig {
             history_window: crate::data::prompt::HISTORY_WINDOW,
             tau: crate::rec::TAU,
             encode_batch: 16,
+            train_micro_batch: 1,
             seed: 0,
         }
     }

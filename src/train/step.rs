@@ -2,9 +2,10 @@
 //! chain and the item loss on each group's top-advantage chain(s), through the
 //! differentiable path with the adapter as hook; gradients of all adapter variables.
 //!
-//! One group (G chains of one user) is one forward and one backward, and the gradients
-//! are summed over groups, so memory holds one group's activations, never the batch's.
-//! Each group's part of the loss is already divided by the batch-wide counts (total
+//! Chains go through the differentiable path `train_micro_batch` at a time (one
+//! forward and one backward each), and the gradients are summed, so memory holds one
+//! micro-batch's activations, never the batch's: candle keeps every intermediate of
+//! the unfused path (a group of 4 SmolLM2 chains of ~400 tokens took ~14 GB). Each part of the loss is already divided by the batch-wide counts (total
 //! generated tokens, total top chains), so the summed gradient is the gradient of the
 //! batch's loss. The batch's target-item vectors are encoded once, with gradient, and
 //! their graph is shared by every group's backward.
@@ -140,54 +141,60 @@ pub fn recpo_loss(
     let (mut token_loss, mut item_loss, mut clipped) = (0.0f64, 0.0f64, 0usize);
     let mut train_tokens = item_tokens;
     for (g, group) in groups.iter().enumerate() {
-        let seqs: Vec<Vec<u32>> = group
-            .chains
-            .iter()
-            .map(|c| [group.prompt_ids.as_slice(), &c.token_ids].concat())
-            .collect();
-        train_tokens += seqs.iter().map(Vec::len).sum::<usize>();
-        let (last, hidden) = forward_last(model, &seqs, hook)?;
-        let (rows, l, h) = hidden.dims3()?;
-        // Position of each sampled token's prediction in the flattened [rows * L, H].
-        let (mut at, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, (c, seq)) in group.chains.iter().zip(&seqs).enumerate() {
-            let first = l - seq.len() + group.prompt_ids.len();
-            for j in 0..c.sampled_tokens {
-                at.push((i * l + first + j - 1) as u32);
-                targets.push(c.token_ids[j]);
-                adv.push(group.advantages[i] as f32);
-            }
-        }
-        let mut loss = Tensor::zeros((), candle_core::DType::F32, model.device())?;
-        if !at.is_empty() {
-            let idx = Tensor::new(at.as_slice(), model.device())?;
-            let picked = hidden.reshape((rows * l, h))?.index_select(&idx, 0)?;
-            let logp = token_logprobs(&model.backbone.logits_train(&picked)?, &targets)?;
-            let adv = Tensor::new(adv.as_slice(), model.device())?;
-            let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
-            clipped += s.clipped;
-            let part = (s.loss_sum / total_tokens as f64)?;
-            token_loss += f64::from(part.to_scalar::<f32>()?);
-            loss = (loss + part)?;
-        }
-        if !group.top.is_empty() {
-            let top: Vec<u32> = group.top.iter().map(|&i| i as u32).collect();
-            let h_t = last.index_select(&Tensor::new(top.as_slice(), model.device())?, 0)?;
-            let own = vec![g; top.len()];
-            let same_rows = vec![same[g].clone(); top.len()];
-            let logp = in_batch_item_logprobs(&h_t, &items, &own, &same_rows, cfg.tau as f64)?;
-            let adv: Vec<f32> = group
-                .top
+        let ids: Vec<usize> = (0..group.chains.len()).collect();
+        for chunk in ids.chunks(cfg.train_micro_batch.max(1)) {
+            let seqs: Vec<Vec<u32>> = chunk
                 .iter()
-                .map(|&i| group.advantages[i] as f32)
+                .map(|&i| [group.prompt_ids.as_slice(), &group.chains[i].token_ids].concat())
                 .collect();
-            let adv = Tensor::new(adv.as_slice(), model.device())?;
-            let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
-            let part = (s.loss_sum / total_top as f64)?;
-            item_loss += f64::from(part.to_scalar::<f32>()?);
-            loss = (loss + part)?;
+            train_tokens += seqs.iter().map(Vec::len).sum::<usize>();
+            let (last, hidden) = forward_last(model, &seqs, hook)?;
+            let (rows, l, h) = hidden.dims3()?;
+            // Position of each sampled token's prediction in the flattened [rows * L, H].
+            let (mut at, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
+            for (row, (&i, seq)) in chunk.iter().zip(&seqs).enumerate() {
+                let c = &group.chains[i];
+                let first = l - seq.len() + group.prompt_ids.len();
+                for j in 0..c.sampled_tokens {
+                    at.push((row * l + first + j - 1) as u32);
+                    targets.push(c.token_ids[j]);
+                    adv.push(group.advantages[i] as f32);
+                }
+            }
+            let mut loss = Tensor::zeros((), candle_core::DType::F32, model.device())?;
+            if !at.is_empty() {
+                let idx = Tensor::new(at.as_slice(), model.device())?;
+                let picked = hidden.reshape((rows * l, h))?.index_select(&idx, 0)?;
+                let logp = token_logprobs(&model.backbone.logits_train(&picked)?, &targets)?;
+                let adv = Tensor::new(adv.as_slice(), model.device())?;
+                let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
+                clipped += s.clipped;
+                let part = (s.loss_sum / total_tokens as f64)?;
+                token_loss += f64::from(part.to_scalar::<f32>()?);
+                loss = (loss + part)?;
+            }
+            let top_rows: Vec<u32> = (0..chunk.len())
+                .filter(|&r| group.top.contains(&chunk[r]))
+                .map(|r| r as u32)
+                .collect();
+            if !top_rows.is_empty() {
+                let h_t =
+                    last.index_select(&Tensor::new(top_rows.as_slice(), model.device())?, 0)?;
+                let own = vec![g; top_rows.len()];
+                let same_rows = vec![same[g].clone(); top_rows.len()];
+                let logp = in_batch_item_logprobs(&h_t, &items, &own, &same_rows, cfg.tau as f64)?;
+                let adv: Vec<f32> = top_rows
+                    .iter()
+                    .map(|&r| group.advantages[chunk[r as usize]] as f32)
+                    .collect();
+                let adv = Tensor::new(adv.as_slice(), model.device())?;
+                let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
+                let part = (s.loss_sum / total_top as f64)?;
+                item_loss += f64::from(part.to_scalar::<f32>()?);
+                loss = (loss + part)?;
+            }
+            accumulate(&mut acc, &vars, &loss.backward()?)?;
         }
-        accumulate(&mut acc, &vars, &loss.backward()?)?;
     }
     Ok(StepLoss {
         loss: token_loss + item_loss,

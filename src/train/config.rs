@@ -138,7 +138,7 @@ impl RecPoConfig {
         if !(self.lr >= 0.0 && self.lr.is_finite()) {
             return bad("lr", "must be a finite number >= 0");
         }
-        if !(self.max_grad_norm > 0.0) {
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
             return bad("max_grad_norm", "must be > 0");
         }
         if !(self.tau > 0.0 && self.tau.is_finite()) {

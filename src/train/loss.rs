@@ -144,7 +144,7 @@ mod tests {
         let a = Tensor::new(&adv[..], &dev)?;
         let s = clipped_objective_sum(new.as_tensor(), &old, &a, CLIP)?;
         // -min(rA, clip(r)A) per token.
-        let want = -(1.28 * 1.0) - (1.5 * -1.0) - (0.8 * -1.0) - (0.5 * 1.0) - (1.1 * 2.0);
+        let want = -1.28 + 1.5 + 0.8 - 0.5 - 1.1 * 2.0;
         assert!((s.loss_sum.to_scalar::<f32>()? as f64 - want).abs() < 1e-5);
         assert_eq!((s.clipped, s.count), (2, 5));
         let g = s.loss_sum.backward()?.get(&new).unwrap().to_vec1::<f32>()?;

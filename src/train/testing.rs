@@ -195,7 +195,12 @@ fn movie(i: usize) -> Item {
         title: format!("Film {}", (b'A' + i as u8) as char),
         domain: "movies".into(),
         year: Some(1990 + i as i32),
-        genres: vec![if i % 2 == 0 { "Drama" } else { "Comedy" }.into()],
+        genres: vec![if i.is_multiple_of(2) {
+            "Drama"
+        } else {
+            "Comedy"
+        }
+        .into()],
         average_rating: None,
         rating_number: None,
         description: None,

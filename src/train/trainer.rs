@@ -34,6 +34,9 @@ use crate::model::loaded::LoadedModel;
 use crate::rec::{batch_user_scores, mask_history, ItemTable};
 use crate::util::atomic::write_atomic;
 
+/// Per chain: reward, R_d, R_c, advantage, sampled tokens.
+type ChainStats = (f64, f64, f64, f64, usize);
+
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const ROLLOUTS_FILE: &str = "rollouts.jsonl";
@@ -264,8 +267,7 @@ impl<'a> RecPo<'a> {
         self.state.step += 1;
         self.state.optimizer_steps = self.optim.steps_taken();
         let n = chains.len().max(1) as f64;
-        let mean =
-            |f: &dyn Fn(&(f64, f64, f64, f64, usize)) -> f64| chains.iter().map(f).sum::<f64>() / n;
+        let mean = |f: &dyn Fn(&ChainStats) -> f64| chains.iter().map(f).sum::<f64>() / n;
         let metrics = StepMetrics {
             step: self.state.step,
             reward: mean(&|c| c.0),
@@ -288,8 +290,8 @@ impl<'a> RecPo<'a> {
             train_tokens,
         };
         let s = self.state.step;
-        let eval_due =
-            (self.cfg.eval_every > 0 && s % self.cfg.eval_every == 0) || s == self.cfg.steps;
+        let eval_due = (self.cfg.eval_every > 0 && s.is_multiple_of(self.cfg.eval_every))
+            || s == self.cfg.steps;
         let eval = if eval_due {
             Some(self.evaluate(reporter)?)
         } else {
@@ -318,7 +320,8 @@ impl<'a> RecPo<'a> {
             lines.push(serde_json::to_value(e).map_err(|e| TrainError::Input(e.to_string()))?);
         }
         self.metrics.append(&lines)?;
-        let log_rollouts = self.cfg.rollout_log_every > 0 && s % self.cfg.rollout_log_every == 0;
+        let log_rollouts =
+            self.cfg.rollout_log_every > 0 && s.is_multiple_of(self.cfg.rollout_log_every);
         if log_rollouts && !samples.is_empty() {
             self.rollouts.append(&samples)?;
         }
@@ -344,7 +347,7 @@ impl<'a> RecPo<'a> {
     ) -> Result<
         (
             StepLoss,
-            Vec<(f64, f64, f64, f64, usize)>,
+            Vec<ChainStats>,
             f64,
             f64,
             usize,

@@ -12,6 +12,7 @@ pub mod model_opts;
 pub mod recommend;
 pub mod setup;
 pub mod tui;
+pub mod train;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +39,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The inspector: pick or write a history, watch the reasoning, read the ranking.
     Tui(tui::TuiArgs),
+    /// Train with RecPO (LoRA) into a run folder; --resume continues, --bench times a step.
+    Train(train::TrainArgs),
 }
 
 impl Cli {
@@ -50,6 +53,7 @@ impl Cli {
             Some(Command::Bench(args)) => args.run(&paths),
             Some(Command::Generate(args)) => args.run(&paths),
             Some(Command::Tui(args)) => args.run(&paths),
+            Some(Command::Train(args)) => args.run(&paths),
             None => run_default(&paths),
         }
     }

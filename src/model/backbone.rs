@@ -107,13 +107,26 @@ impl Backbone {
         cache: &mut KvCache,
         pad: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
+        self.forward_hidden_hooked(ids, cache, pad, None)
+    }
+
+    /// [`Backbone::forward_hidden`] with an adapter: `hook` adds its delta to every
+    /// projection's quantized output, so a trained adapter runs at fast-path speed
+    /// without being merged into (and lost in the rounding of) quantized weights.
+    pub fn forward_hidden_hooked(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        pad: Option<&Tensor>,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
         let (b, l) = ids.dims2()?;
         let real = real_flags(b, l, pad)?;
         let (start, positions) = cache.extend_rows(&real)?;
         let step = self.step_inputs(cache.rows(), start, l, &positions)?;
         let mut x = self.embed(ids)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &step, cache, start)?;
+            x = layer.forward(&x, &step, cache, start, hook)?;
         }
         self.norm.forward(&x)
     }

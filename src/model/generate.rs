@@ -11,7 +11,7 @@
 pub mod batch;
 pub mod events;
 
-pub use batch::{generate_batch, GenerateRequest};
+pub use batch::{generate_batch, generate_batch_hooked, GenerateRequest};
 pub use events::{Chain, GenEvent, StopReason, Timings};
 
 use super::sampling::Sampling;

@@ -10,6 +10,9 @@ use candle_core::{DType, Device, Module, Tensor};
 use super::error::ModelError;
 use super::weights::{WeightTensor, Weights};
 
+mod frozen;
+pub use frozen::frozen_matmul_t;
+
 /// How the backbone stores its matrices for the fast path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
@@ -354,9 +357,10 @@ impl Linear {
         }
     }
 
-    /// Differentiable path over the dense f32 weight.
+    /// Differentiable path over the dense f32 weight, which stays frozen: gradients flow
+    /// to `x` only (see [`frozen_matmul_t`]).
     pub fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = matmul_t(x, self.dense_weight()?)?;
+        let y = frozen_matmul_t(x, self.dense_weight()?)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),

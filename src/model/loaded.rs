@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use super::backbone::{Backbone, KvCache, LoadOptions};
+use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions};
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::tokenizer::Tokenizer;
@@ -76,12 +76,24 @@ impl LoadedModel {
         prompts: &[Vec<u32>],
         batch: usize,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.last_hidden_hooked(prompts, batch, None)
+    }
+
+    /// [`LoadedModel::last_hidden`] through an adapter (`hook`) on the fast path.
+    pub fn last_hidden_hooked(
+        &self,
+        prompts: &[Vec<u32>],
+        batch: usize,
+        hook: Option<&dyn LinearHook>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
             let (ids, pad) = left_pad(chunk, self.device())?;
             let max_len = ids.dim(1)?;
             let mut cache = KvCache::new(self.config(), chunk.len());
-            let h = self.backbone.forward_hidden(&ids, &mut cache, Some(&pad))?;
+            let h = self
+                .backbone
+                .forward_hidden_hooked(&ids, &mut cache, Some(&pad), hook)?;
             let last = h
                 .narrow(1, max_len - 1, 1)?
                 .squeeze(1)?

@@ -2,7 +2,8 @@
 //! with each other, never across users.
 
 /// How a chain's reward is turned into an advantage within its group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AdvantageKind {
     /// A = (R - mean) / (std + 1e-8), std with Bessel's correction as in the
     /// reference's GRPO (torch's default).

@@ -6,7 +6,8 @@ use crate::eval::metrics::ndcg::ndcg_at;
 use crate::eval::metrics::rank::rank_of_target;
 
 /// Which reward the policy is trained on (the paper's ablations are the two halves).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RewardKind {
     #[default]
     Fused,
@@ -36,7 +37,7 @@ impl RewardKind {
 }
 
 /// Settings of the reward, SPEC defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RewardConfig {
     pub kind: RewardKind,
     pub beta: f64,

@@ -70,7 +70,9 @@ impl Attention {
         ))
     }
 
-    /// Fast path: fused rope and softmax, keys and values appended to `cache` at `start`.
+    /// Fast path: fused rope and softmax, keys and values appended to `cache` at `start`;
+    /// `hook` (an adapter's delta on the quantized base output) for adapted inference.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         x: &Tensor,
@@ -79,14 +81,23 @@ impl Attention {
         mask: Option<&Tensor>,
         cache: &mut KvCache,
         start: usize,
+        hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
         let (q, k, v) = self.split_qkv(&self.qkv.forward(x)?)?;
+        let (q, k, v) = match hook {
+            Some(_) => (
+                hooked(hook, layer, LoraTarget::Q, x, q)?,
+                hooked(hook, layer, LoraTarget::K, x, k)?,
+                hooked(hook, layer, LoraTarget::V, x, v)?,
+            ),
+            None => (q, k, v),
+        };
         let q = rope.apply(&self.split_heads(&q, self.heads)?)?;
         let k = rope.apply(&self.split_heads(&k, self.kv_heads)?)?;
         let v = self.split_heads(&v, self.kv_heads)?;
         let (k, v) = cache.append(layer, start, &k, &v)?;
         let out = self.attend(&q, &k, &v, mask, candle_nn::ops::softmax_last_dim)?;
-        self.o.forward(&out)
+        hooked(hook, layer, LoraTarget::O, &out, self.o.forward(&out)?)
     }
 
     /// Differentiable path: slow rope, `ops::softmax`, every projection through `hook`.

@@ -80,16 +80,25 @@ impl DecoderLayer {
         step: &StepInputs,
         cache: &mut KvCache,
         start: usize,
+        hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
         let h = self.input_norm.forward(x)?;
-        let mut a = self
-            .attn
-            .forward(&h, self.index, &step.rope, self.mask(step), cache, start)?;
+        let mut a = self.attn.forward(
+            &h,
+            self.index,
+            &step.rope,
+            self.mask(step),
+            cache,
+            start,
+            hook,
+        )?;
         if let Some(n) = &self.post_attn_norm {
             a = n.forward(&a)?;
         }
         let x = (x + a)?;
-        let mut m = self.mlp.forward(&self.pre_mlp_norm.forward(&x)?)?;
+        let mut m = self
+            .mlp
+            .forward(&self.pre_mlp_norm.forward(&x)?, self.index, hook)?;
         if let Some(n) = &self.post_mlp_norm {
             m = n.forward(&m)?;
         }

@@ -50,10 +50,28 @@ impl Mlp {
         Ok((y.narrow(D::Minus1, 0, i)?, y.narrow(D::Minus1, i, i)?))
     }
 
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
         let (gate, up) = self.split(&self.gate_up.forward(x)?)?;
+        let (gate, up) = match hook {
+            Some(_) => (
+                hooked(hook, layer, LoraTarget::Gate, x, gate)?,
+                hooked(hook, layer, LoraTarget::Up, x, up)?,
+            ),
+            None => (gate, up),
+        };
         let gated = (self.act(&gate)? * up)?;
-        self.down.forward(&gated)
+        hooked(
+            hook,
+            layer,
+            LoraTarget::Down,
+            &gated,
+            self.down.forward(&gated)?,
+        )
     }
 
     pub fn forward_train(

@@ -15,7 +15,7 @@ use candle_core::{DType, Tensor};
 
 use super::events::{Chain, GenEvent, StopReason, Timings};
 use super::GenerateOptions;
-use crate::model::backbone::{Backbone, KvCache};
+use crate::model::backbone::{Backbone, KvCache, LinearHook};
 use crate::model::error::ModelError;
 use crate::model::loaded::left_pad;
 use crate::model::sampling::LogitsSampler;
@@ -89,6 +89,20 @@ pub fn generate_batch(
     on_event: &mut dyn FnMut(GenEvent),
     cancel: Option<&AtomicBool>,
 ) -> Result<(Vec<Chain>, Timings), ModelError> {
+    generate_batch_hooked(model, None, tokenizer, requests, opts, on_event, cancel)
+}
+
+/// [`generate_batch`] from the backbone with an adapter (`hook`) on its projections:
+/// RecPO's rollouts sample from the policy being trained.
+pub fn generate_batch_hooked(
+    model: &Backbone,
+    hook: Option<&dyn LinearHook>,
+    tokenizer: &Tokenizer,
+    requests: &[GenerateRequest],
+    opts: &GenerateOptions,
+    on_event: &mut dyn FnMut(GenEvent),
+    cancel: Option<&AtomicBool>,
+) -> Result<(Vec<Chain>, Timings), ModelError> {
     let device = model.device().clone();
     let start = Instant::now();
     let mut timings = Timings::default();
@@ -122,7 +136,7 @@ pub fn generate_batch(
     // Rows that are done are fed this token; their outputs are never read.
     let pad_id = 0u32;
     let mut cache = KvCache::new(model.config(), p);
-    let hidden = model.forward_hidden(&ids_t, &mut cache, Some(&pad_t))?;
+    let hidden = model.forward_hidden_hooked(&ids_t, &mut cache, Some(&pad_t), hook)?;
     let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
 
     // Expand to one row per sample: row order is request-major.
@@ -256,7 +270,7 @@ pub fn generate_batch(
             break;
         }
         let feed_t = Tensor::from_vec(feed, (rows.len(), 1), &device)?;
-        let hidden = model.forward_hidden(&feed_t, &mut cache, None)?;
+        let hidden = model.forward_hidden_hooked(&feed_t, &mut cache, None, hook)?;
         last = hidden.squeeze(1)?;
         let want_rows =
             opts.keep_step_hidden || rows.iter().any(|r| matches!(r.phase, Phase::LastFeed));

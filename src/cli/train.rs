@@ -1,0 +1,275 @@
+//! `r2ec train`: RecPO with LoRA on a prepared data set, into a run folder
+//! (config.json, metrics.jsonl, rollouts.jsonl, checkpoints/, best/). `--resume`
+//! continues a run from its latest checkpoint with the run's own settings; `--bench`
+//! times one step instead of training.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::model_opts::{FormatChoice, ModelOpts};
+use crate::model::backbone::LoraTarget;
+use crate::model::device::DeviceChoice;
+use crate::paths::Paths;
+use crate::rec::recommender::load_item_table;
+use crate::train::advantage::AdvantageKind;
+use crate::train::bench::bench_step;
+use crate::train::checkpoint::list_checkpoints;
+use crate::train::lora::{Lora, LoraConfig};
+use crate::train::reward::RewardKind;
+use crate::train::trainer::CONFIG_FILE;
+use crate::train::{HeadlessReporter, RecPo, RecPoConfig};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Prepared data set under datasets/.
+    #[arg(long, default_value = "ml-100k")]
+    pub data: String,
+    /// The run folder.
+    #[arg(long, required_unless_present = "bench")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint, with its saved settings
+    /// (only --steps may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// Time one step (rollout, scoring, backward) instead of training.
+    #[arg(long)]
+    pub bench: bool,
+    /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Weight format of the fast path (rollouts, item table).
+    #[arg(long, value_enum, default_value_t = FormatChoice::Auto)]
+    pub weights: FormatChoice,
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long, default_value_t = 4)]
+    pub users_per_step: usize,
+    /// G: chains sampled per user.
+    #[arg(long, default_value_t = 4)]
+    pub group_size: usize,
+    #[arg(long, default_value_t = 640)]
+    pub max_new_tokens: usize,
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Rollout top-k (0: all tokens).
+    #[arg(long, default_value_t = 50)]
+    pub top_k: usize,
+    /// fused, ranking (R_d only) or similarity (R_c only).
+    #[arg(long, value_parser = parse_reward, default_value = "fused")]
+    pub reward: RewardKind,
+    #[arg(long, default_value_t = 0.05)]
+    pub beta: f64,
+    #[arg(long, default_value_t = 1000)]
+    pub ndcg_k: usize,
+    /// grpo or rloo.
+    #[arg(long, value_parser = parse_advantage, default_value = "grpo")]
+    pub advantage: AdvantageKind,
+    #[arg(long, default_value_t = 0.2)]
+    pub eps_low: f64,
+    #[arg(long, default_value_t = 0.28)]
+    pub eps_high: f64,
+    /// Chains per group trained with the item loss.
+    #[arg(long, default_value_t = 1)]
+    pub item_top_k: usize,
+    #[arg(long, default_value_t = 1e-5)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 32)]
+    pub warmup_steps: usize,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub max_grad_norm: f64,
+    /// Contrastive item loss only, h_T right after the prompt, no rollouts.
+    #[arg(long)]
+    pub no_reasoning: bool,
+    /// Evaluate every N steps (0: at the end only); each rebuilds the item table.
+    #[arg(long, default_value_t = 50)]
+    pub eval_every: usize,
+    /// Evaluate on the first N examples of valid and test.
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+    #[arg(long)]
+    pub eval_max_new_tokens: Option<usize>,
+    #[arg(long, default_value_t = 10)]
+    pub rollout_log_every: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 4)]
+    pub lora_r: usize,
+    #[arg(long, default_value_t = 128.0)]
+    pub lora_alpha: f64,
+    #[arg(long, default_value_t = 0.05)]
+    pub lora_dropout: f64,
+    /// Comma-separated PEFT module names.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    )]
+    pub lora_targets: Vec<String>,
+}
+
+fn parse_reward(s: &str) -> Result<RewardKind, String> {
+    RewardKind::parse(s).ok_or_else(|| format!("unknown reward `{s}` (fused, ranking, similarity)"))
+}
+
+fn parse_advantage(s: &str) -> Result<AdvantageKind, String> {
+    AdvantageKind::parse(s).ok_or_else(|| format!("unknown advantage `{s}` (grpo, rloo)"))
+}
+
+impl TrainArgs {
+    fn config(&self) -> RecPoConfig {
+        let d = RecPoConfig::default();
+        RecPoConfig {
+            steps: self.steps.unwrap_or(d.steps),
+            users_per_step: self.users_per_step,
+            group_size: self.group_size,
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            reward: crate::train::reward::RewardConfig {
+                kind: self.reward,
+                beta: self.beta,
+                ndcg_k: self.ndcg_k,
+            },
+            advantage: self.advantage,
+            eps_low: self.eps_low,
+            eps_high: self.eps_high,
+            item_top_k: self.item_top_k,
+            lr: self.lr,
+            warmup_steps: self.warmup_steps,
+            weight_decay: self.weight_decay,
+            max_grad_norm: self.max_grad_norm,
+            no_reasoning: self.no_reasoning,
+            eval_every: self.eval_every,
+            eval_limit: self.eval_limit,
+            eval_max_new_tokens: self.eval_max_new_tokens.unwrap_or(self.max_new_tokens),
+            rollout_log_every: self.rollout_log_every,
+            seed: self.seed,
+            ..d
+        }
+    }
+
+    fn lora_config(&self) -> anyhow::Result<LoraConfig> {
+        let targets = self
+            .lora_targets
+            .iter()
+            .map(|n| {
+                LoraTarget::from_peft_name(n.trim())
+                    .with_context(|| format!("--lora-targets: unknown module `{n}`"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(LoraConfig {
+            r: self.lora_r,
+            alpha: self.lora_alpha,
+            dropout: self.lora_dropout,
+            target_modules: targets,
+        })
+    }
+
+    /// The settings of a resumed run: its config.json, `--steps` applied.
+    fn resumed_config(&self, out: &std::path::Path) -> anyhow::Result<RecPoConfig> {
+        let path = out.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (is this a run folder?)", path.display()))?;
+        let mut cfg: RecPoConfig = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line()))?;
+        if let Some(s) = self.steps {
+            cfg.steps = s;
+        }
+        Ok(cfg)
+    }
+
+    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        let data = super::data::open_prepared(paths, &self.data)?;
+        let opts = ModelOpts {
+            model: self.model.clone(),
+            device: self.device,
+            weights: self.weights,
+            no_reasoning: self.no_reasoning,
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            top_k: Some(self.top_k),
+            top_p: None,
+            seed: self.seed,
+        };
+        let model = opts.load(paths, false)?;
+        let mut last = std::time::Instant::now();
+        let (table, status) = load_item_table(&model, &data, &self.data, &mut |done, total| {
+            if last.elapsed().as_secs() >= 5 || done == total {
+                last = std::time::Instant::now();
+                eprintln!("encoding items: {done}/{total}");
+            }
+        })?;
+        eprintln!("{status}");
+        if self.bench {
+            let cfg = self.config();
+            let adapter = Lora::new(
+                self.lora_config()?,
+                model.config(),
+                model.device(),
+                cfg.seed,
+            )?;
+            let b = bench_step(&model, &adapter, &data, &table, &cfg)?;
+            println!(
+                "RecPO step, {} users x G = {}, up to {} new tokens, {} items, on {}:",
+                b.users,
+                b.group_size,
+                b.max_new_tokens,
+                table.len(),
+                model.name
+            );
+            println!(
+                "  rollout  {:>8.2} s  {:>6} tokens  {:>8.1} tok/s",
+                b.rollout_secs, b.rollout_tokens, b.rollout_tokens_per_sec
+            );
+            println!("  scoring  {:>8.3} s", b.scoring_secs);
+            println!(
+                "  backward {:>8.2} s  {:>6} tokens  {:>8.1} tok/s (forward + backward)",
+                b.backward_secs, b.train_tokens, b.train_tokens_per_sec
+            );
+            println!("{}", serde_json::to_string(&b)?);
+            return Ok(());
+        }
+        let Some(out) = self.out.clone() else {
+            bail!("--out RUN_DIR is required");
+        };
+        let cfg = if self.resume {
+            self.resumed_config(&out)?
+        } else {
+            self.config()
+        };
+        // A resumed run takes its LoRA settings from its own checkpoint.
+        let adapter = match list_checkpoints(&out)?.last() {
+            Some((_, dir)) if self.resume => {
+                Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
+            }
+            _ => Lora::new(
+                self.lora_config()?,
+                model.config(),
+                model.device(),
+                cfg.seed,
+            )?
+            .with_base_model(model.name.clone()),
+        };
+        let mut trainer = RecPo::open(&model, &adapter, &data, cfg, &out, table, self.resume)?;
+        let stop = AtomicBool::new(false);
+        let mut reporter = HeadlessReporter {
+            total_steps: trainer.config().steps,
+        };
+        eprintln!(
+            "training {} from step {} to {} in {}",
+            model.name,
+            trainer.state().step,
+            trainer.config().steps,
+            out.display()
+        );
+        trainer.run(&mut reporter, &stop)?;
+        Ok(())
+    }
+}

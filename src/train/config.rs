@@ -1,0 +1,199 @@
+//! Every knob of RecPO (SPEC §5) with the reference's default, and the paper's
+//! ablations as settings. The resolved config is written to the run folder, and a
+//! resumed run reads it back from there.
+
+use serde::{Deserialize, Serialize};
+
+use super::advantage::AdvantageKind;
+use super::reward::RewardConfig;
+use crate::model::sampling::Sampling;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecPoConfig {
+    /// Optimizer steps to run (the step counter ends here).
+    pub steps: usize,
+    /// B: users per step.
+    pub users_per_step: usize,
+    /// G: reasoning chains sampled per user.
+    pub group_size: usize,
+    pub max_new_tokens: usize,
+    /// Rollout sampling (SPEC §5.1: temperature 2.0, top-k 50).
+    pub temperature: f64,
+    pub top_k: usize,
+    pub reward: RewardConfig,
+    pub advantage: AdvantageKind,
+    /// Asymmetric clip range of the ratio: [1 - eps_low, 1 + eps_high].
+    pub eps_low: f64,
+    pub eps_high: f64,
+    /// Chains per group whose h_T gets the item loss (top-k relabel).
+    pub item_top_k: usize,
+    pub lr: f64,
+    pub warmup_steps: usize,
+    pub weight_decay: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_eps: f64,
+    pub max_grad_norm: f64,
+    /// The "w/o reasoning" ablation: h_T right after the prompt and `<answer>`,
+    /// contrastive item loss only, no rollouts.
+    pub no_reasoning: bool,
+    /// Evaluate every this many steps (0: only at the end).
+    pub eval_every: usize,
+    /// Evaluate on the first N examples of each split (None: all).
+    pub eval_limit: Option<usize>,
+    pub eval_max_new_tokens: usize,
+    /// Write sampled chains to rollouts.jsonl every this many steps (0: never).
+    pub rollout_log_every: usize,
+    pub history_window: usize,
+    pub tau: f32,
+    /// Prompts per forward pass when encoding items or evaluating.
+    pub encode_batch: usize,
+    /// Chains per differentiable forward/backward (memory grows with it).
+    pub train_micro_batch: usize,
+    pub seed: u64,
+}
+
+impl Default for RecPoConfig {
+    fn default() -> Self {
+        Self {
+            steps: 200,
+            users_per_step: 4,
+            group_size: 4,
+            max_new_tokens: 640,
+            temperature: 2.0,
+            top_k: 50,
+            reward: RewardConfig::default(),
+            advantage: AdvantageKind::Grpo,
+            eps_low: 0.2,
+            eps_high: 0.28,
+            item_top_k: 1,
+            lr: 1e-5,
+            warmup_steps: 32,
+            weight_decay: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            max_grad_norm: 1.0,
+            no_reasoning: false,
+            eval_every: 50,
+            eval_limit: None,
+            eval_max_new_tokens: 640,
+            rollout_log_every: 10,
+            history_window: crate::data::prompt::HISTORY_WINDOW,
+            tau: crate::rec::TAU,
+            encode_batch: 16,
+            train_micro_batch: 1,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting `{field}`: {message}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl RecPoConfig {
+    pub fn rollout_sampling(&self) -> Sampling {
+        if self.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else if self.top_k == 0 {
+            Sampling::All {
+                temperature: self.temperature,
+            }
+        } else {
+            Sampling::TopK {
+                k: self.top_k,
+                temperature: self.temperature,
+            }
+        }
+    }
+
+    /// Values that would make a step meaningless or crash it are refused up front.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, message: &str| {
+            Err(ConfigError {
+                field,
+                message: message.to_string(),
+            })
+        };
+        if self.users_per_step == 0 {
+            return bad("users_per_step", "must be at least 1");
+        }
+        if self.group_size == 0 {
+            return bad("group_size", "must be at least 1");
+        }
+        if !self.no_reasoning && self.max_new_tokens == 0 {
+            return bad("max_new_tokens", "must be at least 1 with reasoning");
+        }
+        if !(self.eps_low >= 0.0 && self.eps_low < 1.0) {
+            return bad("eps_low", "must be in [0, 1)");
+        }
+        if !(self.eps_high >= 0.0 && self.eps_high.is_finite()) {
+            return bad("eps_high", "must be a finite number >= 0");
+        }
+        if !(self.lr >= 0.0 && self.lr.is_finite()) {
+            return bad("lr", "must be a finite number >= 0");
+        }
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return bad("max_grad_norm", "must be > 0");
+        }
+        if !(self.tau > 0.0 && self.tau.is_finite()) {
+            return bad("tau", "must be a finite number > 0");
+        }
+        if !(0.0..=1.0).contains(&self.reward.beta) {
+            return bad("reward.beta", "must be in [0, 1]");
+        }
+        Ok(())
+    }
+
+    /// Learning rate at optimizer step `step` (0-based): linear warm-up from 0, then
+    /// constant (transformers' `get_constant_schedule_with_warmup`).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            self.lr * step as f64 / self.warmup_steps as f64
+        } else {
+            self.lr
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_constant() {
+        let c = RecPoConfig {
+            lr: 1e-3,
+            warmup_steps: 4,
+            ..Default::default()
+        };
+        let lrs: Vec<f64> = (0..6).map(|s| c.lr_at(s)).collect();
+        assert_eq!(lrs, vec![0.0, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3]);
+        let none = RecPoConfig {
+            warmup_steps: 0,
+            ..c
+        };
+        assert_eq!(none.lr_at(0), 1e-3);
+    }
+
+    #[test]
+    fn config_round_trips_and_rejects_bad_values() {
+        let c = RecPoConfig::default();
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains("\"advantage\":\"grpo\""), "{text}");
+        assert_eq!(serde_json::from_str::<RecPoConfig>(&text).unwrap(), c);
+        let err = RecPoConfig {
+            group_size: 0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.field, "group_size");
+        assert!(serde_json::from_str::<RecPoConfig>("{\"stepz\": 3}").is_err());
+    }
+}

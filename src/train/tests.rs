@@ -1,0 +1,266 @@
+//! The trainer on a tiny seeded model: gradients reach every adapter variable, a
+//! resumed run equals a straight one bit for bit, and on an easy task (the next movie
+//! follows from the last one) the mean reward rises.
+
+use std::sync::atomic::AtomicBool;
+
+use candle_core::Tensor;
+
+use super::checkpoint::list_checkpoints;
+use super::config::RecPoConfig;
+use super::evaluate::rebuild_table;
+use super::report::{CollectingReporter, TrainEnd};
+use super::rollout::sample_groups;
+use super::step::recpo_loss;
+use super::testing::{paired_dataset, tiny_model, TinyLora};
+use super::trainer::{RecPo, METRICS_FILE};
+use super::TrainError;
+use crate::data::prepared::PreparedDataset;
+use crate::model::loaded::LoadedModel;
+use crate::rec::ItemTable;
+use crate::train::adapter::TrainableAdapter;
+
+fn cfg(steps: usize) -> RecPoConfig {
+    RecPoConfig {
+        steps,
+        users_per_step: 4,
+        group_size: 4,
+        max_new_tokens: 6,
+        temperature: 1.0,
+        top_k: 0,
+        lr: 1e-2,
+        warmup_steps: 2,
+        eval_every: 0,
+        eval_limit: Some(3),
+        eval_max_new_tokens: 4,
+        rollout_log_every: 2,
+        encode_batch: 8,
+        seed: 7,
+        ..Default::default()
+    }
+}
+
+fn table(model: &LoadedModel, adapter: &TinyLora, data: &PreparedDataset) -> ItemTable {
+    rebuild_table(model, Some(adapter), data, 8, &mut |_, _| {}).unwrap()
+}
+
+#[test]
+fn every_adapter_variable_gets_a_gradient() {
+    let model = tiny_model(1);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
+    // B starts at zero, which would leave A without gradient: give B values first.
+    for v in adapter.vars().iter().skip(1).step_by(2) {
+        let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
+        v.set(&t).unwrap();
+    }
+    let data = paired_dataset(8, 16, 2);
+    let t = table(&model, &adapter, &data);
+    let c = cfg(1);
+    let (groups, _) = sample_groups(&model, &adapter, &data, &t, &data.train[..4], &c, 11).unwrap();
+    assert_eq!(groups.len(), 4);
+    assert!(groups
+        .iter()
+        .all(|g| g.chains.len() == 4 && g.top.len() == 1));
+    let loss = recpo_loss(&model, &adapter, &data, &groups, &c).unwrap();
+    assert_eq!(loss.grads.len(), adapter.vars().len());
+    for (i, g) in loss.grads.iter().enumerate() {
+        let g = g
+            .as_ref()
+            .unwrap_or_else(|| panic!("variable {i} has no gradient"));
+        let max = g
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(max > 0.0 && max.is_finite(), "variable {i}: |g| max {max}");
+    }
+    assert_eq!(loss.target_vectors.len(), 4);
+    // One update per rollout: the clipped branch is never the active one.
+    assert_eq!(loss.clip_frac, 0.0);
+}
+
+/// N steps straight equal k steps, a new process-like start (fresh adapter, fresh
+/// trainer) resuming from the folder, and N - k more: same adapter bytes, same log.
+#[test]
+fn resume_continues_exactly() {
+    let (n, k) = (4, 2);
+    let data = paired_dataset(8, 24, 5);
+    let model = tiny_model(4);
+    let straight_dir = tempfile::tempdir().unwrap();
+    let resumed_dir = tempfile::tempdir().unwrap();
+
+    let a = TinyLora::new(model.config(), 2, 2.0, 9);
+    let mut run = RecPo::open(
+        &model,
+        &a,
+        &data,
+        cfg(n),
+        straight_dir.path(),
+        table(&model, &a, &data),
+        false,
+    )
+    .unwrap();
+    run.run(&mut CollectingReporter::default(), &AtomicBool::new(false))
+        .unwrap();
+    drop(run);
+
+    let b = TinyLora::new(model.config(), 2, 2.0, 9);
+    let mut first = RecPo::open(
+        &model,
+        &b,
+        &data,
+        cfg(n),
+        resumed_dir.path(),
+        table(&model, &b, &data),
+        false,
+    )
+    .unwrap();
+    for _ in 0..k {
+        first.step(&mut CollectingReporter::default()).unwrap();
+    }
+    drop(first);
+    // A fresh start on a folder that holds a run is refused.
+    let c = TinyLora::new(model.config(), 2, 2.0, 9);
+    let again = RecPo::open(
+        &model,
+        &c,
+        &data,
+        cfg(n),
+        resumed_dir.path(),
+        table(&model, &c, &data),
+        false,
+    );
+    assert!(matches!(again, Err(TrainError::Input(_))));
+    let mut resumed = RecPo::open(
+        &model,
+        &c,
+        &data,
+        cfg(n),
+        resumed_dir.path(),
+        table(&model, &c, &data),
+        true,
+    )
+    .unwrap();
+    assert_eq!(resumed.state().step, k);
+    let end = resumed
+        .run(&mut CollectingReporter::default(), &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(end, TrainEnd::Finished { step: n });
+    assert_eq!(a.values(), c.values(), "adapters differ after resume");
+
+    let ckpt = |d: &std::path::Path| list_checkpoints(d).unwrap();
+    assert_eq!(ckpt(straight_dir.path()).len(), 1);
+    let bytes = |d: &std::path::Path| {
+        std::fs::read(ckpt(d)[0].1.join("adapter/adapter.safetensors")).unwrap()
+    };
+    assert_eq!(bytes(straight_dir.path()), bytes(resumed_dir.path()));
+    // The logs agree line for line except for timings.
+    let lines = |d: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(d.join(METRICS_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let o = v.as_object_mut().unwrap();
+                o.retain(|k, _| !k.ends_with("_secs"));
+                v
+            })
+            .collect()
+    };
+    let (s, r) = (lines(straight_dir.path()), lines(resumed_dir.path()));
+    // n step lines and one evaluation at the end.
+    assert_eq!(s.len(), n + 1);
+    assert_eq!(s, r);
+    assert!(s[n]["eval"]["valid"]["ndcg@10"].is_number());
+    assert!(straight_dir.path().join("best/state.json").is_file());
+}
+
+#[test]
+fn a_stop_flag_ends_the_run_between_steps() {
+    let data = paired_dataset(6, 8, 1);
+    let model = tiny_model(2);
+    let a = TinyLora::new(model.config(), 2, 2.0, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = RecPo::open(
+        &model,
+        &a,
+        &data,
+        cfg(3),
+        dir.path(),
+        table(&model, &a, &data),
+        false,
+    )
+    .unwrap();
+    let mut rep = CollectingReporter::default();
+    let end = run.run(&mut rep, &AtomicBool::new(true)).unwrap();
+    assert_eq!(end, TrainEnd::Stopped { step: 0 });
+    assert!(rep.steps.is_empty());
+}
+
+/// On the paired task the policy can learn where h_T must point; the mean reward of
+/// the last steps beats that of the first.
+#[test]
+fn mean_reward_rises_on_an_easy_task() {
+    let data = paired_dataset(8, 64, 3);
+    let model = tiny_model(6);
+    let a = TinyLora::new(model.config(), 4, 2.0, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let c = RecPoConfig {
+        eval_every: 0,
+        rollout_log_every: 0,
+        ..cfg(30)
+    };
+    let mut run = RecPo::open(
+        &model,
+        &a,
+        &data,
+        c,
+        dir.path(),
+        table(&model, &a, &data),
+        false,
+    )
+    .unwrap();
+    let mut rep = CollectingReporter::default();
+    run.run(&mut rep, &AtomicBool::new(false)).unwrap();
+    let mean =
+        |s: &[super::report::StepMetrics]| s.iter().map(|m| m.reward).sum::<f64>() / s.len() as f64;
+    let (early, late) = (mean(&rep.steps[..8]), mean(&rep.steps[22..]));
+    eprintln!("mean reward {early:.4} -> {late:.4}");
+    assert!(late > early + 0.05, "reward {early:.4} -> {late:.4}");
+}
+
+#[test]
+fn no_reasoning_lowers_the_contrastive_loss() {
+    let data = paired_dataset(8, 64, 4);
+    let model = tiny_model(3);
+    let a = TinyLora::new(model.config(), 4, 2.0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let c = RecPoConfig {
+        no_reasoning: true,
+        eval_every: 0,
+        ..cfg(20)
+    };
+    let mut run = RecPo::open(
+        &model,
+        &a,
+        &data,
+        c,
+        dir.path(),
+        table(&model, &a, &data),
+        false,
+    )
+    .unwrap();
+    let mut rep = CollectingReporter::default();
+    run.run(&mut rep, &AtomicBool::new(false)).unwrap();
+    assert!(rep.rollouts.is_empty());
+    assert!(rep
+        .steps
+        .iter()
+        .all(|m| m.token_loss == 0.0 && m.reasoning_len == 0.0));
+    let mean =
+        |s: &[super::report::StepMetrics]| s.iter().map(|m| m.loss).sum::<f64>() / s.len() as f64;
+    let (early, late) = (mean(&rep.steps[..5]), mean(&rep.steps[15..]));
+    assert!(late < early, "loss {early:.4} -> {late:.4}");
+}

@@ -32,6 +32,10 @@ pub struct ModelOpts {
     /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// A LoRA adapter folder (PEFT layout: adapter_config.json, adapter_model.safetensors),
+    /// merged into the model's weights.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -80,11 +84,22 @@ impl ModelOpts {
         let (device, label) = pick_device(self.device)?;
         let path = self.model_path(paths);
         let t = std::time::Instant::now();
-        let model = LoadedModel::load(&path, &device, &self.load_options())
-            .with_context(|| format!("loading model {}", path.display()))?;
+        let adapter = self.adapter.as_deref();
+        let model = LoadedModel::load_with_adapter(&path, adapter, &device, &self.load_options())
+            .with_context(|| match adapter {
+            Some(a) => format!(
+                "loading model {} with adapter {}",
+                path.display(),
+                a.display()
+            ),
+            None => format!("loading model {}", path.display()),
+        })?;
         if !quiet {
+            let with = adapter
+                .map(|a| format!(" + adapter {}", a.display()))
+                .unwrap_or_default();
             eprintln!(
-                "model: {} on {label}, loaded in {:.1} s",
+                "model: {}{with} on {label}, loaded in {:.1} s",
                 model.name,
                 t.elapsed().as_secs_f64()
             );

@@ -48,6 +48,9 @@ pub enum ModelError {
     Gguf(Box<crate::model::gguf::GgufError>),
     #[error(transparent)]
     Sampling(#[from] crate::model::sampling::SamplingError),
+    /// A LoRA adapter that cannot be read or does not fit the model.
+    #[error("LoRA adapter: {0}")]
+    Adapter(Box<crate::train::lora::LoraError>),
     /// Input the model cannot take (an empty prompt, ...).
     #[error("{0}")]
     Input(String),
@@ -56,5 +59,11 @@ pub enum ModelError {
 impl From<crate::model::gguf::GgufError> for ModelError {
     fn from(e: crate::model::gguf::GgufError) -> Self {
         Self::Gguf(Box::new(e))
+    }
+}
+
+impl From<crate::train::lora::LoraError> for ModelError {
+    fn from(e: crate::train::lora::LoraError) -> Self {
+        Self::Adapter(Box::new(e))
     }
 }

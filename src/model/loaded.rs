@@ -1,5 +1,6 @@
 //! A model ready to use: backbone, tokenizer and chat template from one GGUF file or one
-//! Hugging Face folder, and the files it came from (item-table caches are keyed by them).
+//! Hugging Face folder, optionally with a LoRA adapter merged into its weights, and the
+//! files it came from (item-table caches are keyed by them).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use super::config::ModelConfig;
 use super::error::ModelError;
 use super::tokenizer::Tokenizer;
 use crate::data::chat_template::ChatTemplate;
+use crate::train::lora::Lora;
 
 pub struct LoadedModel {
     pub backbone: Backbone,
@@ -20,11 +22,27 @@ pub struct LoadedModel {
     pub name: String,
     /// The files the weights came from (the GGUF file, or the folder's safetensors).
     pub files: Vec<PathBuf>,
+    /// The LoRA adapter folder merged into the weights, if any.
+    pub adapter: Option<PathBuf>,
+    /// The adapter's files (config and weights); empty without an adapter.
+    pub adapter_files: Vec<PathBuf>,
 }
 
 impl LoadedModel {
     /// Load a `.gguf` file or a Hugging Face folder.
     pub fn load(path: &Path, device: &Device, opts: &LoadOptions) -> Result<Self, ModelError> {
+        Self::load_with_adapter(path, None, device, opts)
+    }
+
+    /// Load a model and merge the LoRA adapter saved in `adapter` (PEFT layout) into its
+    /// weights before the backbone is built, so the fast path runs the adapted model at
+    /// the base model's speed.
+    pub fn load_with_adapter(
+        path: &Path,
+        adapter: Option<&Path>,
+        device: &Device,
+        opts: &LoadOptions,
+    ) -> Result<Self, ModelError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -35,7 +53,7 @@ impl LoadedModel {
                 what: missing_what(path),
             });
         }
-        let (config, weights, tokenizer, template, files) = if path.is_dir() {
+        let (config, mut weights, tokenizer, template, files) = if path.is_dir() {
             let (folder, config, weights) = super::hf::load_hf_folder(path, device)?;
             let (tokenizer, template) = super::tokenizer::load_hf_tokenizer(path)?;
             (config, weights, tokenizer, template, folder.weight_files)
@@ -49,6 +67,14 @@ impl LoadedModel {
                 vec![path.to_path_buf()],
             )
         };
+        let adapter_files = match adapter {
+            Some(dir) => {
+                let lora = Lora::from_dir(dir, &config, device)?;
+                lora.merge_into(&mut weights, opts.format)?;
+                Lora::files(dir)
+            }
+            None => Vec::new(),
+        };
         let backbone = Backbone::new(&config, &weights, opts)?;
         Ok(Self {
             backbone,
@@ -57,6 +83,8 @@ impl LoadedModel {
             path: path.to_path_buf(),
             name,
             files,
+            adapter: adapter.map(Path::to_path_buf),
+            adapter_files,
         })
     }
 

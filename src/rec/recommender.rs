@@ -3,6 +3,7 @@
 //! cosine / tau against the whole item table with the history masked, and the target's
 //! rank when the history comes from an example.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -69,9 +70,11 @@ pub fn load_item_table(
     dataset_name: &str,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(ItemTable, CacheStatus), RecError> {
+    // A table built without the adapter (or with another) never serves this model.
+    let adapter: Vec<&Path> = model.adapter_files.iter().map(PathBuf::as_path).collect();
     let key = CacheKey::for_files(
         &model.files[0],
-        None,
+        model.adapter.is_some().then_some(adapter.as_slice()),
         dataset_name,
         &data.dir.join(ITEMS_FILE),
         &model.template,

@@ -32,6 +32,7 @@ pub use self::peft::{module_path, tensor_name, Factor, WEIGHTS_FILE};
 use super::adapter::TrainableAdapter;
 use crate::model::backbone::{LinearHook, LoraTarget};
 use crate::model::config::ModelConfig;
+use crate::model::linear::WeightFormat;
 use crate::model::weights::{WeightTensor, Weights};
 use crate::util::atomic::write_atomic;
 
@@ -283,20 +284,22 @@ impl Lora {
         Ok(())
     }
 
-    /// `W += (alpha / r) B A` for every adapted projection of `weights` (HF names). A
-    /// weight stored quantized is quantized again as Q8_0 (fast kernels, finer steps than
-    /// the 4-bit types it usually comes from); a dense one stays dense.
-    pub fn merge_into(&self, weights: &mut Weights) -> Result<(), LoraError> {
+    /// `W += (alpha / r) B A` for every adapted projection of `weights` (HF names), for
+    /// a backbone to be built in `format`. A merged weight is dense f32; when it was
+    /// stored quantized and `format` is not [`WeightFormat::F32`], it is quantized again
+    /// as Q8_0, the format `Auto` gives 4/5-bit weights anyway (fast kernels, finer steps
+    /// than the types it usually comes from): an adapted model decodes as fast as its base.
+    pub fn merge_into(&self, weights: &mut Weights, format: WeightFormat) -> Result<(), LoraError> {
         let scale = self.cfg.scale();
         for p in &self.pairs {
             let name = format!("{}.weight", module_path(p.layer, p.target));
             let (out_dim, in_dim) = (p.b.dim(0)?, p.a.dim(1)?);
             let w = weights.get_shaped(&name, &[out_dim, in_dim])?;
-            let quantized = matches!(w, WeightTensor::Quantized(_));
+            let requantize = matches!(w, WeightTensor::Quantized(_)) && format != WeightFormat::F32;
             let base = w.to_f32(&weights.device)?;
             let delta = (p.b.as_tensor().matmul(p.a.as_tensor())? * scale)?;
             let merged = (base + delta.to_device(&weights.device)?)?;
-            let merged = if quantized && in_dim % GgmlDType::Q8_0.block_size() == 0 {
+            let merged = if requantize && in_dim % GgmlDType::Q8_0.block_size() == 0 {
                 WeightTensor::Quantized(Arc::new(QTensor::quantize(&merged, GgmlDType::Q8_0)?))
             } else {
                 WeightTensor::Dense(merged)

@@ -189,6 +189,9 @@ impl TrainArgs {
         let data = super::data::open_prepared(paths, &self.data)?;
         let opts = ModelOpts {
             model: self.model.clone(),
+            // Training starts from the base weights; a resumed run reads its adapter
+            // from its checkpoint.
+            adapter: None,
             device: self.device,
             weights: self.weights,
             no_reasoning: self.no_reasoning,

@@ -11,8 +11,8 @@ pub mod generate;
 pub mod model_opts;
 pub mod recommend;
 pub mod setup;
-pub mod tui;
 pub mod train;
+pub mod tui;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -27,6 +27,9 @@ pub struct TuiArgs {
     /// Write the latency from each key press to the frame showing it (ms per line).
     #[arg(long)]
     pub latency_log: Option<PathBuf>,
+    /// Open on the base model even when a shipped checkpoint exists.
+    #[arg(long)]
+    pub base: bool,
 }
 
 impl TuiArgs {
@@ -48,13 +51,18 @@ impl TuiArgs {
             Some(p) => KeyMap::load(p)?,
             None => KeyMap::default(),
         };
-        let adapter = match find_checkpoint(&paths.root.join("assets").join("checkpoints")) {
-            Some(c) => format!(
-                "{} found, not applied (adapters are not loadable yet): base model",
-                c.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ),
+        // The shipped checkpoint is trained on the default model, so it is applied only
+        // when no other model or adapter is asked for.
+        let adapter_dir = match (&self.model.adapter, &self.model.model, self.base) {
+            (Some(a), _, _) => Some(a.clone()),
+            (None, None, false) => find_checkpoint(&paths.root.join("assets").join("checkpoints")),
+            _ => None,
+        };
+        let adapter = match &adapter_dir {
+            Some(c) => c
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             None => "none (base model)".into(),
         };
         let model_path = self.model.model_path(paths);
@@ -70,6 +78,7 @@ impl TuiArgs {
         let launch = Launch {
             worker: WorkerConfig {
                 model_path,
+                adapter: adapter_dir,
                 device: self.model.device,
                 load_options: self.model.load_options(),
                 data_dir: dir,
@@ -100,12 +109,12 @@ impl TuiArgs {
 }
 
 /// The shipped checkpoint: the first folder (by name) of `assets/checkpoints/` that holds
-/// any file.
+/// a PEFT adapter.
 pub fn find_checkpoint(dir: &Path) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()))
+        .filter(|p| p.join("adapter_config.json").is_file())
         .collect();
     dirs.sort();
     dirs.into_iter().next()

@@ -79,6 +79,16 @@ pub fn load_item_table(
         &data.dir.join(ITEMS_FILE),
         &model.template,
     )?;
+    // A checkpoint ships the table its adapter encodes (`<adapter>/cache/`), so a fresh
+    // clone does not spend minutes re-encoding. It is read only when its key matches
+    // exactly; anything else falls through to the data set's own cache.
+    if let Some(dir) = &model.adapter {
+        let shipped = ItemCache::new(dir.join("cache"), CacheDtype::F16);
+        if let Ok(Some(table)) = shipped.load(&key) {
+            let path = shipped.path_for(&key);
+            return Ok((table, CacheStatus::Loaded { path }));
+        }
+    }
     let cache = ItemCache::new(data.dir.join("cache"), CacheDtype::F16);
     let domain = data.domain();
     cache.load_or_build(&key, || -> Result<ItemTable, RecError> {

@@ -30,6 +30,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub model_path: PathBuf,
+    /// A LoRA adapter (PEFT folder) merged into the model at load.
+    pub adapter: Option<PathBuf>,
     pub device: DeviceChoice,
     pub load_options: LoadOptions,
     pub data_dir: PathBuf,
@@ -202,8 +204,13 @@ fn load(cfg: &WorkerConfig, events: &EventSender) -> Result<Loaded, String> {
     send(events, WorkerEvent::DataReady(data.clone()));
     progress("loading model", 0, 1);
     let (device, label) = pick_device(cfg.device).map_err(|e| e.to_string())?;
-    let model = LoadedModel::load(&cfg.model_path, &device, &cfg.load_options)
-        .map_err(|e| format!("model {}: {e}", cfg.model_path.display()))?;
+    let model = LoadedModel::load_with_adapter(
+        &cfg.model_path,
+        cfg.adapter.as_deref(),
+        &device,
+        &cfg.load_options,
+    )
+    .map_err(|e| format!("model {}: {e}", cfg.model_path.display()))?;
     progress("item table", 0, data.catalog.len());
     let mut last = Instant::now();
     let (table, status) = load_item_table(&model, &data, &cfg.data_name, &mut |done, total| {

@@ -34,9 +34,20 @@ use super::linear::Linear;
 pub use super::linear::{LoadOptions, WeightFormat};
 use super::weights::Weights;
 
+/// An adapter every fast-path forward applies (see [`Backbone::set_adapter`]).
+#[derive(Clone)]
+pub struct SharedHook(pub std::sync::Arc<dyn LinearHook + Send + Sync>);
+
+impl std::fmt::Debug for SharedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedHook")
+    }
+}
+
 #[derive(Debug)]
 pub struct Backbone {
     cfg: ModelConfig,
+    adapter: Option<SharedHook>,
     embed_tokens: Tensor,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
@@ -63,6 +74,7 @@ impl Backbone {
         let lm_head = Linear::load(w, head_name, cfg.vocab_size, cfg.hidden_size, false, opts)?;
         Ok(Self {
             cfg: cfg.clone(),
+            adapter: None,
             embed_tokens,
             layers,
             norm,
@@ -110,9 +122,21 @@ impl Backbone {
         self.forward_hidden_hooked(ids, cache, pad, None)
     }
 
+    /// Applies `adapter` in every [`Backbone::forward_hidden`] from now on: a LoRA adapter
+    /// kept beside quantized weights instead of merged into them, where re-quantizing
+    /// would round a small trained update away.
+    pub fn set_adapter(&mut self, adapter: Option<SharedHook>) {
+        self.adapter = adapter;
+    }
+
+    pub fn adapter(&self) -> Option<&SharedHook> {
+        self.adapter.as_ref()
+    }
+
     /// [`Backbone::forward_hidden`] with an adapter: `hook` adds its delta to every
     /// projection's quantized output, so a trained adapter runs at fast-path speed
     /// without being merged into (and lost in the rounding of) quantized weights.
+    /// Without `hook`, the backbone's own adapter (if set) applies.
     pub fn forward_hidden_hooked(
         &self,
         ids: &Tensor,
@@ -120,6 +144,7 @@ impl Backbone {
         pad: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
+        let hook = hook.or_else(|| self.adapter.as_ref().map(|h| h.0.as_ref() as &dyn LinearHook));
         let (b, l) = ids.dims2()?;
         let real = real_flags(b, l, pad)?;
         let (start, positions) = cache.extend_rows(&real)?;

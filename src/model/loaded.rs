@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions};
+use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions, SharedHook, WeightFormat};
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::tokenizer::Tokenizer;
@@ -34,9 +34,8 @@ impl LoadedModel {
         Self::load_with_adapter(path, None, device, opts)
     }
 
-    /// Load a model and merge the LoRA adapter saved in `adapter` (PEFT layout) into its
-    /// weights before the backbone is built, so the fast path runs the adapted model at
-    /// the base model's speed.
+    /// Load a model with the LoRA adapter saved in `adapter` (PEFT layout): merged into
+    /// dense f32 weights, or applied beside quantized ones on every fast-path forward.
     pub fn load_with_adapter(
         path: &Path,
         adapter: Option<&Path>,
@@ -67,15 +66,24 @@ impl LoadedModel {
                 vec![path.to_path_buf()],
             )
         };
-        let adapter_files = match adapter {
+        // Dense f32 weights take the adapter merged (exact, and no extra matmuls).
+        // Quantized weights keep it beside them as a hook: merging would re-quantize
+        // `W + scale B A`, and the rounding of Q8_0 is larger than a trained update.
+        let (adapter_files, hook) = match adapter {
             Some(dir) => {
                 let lora = Lora::from_dir(dir, &config, device)?;
-                lora.merge_into(&mut weights, opts.format)?;
-                Lora::files(dir)
+                let hook = if opts.format == WeightFormat::F32 {
+                    lora.merge_into(&mut weights, opts.format)?;
+                    None
+                } else {
+                    Some(SharedHook(std::sync::Arc::new(lora)))
+                };
+                (Lora::files(dir), hook)
             }
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
-        let backbone = Backbone::new(&config, &weights, opts)?;
+        let mut backbone = Backbone::new(&config, &weights, opts)?;
+        backbone.set_adapter(hook);
         Ok(Self {
             backbone,
             tokenizer,

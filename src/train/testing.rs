@@ -77,6 +77,8 @@ pub fn tiny_model(seed: u64) -> LoadedModel {
         path: PathBuf::from("tiny"),
         name: "tiny".into(),
         files: Vec::new(),
+        adapter: None,
+        adapter_files: Vec::new(),
     }
 }
 

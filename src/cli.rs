@@ -7,6 +7,7 @@ use crate::paths::Paths;
 
 pub mod bench;
 pub mod data;
+pub mod eval;
 pub mod generate;
 pub mod model_opts;
 pub mod recommend;
@@ -33,6 +34,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Chat with the backbone (no recommendation): check that a model writes sensible text.
     Generate(generate::GenerateArgs),
+    /// Evaluate the model or a baseline on a split; write a report folder (or --compare several).
+    Eval(eval::EvalArgs),
     /// Speed of the model core on this machine: prefill, decode, item table, scoring.
     Bench(bench::BenchArgs),
 }
@@ -45,6 +48,7 @@ impl Cli {
             Some(Command::Data(args)) => args.run(),
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
+            Some(Command::Eval(args)) => args.run(&paths),
             Some(Command::Generate(args)) => args.run(&paths),
             None => run_default(&paths),
         }

@@ -61,7 +61,7 @@ pub fn bootstrap_intervals(
         })
         .collect();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); 6];
+    let mut draws: Vec<Vec<f64>> = (0..6).map(|_| Vec::with_capacity(resamples)).collect();
     for _ in 0..resamples {
         let mut sum = [0.0; 6];
         for _ in 0..n {

@@ -14,6 +14,15 @@ use super::run::ExampleResult;
 
 const SIZE: (u32, u32) = (800, 480);
 
+/// One bar chart: file name, title, bar labels, bar heights, y-axis label.
+struct BarChart {
+    file: &'static str,
+    title: String,
+    labels: Vec<String>,
+    values: Vec<f64>,
+    y_desc: &'static str,
+}
+
 /// Draw every chart that applies; returns the files written. Failures go to `warn`.
 pub fn write_charts(
     dir: &Path,
@@ -21,38 +30,47 @@ pub fn write_charts(
     results: &[ExampleResult],
     warn: &mut dyn FnMut(String),
 ) -> Vec<PathBuf> {
-    let mut charts: Vec<(&str, String, Vec<String>, Vec<f64>, &str)> = Vec::new();
     let hist = rank_histogram(results);
-    charts.push((
-        "ranks.png",
-        "Rank of the target".into(),
-        hist.iter().map(|(l, _)| l.clone()).collect(),
-        hist.iter().map(|(_, c)| *c as f64).collect(),
-        "examples",
-    ));
     let keys = metric_keys();
-    charts.push((
-        "metrics.png",
-        format!("Hit@K and NDCG@K (n = {})", summary["n"]),
-        keys.clone(),
-        keys.iter()
-            .map(|k| summary[k].as_f64().unwrap_or(0.0))
-            .collect(),
-        "value",
-    ));
+    let mut charts = vec![
+        BarChart {
+            file: "ranks.png",
+            title: "Rank of the target".into(),
+            labels: hist.iter().map(|(l, _)| l.clone()).collect(),
+            values: hist.iter().map(|(_, c)| *c as f64).collect(),
+            y_desc: "examples",
+        },
+        BarChart {
+            file: "metrics.png",
+            title: format!("Hit@K and NDCG@K (n = {})", summary["n"]),
+            values: keys
+                .iter()
+                .map(|k| summary[k].as_f64().unwrap_or(0.0))
+                .collect(),
+            labels: keys,
+            y_desc: "value",
+        },
+    ];
     let lengths = reasoning_lengths(results);
     if !lengths.is_empty() {
-        let (labels, counts) = length_bins(&lengths, 10);
-        charts.push((
-            "reasoning_len.png",
-            "Reasoning length (tokens)".into(),
+        let (labels, values) = length_bins(&lengths, 10);
+        charts.push(BarChart {
+            file: "reasoning_len.png",
+            title: "Reasoning length (tokens)".into(),
             labels,
-            counts,
-            "examples",
-        ));
+            values,
+            y_desc: "examples",
+        });
     }
     let mut written = Vec::new();
-    for (file, title, labels, values, y) in charts {
+    for BarChart {
+        file,
+        title,
+        labels,
+        values,
+        y_desc: y,
+    } in charts
+    {
         let path = dir.join(file);
         let drawn = draw_atomic(&path, &title, &labels, &values, y, true).or_else(|e| {
             warn(format!(

@@ -58,7 +58,7 @@ pub fn train_sasrec(
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Result<SasRec, EvalError> {
-    if cfg.hidden == 0 || cfg.heads == 0 || cfg.hidden % cfg.heads != 0 {
+    if cfg.hidden == 0 || cfg.heads == 0 || !cfg.hidden.is_multiple_of(cfg.heads) {
         return Err(EvalError::Input(format!(
             "SASRec: hidden size {} must be a positive multiple of the head count {}",
             cfg.hidden, cfg.heads

@@ -199,7 +199,17 @@ impl EvalArgs {
         progress: &mut dyn FnMut(usize, usize),
     ) -> anyhow::Result<(EvalRun, Option<String>, serde_json::Value)> {
         let model = self.model.load(paths, self.json)?;
-        let (table, status) = load_item_table(&model, data, &self.data, &mut |_, _| {})?;
+        let quiet = self.json;
+        let mut last = Instant::now();
+        let (table, status) = load_item_table(&model, data, &self.data, &mut |done, total| {
+            if !quiet && (last.elapsed().as_secs_f64() > 1.0 || done == total) {
+                last = Instant::now();
+                eprint!("\rencoding items: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        })?;
         if !self.json {
             eprintln!("{status}");
         }

@@ -31,7 +31,7 @@ pub struct SasRecConfig {
     pub hidden: usize,
     pub blocks: usize,
     pub heads: usize,
-    pub dropout: f32,
+    pub dropout: f64,
     /// Longest input sequence; older items are cut.
     pub max_len: usize,
     pub lr: f64,

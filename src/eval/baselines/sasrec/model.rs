@@ -231,7 +231,7 @@ impl SasRecModel {
 
     /// Inverted dropout with a mask from the seeded rng; identity outside training.
     fn dropout(&self, x: &Tensor, rng: Option<&mut StdRng>) -> candle_core::Result<Tensor> {
-        let p = self.cfg.dropout;
+        let p = self.cfg.dropout as f32;
         match rng {
             Some(rng) if p > 0.0 => {
                 let scale = 1.0 / (1.0 - p);

@@ -7,6 +7,7 @@ use crate::paths::Paths;
 
 pub mod bench;
 pub mod data;
+pub mod eval;
 pub mod generate;
 pub mod model_opts;
 pub mod recommend;
@@ -35,6 +36,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Chat with the backbone (no recommendation): check that a model writes sensible text.
     Generate(generate::GenerateArgs),
+    /// Evaluate the model or a baseline on a split; write a report folder (or --compare several).
+    Eval(eval::EvalArgs),
     /// Speed of the model core on this machine: prefill, decode, item table, scoring.
     Bench(bench::BenchArgs),
     /// The inspector: pick or write a history, watch the reasoning, read the ranking.
@@ -51,6 +54,7 @@ impl Cli {
             Some(Command::Data(args)) => args.run(),
             Some(Command::Recommend(args)) => args.run(&paths),
             Some(Command::Bench(args)) => args.run(&paths),
+            Some(Command::Eval(args)) => args.run(&paths),
             Some(Command::Generate(args)) => args.run(&paths),
             Some(Command::Tui(args)) => args.run(&paths),
             Some(Command::Train(args)) => args.run(&paths),

@@ -1,0 +1,331 @@
+//! `r2ec eval`: evaluate the model (greedy reasoning, or `--no-reasoning`) or a baseline
+//! (`--baseline popular|sasrec`) on a split, full ranking with history masking, and
+//! write the report folder (report.json, report.md, examples.jsonl, charts).
+//! `r2ec eval --compare DIR...` prints several report folders as one Markdown table.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::model_opts::ModelOpts;
+use super::recommend::parse_split;
+use crate::data::prompt::HISTORY_WINDOW;
+use crate::data::{Example, PreparedDataset, Split};
+use crate::eval::baselines::sasrec::{SasRecScorer, CONFIG_FILE};
+use crate::eval::baselines::{Popularity, SasRec, SasRecConfig};
+use crate::eval::bootstrap::DEFAULT_SEED;
+use crate::eval::coldwarm::SeenInTrain;
+use crate::eval::model_scorer::ModelScorer;
+use crate::eval::report::{summary_json, write_report, ReportMeta};
+use crate::eval::{evaluate, select_examples, EvalOptions, EvalRun, Scorer};
+use crate::paths::Paths;
+use crate::rec::recommender::load_item_table;
+use crate::rec::UserVectorAt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// The LLM recommender (with reasoning unless --no-reasoning).
+    Model,
+    /// Most popular items of the train split.
+    Popular,
+    /// SASRec trained with full-softmax cross-entropy (trained here, or reloaded).
+    Sasrec,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Prepared data set under datasets/ (prepared on the fly when missing).
+    #[arg(long, default_value = "ml-100k")]
+    pub data: String,
+    #[arg(long, value_parser = parse_split, default_value = "test")]
+    pub split: Split,
+    /// What to evaluate.
+    #[arg(long, value_enum, default_value_t = Method::Model)]
+    pub baseline: Method,
+    #[command(flatten)]
+    pub model: ModelOpts,
+    /// Evaluate N examples spread evenly over the split (default: all).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Examples per batch (generation and scoring).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Examples scored again one at a time to measure seconds per sample at batch 1.
+    #[arg(long, default_value_t = 4)]
+    pub batch1_samples: usize,
+    /// Report folder (default: sessions/eval/<data>-<split>-<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Name of this run in reports and comparison tables.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print report.json to stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Bootstrap resamples for the 95% intervals.
+    #[arg(long, default_value_t = crate::eval::bootstrap::DEFAULT_RESAMPLES)]
+    pub bootstrap: usize,
+    /// SASRec: longest input sequence (default 200 for ml-1m, else 50).
+    #[arg(long)]
+    pub sasrec_max_len: Option<usize>,
+    /// SASRec: most training epochs.
+    #[arg(long, default_value_t = 200)]
+    pub sasrec_epochs: usize,
+    /// SASRec: epochs without a better valid NDCG@10 before stopping.
+    #[arg(long, default_value_t = 5)]
+    pub sasrec_patience: usize,
+    /// SASRec: train again even when the report folder holds a trained model.
+    #[arg(long)]
+    pub retrain: bool,
+    /// SASRec: use the model trained in this report folder (no training).
+    #[arg(long, conflicts_with = "retrain")]
+    pub sasrec_model: Option<PathBuf>,
+    /// Print the reports in these folders as one Markdown table, and nothing else.
+    #[arg(long, num_args = 1..)]
+    pub compare: Vec<PathBuf>,
+}
+
+impl EvalArgs {
+    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        if !self.compare.is_empty() {
+            print!("{}", crate::eval::compare::compare_table(&self.compare)?);
+            return Ok(());
+        }
+        let data = super::data::open_prepared(paths, &self.data)?;
+        let all = data.split(self.split);
+        let chosen: Vec<(usize, &Example)> = select_examples(all.len(), self.limit)
+            .into_iter()
+            .map(|i| (i, &all[i]))
+            .collect();
+        let quiet = self.json;
+        let mut notes = Vec::new();
+        if chosen.len() < all.len() {
+            notes.push(format!(
+                "{} of the split's {} examples, spread evenly over it (--limit)",
+                chosen.len(),
+                all.len()
+            ));
+        }
+        let name = self.name.clone().unwrap_or_else(|| self.default_name());
+        let out = self.out.clone().unwrap_or_else(|| {
+            let split = self.split.name();
+            let mut dir = format!("{}-{split}-{name}", self.data);
+            if let Some(n) = self.limit {
+                dir.push_str(&format!("-n{n}"));
+            }
+            paths.sessions().join("eval").join(dir)
+        });
+        let opts = EvalOptions {
+            batch: self.batch,
+            batch1_samples: self.batch1_samples,
+        };
+        let mut last = Instant::now();
+        let mut progress = |done: usize, total: usize| {
+            if !quiet && (last.elapsed().as_secs_f64() > 2.0 || done == total) {
+                last = Instant::now();
+                eprint!("\revaluating: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        };
+        let (run, model_name, settings) = match self.baseline {
+            Method::Popular => {
+                notes.push("item counts over the train split's interactions".into());
+                let mut scorer = Popularity::from_train(&data.train, &data.catalog);
+                let run = evaluate(&data.catalog, &chosen, &mut scorer, &opts, &mut progress)?;
+                (run, None, json!({"counts": "train interactions"}))
+            }
+            Method::Sasrec => {
+                self.run_sasrec(&data, &chosen, &opts, &out, &mut notes, &mut progress)?
+            }
+            Method::Model => {
+                self.run_model(paths, &data, &chosen, &opts, &mut notes, &mut progress)?
+            }
+        };
+        let meta = ReportMeta {
+            name,
+            method: format!("{:?}", self.baseline).to_lowercase(),
+            data: self.data.clone(),
+            split: self.split.name().into(),
+            model: model_name,
+            settings,
+            notes,
+        };
+        let seen = SeenInTrain::from_train(&data.train);
+        let summary = summary_json(&meta, &run, &seen, self.bootstrap, DEFAULT_SEED);
+        let mut warn = |w: String| eprintln!("warning: {w}");
+        write_report(&out, &summary, &run, &data.catalog, &seen, &mut warn)
+            .with_context(|| format!("writing the report to {}", out.display()))?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print!("{}", crate::eval::compare::compare_summaries(&[summary]));
+            println!("report: {}", out.display());
+        }
+        Ok(())
+    }
+
+    fn default_name(&self) -> String {
+        match self.baseline {
+            Method::Popular => "popular".into(),
+            Method::Sasrec => "sasrec".into(),
+            Method::Model => {
+                let path = self.model.model.clone().unwrap_or_default();
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "SmolLM2-135M-Instruct".into());
+                let stem = stem.split('.').next().unwrap_or(&stem).to_string();
+                if self.model.no_reasoning {
+                    format!("{stem}-no-reasoning")
+                } else {
+                    format!("{stem}-t{}", self.model.max_new_tokens)
+                }
+            }
+        }
+    }
+
+    fn run_model(
+        &self,
+        paths: &Paths,
+        data: &PreparedDataset,
+        chosen: &[(usize, &Example)],
+        opts: &EvalOptions,
+        notes: &mut Vec<String>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> anyhow::Result<(EvalRun, Option<String>, serde_json::Value)> {
+        let model = self.model.load(paths, self.json)?;
+        let quiet = self.json;
+        let mut last = Instant::now();
+        let (table, status) = load_item_table(&model, data, &self.data, &mut |done, total| {
+            if !quiet && (last.elapsed().as_secs_f64() > 1.0 || done == total) {
+                last = Instant::now();
+                eprint!("\rencoding items: {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        })?;
+        if !self.json {
+            eprintln!("{status}");
+        }
+        let user_vector = if self.model.no_reasoning {
+            notes.push("no reasoning: user vector read straight after the prompt".into());
+            UserVectorAt::AfterPrompt
+        } else {
+            if self.model.max_new_tokens != 640 {
+                notes.push(format!(
+                    "reasoning cut at {} new tokens (paper: 640)",
+                    self.model.max_new_tokens
+                ));
+            }
+            UserVectorAt::AfterReasoning
+        };
+        let generate = self.model.generate_options();
+        let mut scorer = ModelScorer::new(
+            &model,
+            &table,
+            &data.catalog,
+            data.domain(),
+            generate.clone(),
+            user_vector,
+            HISTORY_WINDOW,
+        );
+        let run = evaluate(
+            &data.catalog,
+            chosen,
+            &mut scorer as &mut dyn Scorer,
+            opts,
+            progress,
+        )?;
+        let settings = json!({
+            "max_new_tokens": generate.max_new_tokens,
+            "sampling": format!("{:?}", generate.sampling),
+            "user_vector": format!("{user_vector:?}"),
+            "history_window": HISTORY_WINDOW,
+            "tau": crate::rec::TAU,
+            "model_path": model.path.display().to_string(),
+        });
+        Ok((run, Some(model.name.clone()), settings))
+    }
+
+    fn run_sasrec(
+        &self,
+        data: &PreparedDataset,
+        chosen: &[(usize, &Example)],
+        opts: &EvalOptions,
+        out: &std::path::Path,
+        notes: &mut Vec<String>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> anyhow::Result<(EvalRun, Option<String>, serde_json::Value)> {
+        let (device, _) = crate::model::device::pick_device(self.model.device)?;
+        let ml1m = self.data.starts_with("ml-1m");
+        let t = Instant::now();
+        let (sasrec, trained) = if let Some(dir) = &self.sasrec_model {
+            let s = SasRec::load(dir, &data.catalog, &device)?;
+            // The report folder keeps the model it was made with.
+            s.save(out, &data.catalog)?;
+            (s, false)
+        } else if !self.retrain && out.join(CONFIG_FILE).is_file() {
+            (SasRec::load(out, &data.catalog, &device)?, false)
+        } else {
+            let cfg = SasRecConfig {
+                max_len: self.sasrec_max_len.unwrap_or(if ml1m { 200 } else { 50 }),
+                max_epochs: self.sasrec_epochs,
+                patience: self.sasrec_patience,
+                seed: self.model.seed,
+                ..Default::default()
+            };
+            let quiet = self.json;
+            let s = crate::eval::baselines::sasrec::train_sasrec(
+                &cfg,
+                &data.train,
+                &data.valid,
+                &data.catalog,
+                &device,
+                &mut |e| {
+                    if !quiet {
+                        eprintln!(
+                            "sasrec epoch {:>3}: loss {:.4}, valid NDCG@10 {:.4} (best epoch {}), {:.1} s",
+                            e.epoch, e.loss, e.valid_ndcg10, e.best_epoch, e.secs
+                        );
+                    }
+                },
+            )?;
+            s.save(out, &data.catalog)?;
+            (s, true)
+        };
+        let train_secs = t.elapsed().as_secs_f64();
+        notes.push(format!(
+            "SASRec trained on the train split only, early stopping on valid NDCG@10 (best epoch {}); \
+             input = each example's history (up to {HISTORY_WINDOW} items, as the LLM reads it)",
+            sasrec.best_epoch
+        ));
+        if ml1m {
+            notes.push(
+                "published SASRec+ (full-softmax CE) on ML-1M: HR@10 0.3152 (Klenitskiy & Vasilev, RecSys 2023, \
+                 arXiv 2309.07602); leave-one-out split, full user sequences up to 200 items; ours is the \
+                 global temporal 80/10/10 split of SPEC §3, so the numbers are not directly comparable"
+                    .into(),
+            );
+        }
+        let mut scorer = SasRecScorer {
+            sasrec: &sasrec,
+            catalog: &data.catalog,
+        };
+        let run = evaluate(&data.catalog, chosen, &mut scorer, opts, progress)?;
+        let mut settings = serde_json::to_value(&sasrec.model.cfg)?;
+        settings["best_epoch"] = json!(sasrec.best_epoch);
+        settings["best_valid_ndcg@10"] = json!(sasrec.best_valid_ndcg10);
+        settings["loss"] = json!("full-softmax cross-entropy over all items");
+        settings["optimizer"] = json!("Adam, no weight decay");
+        if trained {
+            settings["train_secs"] = json!(train_secs);
+        }
+        Ok((run, None, settings))
+    }
+}

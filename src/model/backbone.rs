@@ -144,7 +144,11 @@ impl Backbone {
         pad: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let hook = hook.or_else(|| self.adapter.as_ref().map(|h| h.0.as_ref() as &dyn LinearHook));
+        let hook = hook.or_else(|| {
+            self.adapter
+                .as_ref()
+                .map(|h| h.0.as_ref() as &dyn LinearHook)
+        });
         let (b, l) = ids.dims2()?;
         let real = real_flags(b, l, pad)?;
         let (start, positions) = cache.extend_rows(&real)?;

@@ -14,6 +14,10 @@ pub trait TrainableAdapter: LinearHook + Send + Sync {
     /// Dropout and other training-only noise on (rollout scoring and evaluation run
     /// with it off).
     fn set_training(&self, on: bool);
+    /// Restarts training-only noise from `seed`. The trainer calls it with a seed mixed
+    /// from the run's seed and the step, so a resumed run draws the same dropout masks
+    /// as one that never stopped. Adapters without noise ignore it.
+    fn reseed(&self, _seed: u64) {}
     /// Writes the adapter's files into `dir` (atomically, file by file).
     fn save(&self, dir: &Path) -> anyhow::Result<()>;
     /// Reads weights written by `save` back into the same variables.

@@ -26,6 +26,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// Keeps the dropout stream apart from the initialisation stream of the same seed.
+const DROPOUT_SEED_MIX: u64 = 0x5eed_d50f_0a7e_d00d;
+
 pub use self::config::{LoraConfig, CONFIG_FILE};
 pub use self::error::LoraError;
 pub use self::peft::{module_path, tensor_name, Factor, WEIGHTS_FILE};
@@ -156,7 +159,7 @@ impl Lora {
             index,
             training: AtomicBool::new(false),
             // Its own stream, so dropout masks do not depend on how many weights were drawn.
-            dropout_rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_d50f_0a7e_d00d)),
+            dropout_rng: Mutex::new(StdRng::seed_from_u64(seed ^ DROPOUT_SEED_MIX)),
             base_model: None,
             device: device.clone(),
         })
@@ -360,6 +363,11 @@ impl TrainableAdapter for Lora {
             .iter()
             .flat_map(|p| [p.a.clone(), p.b.clone()])
             .collect()
+    }
+
+    fn reseed(&self, seed: u64) {
+        let mut rng = self.dropout_rng.lock().unwrap_or_else(|e| e.into_inner());
+        *rng = StdRng::seed_from_u64(seed ^ DROPOUT_SEED_MIX);
     }
 
     fn set_training(&self, on: bool) {

@@ -190,6 +190,7 @@ impl<'a> RecPo<'a> {
         let examples = self.next_batch();
         let lr = self.cfg.lr_at(self.state.step);
         let step_seed = mix(self.state.seed, self.state.step as u64);
+        self.adapter.reseed(step_seed);
         self.adapter.set_training(false);
         let (loss, chains, rollout_secs, scoring_secs, rollout_tokens, samples) =
             if self.cfg.no_reasoning {

@@ -168,6 +168,32 @@ fn dropout_only_while_training() -> Result<(), LoraError> {
     Ok(())
 }
 
+/// After `reseed`, the masks depend only on the seed, not on what was drawn before: a
+/// resumed run (fresh adapter) and an uninterrupted one (masks drawn in earlier steps)
+/// train on the same noise.
+#[test]
+fn reseed_restarts_the_dropout_stream() -> Result<(), LoraError> {
+    let dev = Device::Cpu;
+    let cfg = tiny_config(Family::Llama);
+    let bb = Backbone::new(&cfg, &random_weights(&cfg, 1, &dev)?, &f32_opts())?;
+    let lora_cfg = LoraConfig {
+        dropout: 0.5,
+        ..Default::default()
+    };
+    let long_run = Lora::with_init(lora_cfg.clone(), &cfg, &dev, 11, LoraInit::NonZero)?;
+    let resumed = Lora::with_init(lora_cfg, &cfg, &dev, 11, LoraInit::NonZero)?;
+    long_run.set_training(true);
+    resumed.set_training(true);
+    let earlier = bb.forward_hidden_train(&ids(&dev), None, Some(&long_run))?;
+    long_run.reseed(99);
+    resumed.reseed(99);
+    let a = bb.forward_hidden_train(&ids(&dev), None, Some(&long_run))?;
+    let b = bb.forward_hidden_train(&ids(&dev), None, Some(&resumed))?;
+    assert_eq!(max_diff(&a, &b), 0.0, "same seed after reseed, same masks");
+    assert!(max_diff(&earlier, &a) > 1e-4, "a new seed draws new masks");
+    Ok(())
+}
+
 fn quantized(w: &Weights) -> candle_core::Result<Weights> {
     let mut q = w.clone();
     for (name, t) in q.tensors.iter_mut() {

@@ -87,7 +87,8 @@ pub struct TrainArgs {
     /// Contrastive item loss only, h_T right after the prompt, no rollouts.
     #[arg(long)]
     pub no_reasoning: bool,
-    /// Evaluate every N steps (0: at the end only); each rebuilds the item table.
+    /// Evaluate every N steps and at the last step (0: never); each evaluation rebuilds
+    /// the item table and generates for `--eval-limit` examples of valid and test.
     #[arg(long, default_value_t = 50)]
     pub eval_every: usize,
     /// Evaluate on the first N examples of valid and test.

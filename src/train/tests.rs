@@ -30,7 +30,8 @@ fn cfg(steps: usize) -> RecPoConfig {
         top_k: 0,
         lr: 1e-2,
         warmup_steps: 2,
-        eval_every: 0,
+        // Larger than any run here: only the last step evaluates.
+        eval_every: 1000,
         eval_limit: Some(3),
         eval_max_new_tokens: 4,
         rollout_log_every: 2,

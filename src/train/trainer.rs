@@ -291,8 +291,11 @@ impl<'a> RecPo<'a> {
             train_tokens,
         };
         let s = self.state.step;
-        let eval_due = (self.cfg.eval_every > 0 && s.is_multiple_of(self.cfg.eval_every))
-            || s == self.cfg.steps;
+        // `eval_every = 0` turns evaluation off entirely (it rebuilds the item table
+        // and generates for every example, hours on a CPU); otherwise the last step is
+        // always evaluated so the run ends with a best checkpoint.
+        let eval_due = self.cfg.eval_every > 0
+            && (s.is_multiple_of(self.cfg.eval_every) || s == self.cfg.steps);
         let eval = if eval_due {
             Some(self.evaluate(reporter)?)
         } else {

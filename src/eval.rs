@@ -9,6 +9,7 @@ pub mod coldwarm;
 pub mod compare;
 pub mod metrics;
 pub mod model_scorer;
+pub mod protocol;
 pub mod report;
 pub mod run;
 pub mod scorer;

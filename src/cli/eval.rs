@@ -76,6 +76,9 @@ pub struct EvalArgs {
     /// SASRec: longest input sequence (default 200 for ml-1m, else 50).
     #[arg(long)]
     pub sasrec_max_len: Option<usize>,
+    /// SASRec: training windows per optimizer step.
+    #[arg(long, default_value_t = 256)]
+    pub sasrec_batch: usize,
     /// SASRec: most training epochs.
     #[arg(long, default_value_t = 200)]
     pub sasrec_epochs: usize,
@@ -315,6 +318,7 @@ impl EvalArgs {
             let cfg = SasRecConfig {
                 max_len: self.sasrec_max_len.unwrap_or(if ml1m { 200 } else { 50 }),
                 max_epochs: self.sasrec_epochs,
+                batch: self.sasrec_batch,
                 patience: self.sasrec_patience,
                 seed: self.model.seed,
                 ..Default::default()

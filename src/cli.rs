@@ -10,6 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod model_opts;
+pub mod plot;
 pub mod recommend;
 pub mod setup;
 pub mod train;
@@ -44,6 +45,8 @@ pub enum Command {
     Tui(tui::TuiArgs),
     /// Train with RecPO (LoRA) into a run folder; --resume continues, --bench times a step.
     Train(train::TrainArgs),
+    /// Charts of training runs (every metrics.jsonl field, runs overlaid) and reasoning length.
+    Plot(plot::PlotArgs),
 }
 
 impl Cli {
@@ -58,6 +61,7 @@ impl Cli {
             Some(Command::Generate(args)) => args.run(&paths),
             Some(Command::Tui(args)) => args.run(&paths),
             Some(Command::Train(args)) => args.run(&paths),
+            Some(Command::Plot(args)) => args.run(),
             None => run_default(&paths),
         }
     }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod paths;
+pub mod plot;
 pub mod rec;
 pub mod setup;
 pub mod train;

@@ -1,0 +1,255 @@
+//! Chart files with plotters, as PNG or SVG: one line chart per training field with
+//! several runs overlaid (raw points faint, smoothed line strong), the reasoning-length
+//! growth (mean line inside its min-max band) and a length histogram. Written to a
+//! temporary file and renamed, so a reader never sees half a chart; where no system font
+//! is found the chart is drawn without text rather than not at all.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::lengths::StepLength;
+use super::series::Points;
+
+pub const SIZE: (u32, u32) = (960, 540);
+
+/// Output format, chosen by the caller (and the file extension follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+/// One run's line on a chart.
+pub struct Line {
+    pub name: String,
+    pub raw: Points,
+    pub smooth: Points,
+}
+
+/// What one chart shows.
+pub enum Chart<'a> {
+    Curves {
+        title: &'a str,
+        y: &'a str,
+        lines: &'a [Line],
+    },
+    Lengths {
+        title: &'a str,
+        runs: &'a [(String, Vec<StepLength>)],
+    },
+    Bars {
+        title: &'a str,
+        labels: &'a [String],
+        values: &'a [f64],
+        y: &'a str,
+    },
+}
+
+/// Draw `chart` to `path` atomically; text is dropped when drawing it fails (no font).
+pub fn write(path: &Path, format: Format, chart: &Chart) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The extension must stay: plotters' bitmap backend picks the encoder from it.
+    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    let attempt = |text: bool| -> Result<(), String> {
+        match format {
+            Format::Png => {
+                let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+                draw(&root, chart, text)?;
+                root.present().map_err(|e| e.to_string())
+            }
+            Format::Svg => {
+                let root = SVGBackend::new(&tmp, SIZE).into_drawing_area();
+                draw(&root, chart, text)?;
+                root.present().map_err(|e| e.to_string())
+            }
+        }
+    };
+    let result = attempt(true)
+        .or_else(|_| attempt(false))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo {
+        (hi - lo) * 0.05
+    } else {
+        lo.abs().max(1.0) * 0.05
+    };
+    (lo - pad, hi + pad)
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    text: bool,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut b = ChartBuilder::on(root);
+    b.margin(14);
+    let title = match chart {
+        Chart::Curves { title, .. } | Chart::Lengths { title, .. } | Chart::Bars { title, .. } => {
+            *title
+        }
+    };
+    if text {
+        b.caption(title, ("sans-serif", 24))
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+    }
+    match chart {
+        Chart::Curves { y, lines, .. } => {
+            let pts = || lines.iter().flat_map(|l| l.raw.iter().chain(&l.smooth));
+            let (x0, x1) = range(pts().map(|p| p.0));
+            let (y0, y1) = range(pts().map(|p| p.1));
+            let mut c = b.build_cartesian_2d(x0..x1, y0..y1).map_err(|x| e(&x))?;
+            if text {
+                c.configure_mesh()
+                    .x_desc("step")
+                    .y_desc(*y)
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+            for (i, l) in lines.iter().enumerate() {
+                let col = COLORS[i % COLORS.len()];
+                c.draw_series(LineSeries::new(l.raw.iter().copied(), col.mix(0.25)))
+                    .map_err(|x| e(&x))?;
+                let s = c
+                    .draw_series(LineSeries::new(
+                        l.smooth.iter().copied(),
+                        col.stroke_width(2),
+                    ))
+                    .map_err(|x| e(&x))?;
+                if text {
+                    s.label(l.name.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                    });
+                }
+            }
+            if text && !lines.is_empty() {
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+        }
+        Chart::Lengths { runs, .. } => {
+            let all = || runs.iter().flat_map(|(_, l)| l.iter());
+            let (x0, x1) = range(all().map(|l| l.step));
+            let (y0, y1) = range(all().flat_map(|l| [l.min, l.max]));
+            let mut c = b
+                .build_cartesian_2d(x0..x1, y0.min(0.0)..y1)
+                .map_err(|x| e(&x))?;
+            if text {
+                c.configure_mesh()
+                    .x_desc("step")
+                    .y_desc("reasoning tokens")
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+            for (i, (name, l)) in runs.iter().enumerate() {
+                let col = COLORS[i % COLORS.len()];
+                // The band: max forwards, then min backwards, as one closed polygon.
+                let band: Vec<(f64, f64)> = l
+                    .iter()
+                    .map(|p| (p.step, p.max))
+                    .chain(l.iter().rev().map(|p| (p.step, p.min)))
+                    .collect();
+                c.draw_series(std::iter::once(Polygon::new(band, col.mix(0.15))))
+                    .map_err(|x| e(&x))?;
+                let s = c
+                    .draw_series(LineSeries::new(
+                        l.iter().map(|p| (p.step, p.mean)),
+                        col.stroke_width(2),
+                    ))
+                    .map_err(|x| e(&x))?;
+                if text {
+                    s.label(format!("{name} (mean, band = min..max)"))
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                        });
+                }
+            }
+            if text && !runs.is_empty() {
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+        }
+        Chart::Bars {
+            labels, values, y, ..
+        } => {
+            let top = values.iter().copied().fold(0.0f64, f64::max);
+            let n = labels.len().max(1);
+            let mut c = b
+                .build_cartesian_2d(
+                    (0..n).into_segmented(),
+                    0f64..if top > 0.0 { top * 1.1 } else { 1.0 },
+                )
+                .map_err(|x| e(&x))?;
+            if text {
+                c.configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&|v| match v {
+                        SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                        _ => String::new(),
+                    })
+                    .y_desc(*y)
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }
+            c.draw_series(values.iter().enumerate().map(|(i, &v)| {
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), v),
+                    ],
+                    COLORS[0].mix(0.7).filled(),
+                );
+                bar.set_margin(0, 0, 6, 6);
+                bar
+            }))
+            .map_err(|x| e(&x))?;
+        }
+    }
+    Ok(())
+}

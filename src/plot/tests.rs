@@ -1,0 +1,139 @@
+//! `plot` end to end on a fixture run: one chart per field, runs overlaid, the length
+//! chart and histogram, as PNG (checked through its header) and SVG.
+
+use super::*;
+
+fn fixture_run(dir: &Path, name: &str, shift: f64) -> PathBuf {
+    let run = dir.join(name);
+    std::fs::create_dir_all(&run).unwrap();
+    let mut m = String::new();
+    let mut r = String::new();
+    for s in 1..=6 {
+        let x = s as f64;
+        m.push_str(&format!(
+            "{{\"step\":{s},\"reward\":{},\"loss\":{},\"lr\":0.0001,\"reasoning_len\":{}}}\n",
+            0.1 * x + shift,
+            -x,
+            20.0 + x
+        ));
+        r.push_str(&format!(
+            "{{\"step\":{s},\"user_id\":\"u\",\"target\":\"t\",\"chains\":[{{\"tokens\":{}}},{{\"tokens\":{}}}]}}\n",
+            10 + s,
+            30 + s
+        ));
+    }
+    m.push_str("{\"step\":6,\"eval\":{\"valid\":{\"ndcg@10\":0.05}},\"reasoning_len\":{\"valid\":25.0},\"eval_secs\":1.0}\n");
+    std::fs::write(run.join("metrics.jsonl"), m).unwrap();
+    std::fs::write(run.join("rollouts.jsonl"), r).unwrap();
+    run
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn every_field_gets_a_chart_with_runs_overlaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fixture_run(dir.path(), "r2ec", 0.0);
+    let b = fixture_run(dir.path(), "wo-reasoning", 0.5);
+    let ex = dir.path().join("examples.jsonl");
+    std::fs::write(
+        &ex,
+        "{\"reasoning_tokens\":12}\n{\"reasoning_tokens\":40}\n{\"rank\":3}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("plots");
+    let files = plot(&PlotRequest {
+        runs: &[a, b],
+        out: &out,
+        format: Format::Png,
+        smooth: 0.6,
+        examples: &[ex],
+    })
+    .unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "curve-reward.png",
+        "curve-loss.png",
+        "curve-lr.png",
+        "curve-reasoning_len.png",
+        "curve-valid-ndcg10.png",
+        "curve-valid-reasoning_len.png",
+        "reasoning-length.png",
+        "length-hist-1.png",
+    ] {
+        assert!(
+            names.contains(&want.to_string()),
+            "{want} missing from {names:?}"
+        );
+    }
+    for f in &files {
+        assert!(
+            std::fs::metadata(f).unwrap().len() > 1000,
+            "{} is nearly empty",
+            f.display()
+        );
+        assert_eq!(png_size(f), charts::SIZE);
+    }
+    // Nothing half-written is left beside the charts.
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".tmp")));
+}
+
+#[test]
+fn svg_output_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fixture_run(dir.path(), "run-a", 0.0);
+    let out = dir.path().join("svg");
+    let files = plot(&PlotRequest {
+        runs: &[a.clone()],
+        out: &out,
+        format: Format::Svg,
+        smooth: 0.0,
+        examples: &[],
+    })
+    .unwrap();
+    let svg = std::fs::read_to_string(out.join("curve-reward.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("960"),
+        "not an SVG of the chart size"
+    );
+    assert!(files.iter().all(|f| f.extension().unwrap() == "svg"));
+
+    std::fs::write(
+        a.join("metrics.jsonl"),
+        "{\"step\":1,\"reward\":1}\n{oops\n{\"step\":2}\n",
+    )
+    .unwrap();
+    let err = plot(&PlotRequest {
+        runs: &[a],
+        out: &out,
+        format: Format::Svg,
+        smooth: 0.0,
+        examples: &[],
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("metrics.jsonl") && err.contains("line 2"),
+        "{err}"
+    );
+    let missing = read_run(&dir.path().join("nope")).unwrap_err().to_string();
+    assert!(missing.contains("nope"), "{missing}");
+}

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::paths::Paths;
 
+pub mod annotate;
 pub mod bench;
 pub mod data;
 pub mod eval;
@@ -47,6 +48,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Charts of training runs (every metrics.jsonl field, runs overlaid) and reasoning length.
     Plot(plot::PlotArgs),
+    /// Annotation sets of reasoning chains: open, tag, suggest, stats, export, merge.
+    Annotate(annotate::AnnotateArgs),
 }
 
 impl Cli {
@@ -62,6 +65,7 @@ impl Cli {
             Some(Command::Tui(args)) => args.run(&paths),
             Some(Command::Train(args)) => args.run(&paths),
             Some(Command::Plot(args)) => args.run(),
+            Some(Command::Annotate(args)) => args.run(&paths),
             None => run_default(&paths),
         }
     }

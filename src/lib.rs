@@ -4,6 +4,7 @@
 //! catalogue item from its final hidden state against an item table encoded by the same
 //! model. The library holds everything; `src/main.rs` only parses the command line.
 
+pub mod annotate;
 pub mod bench;
 pub mod cli;
 pub mod data;

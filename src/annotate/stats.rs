@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::agreement::{cohen_kappa, fleiss_kappa, krippendorff_alpha};
-use super::behaviour::{Behaviour, ALL};
+use super::behaviour::ALL;
 use super::set::Chain;
 use super::store::Record;
 
@@ -194,6 +194,7 @@ pub fn markdown(s: &SetStats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotate::Behaviour;
 
     fn rec(chain: &str, tags: &[Behaviour]) -> Record {
         Record {
@@ -223,7 +224,12 @@ mod tests {
             ["c0", "c1", "c2", "c3"]
                 .iter()
                 .zip([true, true, false, false])
-                .map(|(c, y)| (c.to_string(), rec(c, if y { std::slice::from_ref(&t) } else { &[] })))
+                .map(|(c, y)| {
+                    (
+                        c.to_string(),
+                        rec(c, if y { std::slice::from_ref(&t) } else { &[] }),
+                    )
+                })
                 .collect(),
         );
         ann.insert(
@@ -231,7 +237,12 @@ mod tests {
             ["c0", "c1", "c2", "c3"]
                 .iter()
                 .zip([true, false, false, false])
-                .map(|(c, y)| (c.to_string(), rec(c, if y { std::slice::from_ref(&t) } else { &[] })))
+                .map(|(c, y)| {
+                    (
+                        c.to_string(),
+                        rec(c, if y { std::slice::from_ref(&t) } else { &[] }),
+                    )
+                })
                 .collect(),
         );
         let s = compute(&chains, &ann);

@@ -165,7 +165,7 @@ pub fn markdown(s: &SetStats) -> String {
         s.chains,
         s.judged.iter().map(|(n, c)| format!("{n} {c}")).collect::<Vec<_>>().join(", "),
         names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | "),
-        "---|".repeat(names.len().saturating_sub(1)),
+        "---|".repeat(names.len()),
     );
     for b in &s.behaviours {
         out.push_str(&format!(

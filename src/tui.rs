@@ -61,6 +61,8 @@ pub struct Launch {
     /// Starting sampling settings (adjustable in the TUI).
     pub sampling: effect::SamplingSettings,
     pub sessions: PathBuf,
+    /// Run folders the Training screen shows (followed while it is open).
+    pub runs: Vec<PathBuf>,
     pub latency_log: Option<PathBuf>,
 }
 
@@ -158,6 +160,14 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                             None => Err("the data set is not loaded yet".into()),
                         };
                         tx.send(Msg::SessionOpened(r));
+                    }
+                    Effect::LoadRuns => {
+                        // Off the UI thread: a run folder may be large or on a slow disk.
+                        let (tx, runs) = (tx.clone(), launch.runs.clone());
+                        let evals = launch.sessions.join("eval");
+                        std::thread::spawn(move || {
+                            tx.send(Msg::RunsLoaded(app::training::read_runs(&runs, &evals)));
+                        });
                     }
                     Effect::SaveSession { name, file } => {
                         let r = session::save(&launch.sessions, &name, &file)

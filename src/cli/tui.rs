@@ -30,6 +30,10 @@ pub struct TuiArgs {
     /// Open on the base model even when a shipped checkpoint exists.
     #[arg(long)]
     pub base: bool,
+    /// Run folders for the Training and Lengths screens (default: the shipped
+    /// checkpoints' `run/` folders and every folder of `runs/` with a metrics.jsonl).
+    #[arg(long, num_args = 1..)]
+    pub runs: Vec<PathBuf>,
 }
 
 impl TuiArgs {
@@ -94,6 +98,11 @@ impl TuiArgs {
                 ..SamplingSettings::default()
             },
             sessions: paths.sessions(),
+            runs: if self.runs.is_empty() {
+                find_runs(&paths.root)
+            } else {
+                self.runs.clone()
+            },
             latency_log: self.latency_log.clone(),
         };
         let report = crate::tui::run(launch).context("running the TUI")?;
@@ -118,4 +127,21 @@ pub fn find_checkpoint(dir: &Path) -> Option<PathBuf> {
         .collect();
     dirs.sort();
     dirs.into_iter().next()
+}
+
+/// Run folders to show by default: each shipped checkpoint's `run/`, then `runs/*`.
+pub fn find_runs(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (dir, sub) in [
+        (root.join("assets").join("checkpoints"), "run"),
+        (root.join("runs"), ""),
+    ] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.path().join(sub)).collect())
+            .unwrap_or_default();
+        found.retain(|p| p.join("metrics.jsonl").is_file());
+        found.sort();
+        out.extend(found);
+    }
+    out
 }

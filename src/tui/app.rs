@@ -5,6 +5,7 @@
 pub mod editor;
 pub mod picker;
 pub mod run;
+pub mod training;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use super::worker::WorkerEvent;
 pub use editor::EditorState;
 pub use picker::PickerState;
 pub use run::RunState;
+pub use training::TrainingState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -27,9 +29,11 @@ pub enum Screen {
     Compare,
     Group,
     Prompt,
+    Training,
+    Lengths,
 }
 
-pub const SCREENS: [Screen; 7] = [
+pub const SCREENS: [Screen; 9] = [
     Screen::Picker,
     Screen::Editor,
     Screen::Run,
@@ -37,6 +41,8 @@ pub const SCREENS: [Screen; 7] = [
     Screen::Compare,
     Screen::Group,
     Screen::Prompt,
+    Screen::Training,
+    Screen::Lengths,
 ];
 
 impl Screen {
@@ -49,6 +55,8 @@ impl Screen {
             Screen::Compare => "Compare",
             Screen::Group => "Group",
             Screen::Prompt => "Prompt",
+            Screen::Training => "Training",
+            Screen::Lengths => "Lengths",
         }
     }
 
@@ -73,6 +81,8 @@ impl Screen {
             Screen::Compare => &[CompareMode, Run],
             Screen::Group => &[RunGroup, Cancel, TempUp, TempDown],
             Screen::Prompt => &[Up, Down],
+            Screen::Training => &[Up, Down, Smooth, Zoom, Reload],
+            Screen::Lengths => &[Up, Down, Zoom, Reload],
         }
     }
 }
@@ -109,6 +119,7 @@ pub struct State {
     pub picker: PickerState,
     pub editor: EditorState,
     pub run: RunState,
+    pub training: TrainingState,
     pub sampling: SamplingSettings,
     pub top_k: usize,
     /// One line for the status bar: the last thing that happened.
@@ -133,6 +144,7 @@ impl State {
             picker: PickerState::default(),
             editor: EditorState::default(),
             run: RunState::default(),
+            training: TrainingState::default(),
             sampling: SamplingSettings::default(),
             top_k: 20,
             status: String::new(),
@@ -159,12 +171,16 @@ impl State {
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Tick => {
+            let mut out = training::on_tick(state);
             if state.animating() {
                 state.spinner = state.spinner.wrapping_add(1);
-                vec![Effect::Render]
-            } else {
-                Vec::new()
+                out.push(Effect::Render);
             }
+            out
+        }
+        Msg::RunsLoaded(snap) => {
+            training::on_loaded(state, snap);
+            vec![Effect::Render]
         }
         Msg::Resize => vec![Effect::Render],
         Msg::Scroll { up, .. } => {
@@ -237,9 +253,10 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
     let Some(action) = KeyBinding::from_event(k.code, k.mods).and_then(|b| state.keys.action(&b))
     else {
         // Screen numbers jump straight to a screen.
-        if let crossterm::event::KeyCode::Char(c @ '1'..='7') = k.code {
+        if let crossterm::event::KeyCode::Char(c @ '1'..='9') = k.code {
             state.help = false;
             state.go(SCREENS[c as usize - '1' as usize]);
+            return training::on_enter(state);
         }
         return Vec::new();
     };
@@ -273,7 +290,7 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
                 (i + n - 1) % n
             };
             state.go(SCREENS[j]);
-            Vec::new()
+            training::on_enter(state)
         }
         Action::Run | Action::RunGroup => run::start(state, action == Action::RunGroup),
         Action::TempUp | Action::TempDown | Action::CycleTopK => {
@@ -293,6 +310,7 @@ fn screen_action(state: &mut State, action: Action) -> Vec<Effect> {
     match state.screen {
         Screen::Picker => picker::on_action(state, action),
         Screen::Editor => editor::on_action(state, action),
+        Screen::Training | Screen::Lengths => training::on_action(state, action),
         _ => run::on_action(state, action),
     }
 }

@@ -56,5 +56,7 @@ pub enum Effect {
         name: String,
         file: SessionFile,
     },
+    /// Read the run folders and evaluation reports (answered with `Msg::RunsLoaded`).
+    LoadRuns,
     Quit,
 }

@@ -47,6 +47,9 @@ pub enum Action {
     TempDown,
     CycleTopK,
     CompareMode,
+    Smooth,
+    Zoom,
+    Reload,
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
@@ -130,6 +133,9 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
         &["v"],
         "w/o reasoning | previous run",
     ),
+    (Action::Smooth, "smooth", &["m"], "smoothing"),
+    (Action::Zoom, "zoom", &["z"], "zoom to latest steps"),
+    (Action::Reload, "reload", &["e"], "re-read runs"),
 ];
 
 #[derive(Debug, thiserror::Error)]

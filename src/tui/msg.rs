@@ -44,4 +44,6 @@ pub enum Msg {
     SessionList(Vec<PathBuf>),
     SessionOpened(Result<(PathBuf, SessionFile), String>),
     SessionSaved(Result<PathBuf, String>),
+    /// The run folders and evaluation reports, as just read.
+    RunsLoaded(crate::tui::app::training::RunsSnapshot),
 }

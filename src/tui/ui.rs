@@ -13,6 +13,7 @@ pub mod prompt;
 pub mod ranking;
 pub mod reasoning;
 pub mod trace;
+pub mod training;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -60,6 +61,8 @@ pub fn draw(f: &mut Frame, state: &State, theme: &Theme, extras: &Extras) {
         Screen::Compare => compare::render(f, body, state, theme),
         Screen::Group => group::render(f, body, state, theme),
         Screen::Prompt => prompt::render(f, body, state, theme),
+        Screen::Training => training::render(f, body, state, theme),
+        Screen::Lengths => training::render_lengths(f, body, state, theme),
     }
     footer::render_status(f, status, state, theme, extras);
     footer::render_keys(f, foot, state, theme);

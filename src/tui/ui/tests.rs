@@ -295,3 +295,85 @@ fn help_overlay_and_tiny_terminal() {
     let t = screen(&s, 30, 8);
     has(&t, "terminal too small (30x8)");
 }
+
+/// Two runs and an evaluation, as the runtime's `read_runs` would give them.
+fn training_snapshot() -> crate::tui::app::training::RunsSnapshot {
+    use crate::plot::lengths::StepLength;
+    use crate::tui::app::training::{LoadedRun, RunsSnapshot};
+    let run = |name: &str, shift: f64| {
+        let mut series = std::collections::BTreeMap::new();
+        series.insert(
+            "reward".to_string(),
+            (1..=20).map(|s| (s as f64, 0.01 * s as f64 + shift)).collect(),
+        );
+        series.insert("loss".to_string(), (1..=20).map(|s| (s as f64, -(s as f64))).collect());
+        LoadedRun {
+            series: crate::plot::RunSeries {
+                name: name.into(),
+                dir: name.into(),
+                series,
+            },
+            lengths: (1..=5)
+                .map(|s| StepLength {
+                    step: (4 * s) as f64,
+                    mean: 30.0 + s as f64,
+                    min: 10.0,
+                    max: 48.0,
+                })
+                .collect(),
+        }
+    };
+    RunsSnapshot {
+        runs: vec![run("r2ec-run", 0.0), run("wo-run", 0.2)],
+        evals: vec![("r2ec-cpu".into(), vec![12, 40, 46, 48, 48])],
+        errors: vec![],
+    }
+}
+
+#[test]
+fn training_screen_reads_runs_and_draws_curves() {
+    let mut s = ready_state();
+    // Screen 8 is Training: entering it asks for the runs, once.
+    assert_eq!(key(&mut s, '8'), vec![crate::tui::effect::Effect::LoadRuns, crate::tui::effect::Effect::Render]);
+    assert!(!key(&mut s, '8').contains(&crate::tui::effect::Effect::LoadRuns), "one read at a time");
+    let text = screen(&s, 100, 24);
+    has(&text, "reading the runs");
+    update(&mut s, Msg::RunsLoaded(training_snapshot()));
+    has(&s.status, "2 runs, 40 logged steps");
+    let text = screen(&s, 110, 26);
+    has(&text, "Training · loss (1/2");
+    has(&text, "r2ec-run");
+    has(&text, "wo-run");
+    key(&mut s, 'j');
+    let text = screen(&s, 110, 26);
+    has(&text, "reward (2/2");
+    has(&text, "EMA 0");
+    key(&mut s, 'm');
+    key(&mut s, 'z');
+    let text = screen(&s, 110, 26);
+    has(&text, "EMA 0.3");
+    has(&text, "zoom 1/2");
+    // While the screen shows, ticks re-read the runs (a live run is followed).
+    let effects: Vec<_> = (0..crate::tui::app::training::FOLLOW_TICKS)
+        .flat_map(|_| update(&mut s, Msg::Tick))
+        .collect();
+    assert!(effects.contains(&crate::tui::effect::Effect::LoadRuns));
+}
+
+#[test]
+fn lengths_screen_shows_growth_and_the_eval_histogram() {
+    let mut s = ready_state();
+    key(&mut s, '9');
+    update(&mut s, Msg::RunsLoaded(training_snapshot()));
+    let text = screen(&s, 110, 30);
+    has(&text, "Reasoning length over training steps");
+    has(&text, "mean 35.0 [10, 48]");
+    has(&text, "Evaluation r2ec-cpu (1/1");
+    has(&text, "mean 38.8 tokens");
+    // No runs at all: the screen says how to get one.
+    update(
+        &mut s,
+        Msg::RunsLoaded(crate::tui::app::training::RunsSnapshot::default()),
+    );
+    has(&screen(&s, 110, 30), "no run folders");
+}

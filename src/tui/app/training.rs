@@ -1,0 +1,195 @@
+//! The Training and Lengths screens' state: the curves of one or more run folders
+//! (every `metrics.jsonl` field, smoothed, zoomed to the latest steps), reasoning length
+//! over steps, and the length distribution of evaluations. Reading files is an effect;
+//! while either screen is shown the runs are re-read every `FOLLOW_TICKS` ticks, so a
+//! run being trained is followed live.
+
+use std::path::PathBuf;
+
+use super::{Effect, Screen, State};
+use crate::plot::lengths::StepLength;
+use crate::plot::RunSeries;
+use crate::tui::keys::Action;
+
+/// Re-read the runs every 2 s (ticks come 8 a second) while a training screen shows.
+pub const FOLLOW_TICKS: usize = 16;
+/// Smoothing weights `m` cycles through.
+pub const SMOOTHING: [f64; 4] = [0.0, 0.3, 0.6, 0.9];
+
+/// One run as loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRun {
+    pub series: RunSeries,
+    pub lengths: Vec<StepLength>,
+}
+
+/// What a read of the run folders and evaluation reports gave.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunsSnapshot {
+    pub runs: Vec<LoadedRun>,
+    /// (report name, reasoning length of every example), for reports with reasoning.
+    pub evals: Vec<(String, Vec<usize>)>,
+    /// Folders that could not be read, with why.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct TrainingState {
+    pub snapshot: Option<RunsSnapshot>,
+    /// Index into `fields()`.
+    pub field: usize,
+    /// Index into `SMOOTHING`.
+    pub smooth: usize,
+    /// 0 shows every step; z shows the latest 1/2^z of them.
+    pub zoom: u32,
+    /// Which evaluation's histogram the Lengths screen shows.
+    pub eval: usize,
+    pub ticks: usize,
+    pub loading: bool,
+}
+
+impl TrainingState {
+    /// Every field of any run, in a stable order (step fields, then evaluation ones).
+    pub fn fields(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.snapshot.iter().flat_map(|s| &s.runs) {
+            for f in r.series.fields() {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        out.sort_by_key(|k| (k.contains(' '), k.clone()));
+        out
+    }
+
+    pub fn field_name(&self) -> Option<String> {
+        let f = self.fields();
+        (!f.is_empty()).then(|| f[self.field % f.len()].clone())
+    }
+
+    pub fn smoothing(&self) -> f64 {
+        SMOOTHING[self.smooth % SMOOTHING.len()]
+    }
+
+    /// The step range shown: the latest 1/2^zoom of [first, last].
+    pub fn x_range(&self, first: f64, last: f64) -> (f64, f64) {
+        let span = (last - first).max(1.0);
+        let shown = span / f64::from(1u32 << self.zoom.min(6));
+        (last - shown, last.max(first + 1.0))
+    }
+}
+
+fn on_training_screen(state: &State) -> bool {
+    matches!(state.screen, Screen::Training | Screen::Lengths)
+}
+
+/// Ask for a (re)read of the runs unless one is under way.
+fn reload(state: &mut State) -> Vec<Effect> {
+    if state.training.loading {
+        return Vec::new();
+    }
+    state.training.loading = true;
+    vec![Effect::LoadRuns]
+}
+
+/// Entering a training screen reads the runs at once.
+pub fn on_enter(state: &mut State) -> Vec<Effect> {
+    if on_training_screen(state) {
+        reload(state)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every tick on a training screen counts towards the next re-read.
+pub fn on_tick(state: &mut State) -> Vec<Effect> {
+    if !on_training_screen(state) {
+        return Vec::new();
+    }
+    state.training.ticks += 1;
+    if state.training.ticks % FOLLOW_TICKS == 0 {
+        reload(state)
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn on_loaded(state: &mut State, snap: RunsSnapshot) {
+    let t = &mut state.training;
+    t.loading = false;
+    let changed = t.snapshot.as_ref() != Some(&snap);
+    if changed {
+        let steps: usize = snap
+            .runs
+            .iter()
+            .map(|r| r.series.get("reward").map_or(0, Vec::len))
+            .sum();
+        state.status = format!(
+            "{} runs, {} logged steps{}",
+            snap.runs.len(),
+            steps,
+            if snap.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", snap.errors.join("; "))
+            }
+        );
+        t.snapshot = Some(snap);
+    }
+}
+
+pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
+    let t = &mut state.training;
+    let n_fields = t.fields().len().max(1);
+    let n_evals = t.snapshot.as_ref().map_or(0, |s| s.evals.len()).max(1);
+    match (state.screen, action) {
+        (Screen::Training, Action::Down) => t.field = (t.field + 1) % n_fields,
+        (Screen::Training, Action::Up) => t.field = (t.field + n_fields - 1) % n_fields,
+        (Screen::Lengths, Action::Down) => t.eval = (t.eval + 1) % n_evals,
+        (Screen::Lengths, Action::Up) => t.eval = (t.eval + n_evals - 1) % n_evals,
+        (_, Action::Smooth) => t.smooth = (t.smooth + 1) % SMOOTHING.len(),
+        (_, Action::Zoom) => t.zoom = (t.zoom + 1) % 4,
+        (_, Action::Reload) => return reload(state),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Read every run folder and evaluation report (the runtime calls this for `LoadRuns`).
+pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot {
+    let mut snap = RunsSnapshot::default();
+    for d in dirs {
+        match crate::plot::read_run(d) {
+            Ok(series) => {
+                let lengths =
+                    crate::plot::lengths::of_run(d, series.get("reasoning_len").map(Vec::as_slice))
+                        .unwrap_or_default();
+                snap.runs.push(LoadedRun { series, lengths });
+            }
+            Err(e) => snap.errors.push(e.to_string()),
+        }
+    }
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(eval_root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("examples.jsonl"))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    reports.sort();
+    for p in reports {
+        if let Ok(l) = crate::plot::lengths::from_examples(&p) {
+            if !l.is_empty() {
+                let name = p
+                    .parent()
+                    .and_then(|d| d.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                snap.evals.push((name, l));
+            }
+        }
+    }
+    snap
+}

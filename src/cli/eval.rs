@@ -294,6 +294,7 @@ impl EvalArgs {
         Ok((run, Some(model.name.clone()), settings))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_sasrec(
         &self,
         data: &PreparedDataset,

@@ -102,7 +102,7 @@ fn svg_output_and_clear_errors() {
     let a = fixture_run(dir.path(), "run-a", 0.0);
     let out = dir.path().join("svg");
     let files = plot(&PlotRequest {
-        runs: &[a.clone()],
+        runs: std::slice::from_ref(&a),
         out: &out,
         format: Format::Svg,
         smooth: 0.0,

@@ -108,7 +108,7 @@ pub fn on_tick(state: &mut State) -> Vec<Effect> {
         return Vec::new();
     }
     state.training.ticks += 1;
-    if state.training.ticks % FOLLOW_TICKS == 0 {
+    if state.training.ticks.is_multiple_of(FOLLOW_TICKS) {
         reload(state)
     } else {
         Vec::new()

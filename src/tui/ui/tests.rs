@@ -304,9 +304,14 @@ fn training_snapshot() -> crate::tui::app::training::RunsSnapshot {
         let mut series = std::collections::BTreeMap::new();
         series.insert(
             "reward".to_string(),
-            (1..=20).map(|s| (s as f64, 0.01 * s as f64 + shift)).collect(),
+            (1..=20)
+                .map(|s| (s as f64, 0.01 * s as f64 + shift))
+                .collect(),
         );
-        series.insert("loss".to_string(), (1..=20).map(|s| (s as f64, -(s as f64))).collect());
+        series.insert(
+            "loss".to_string(),
+            (1..=20).map(|s| (s as f64, -(s as f64))).collect(),
+        );
         LoadedRun {
             series: crate::plot::RunSeries {
                 name: name.into(),
@@ -334,8 +339,17 @@ fn training_snapshot() -> crate::tui::app::training::RunsSnapshot {
 fn training_screen_reads_runs_and_draws_curves() {
     let mut s = ready_state();
     // Screen 8 is Training: entering it asks for the runs, once.
-    assert_eq!(key(&mut s, '8'), vec![crate::tui::effect::Effect::LoadRuns, crate::tui::effect::Effect::Render]);
-    assert!(!key(&mut s, '8').contains(&crate::tui::effect::Effect::LoadRuns), "one read at a time");
+    assert_eq!(
+        key(&mut s, '8'),
+        vec![
+            crate::tui::effect::Effect::LoadRuns,
+            crate::tui::effect::Effect::Render
+        ]
+    );
+    assert!(
+        !key(&mut s, '8').contains(&crate::tui::effect::Effect::LoadRuns),
+        "one read at a time"
+    );
     let text = screen(&s, 100, 24);
     has(&text, "reading the runs");
     update(&mut s, Msg::RunsLoaded(training_snapshot()));

@@ -15,6 +15,12 @@ use crate::plot::ema;
 use crate::tui::app::State;
 use crate::tui::theme::Theme;
 
+/// A named line of points (raw, then smoothed, for curves).
+type Curve = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+/// A line of the length chart: its legend name (empty for the dim min/max lines), its
+/// run's colour index and its points.
+type LengthLine = (String, usize, Vec<(f64, f64)>);
+
 fn bounds(values: impl Iterator<Item = f64>) -> [f64; 2] {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -86,7 +92,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .collect();
     let xb = bounds(all.iter().map(|p| p.0));
     let (x0, x1) = t.x_range(xb[0].max(0.0), xb[1]);
-    let lines: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = snap
+    let lines: Vec<Curve> = snap
         .runs
         .iter()
         .filter_map(|r| {
@@ -161,7 +167,7 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             let xb = bounds(pts().map(|l| l.step));
             let (x0, x1) = t.x_range(xb[0].max(0.0), xb[1]);
             let yb = bounds(pts().flat_map(|l| [l.min, l.max]).chain([0.0]));
-            let series: Vec<(String, usize, Vec<(f64, f64)>)> = snap
+            let series: Vec<LengthLine> = snap
                 .runs
                 .iter()
                 .enumerate()

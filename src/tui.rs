@@ -9,6 +9,7 @@
 //! terminal).
 
 pub mod analysis;
+pub mod annotations;
 pub mod app;
 pub mod effect;
 pub mod event;
@@ -63,6 +64,8 @@ pub struct Launch {
     pub sessions: PathBuf,
     /// Run folders the Training screen shows (followed while it is open).
     pub runs: Vec<PathBuf>,
+    /// Whose tags the Annotate screen saves.
+    pub annotator: String,
     pub latency_log: Option<PathBuf>,
 }
 
@@ -90,6 +93,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     let (jobs, _worker) = worker::spawn(launch.worker, tx.clone(), cancel.clone());
     event::spawn_input_and_ticks(tx.clone());
     let mut state = State::new(launch.header, launch.keys);
+    state.annotate.annotator = launch.annotator.clone();
     state.sampling = launch.sampling;
     let theme = theme::Theme::default();
     let mut latency = LatencyLog::new(log_file);
@@ -168,6 +172,25 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                         std::thread::spawn(move || {
                             tx.send(Msg::RunsLoaded(app::training::read_runs(&runs, &evals)));
                         });
+                    }
+                    Effect::ListAnnotationSets => {
+                        tx.send(Msg::AnnotationSets(annotations::choices(&launch.sessions)));
+                    }
+                    Effect::OpenAnnotationSet { name, from_report } => {
+                        let r = annotations::open(&launch.sessions, &name, from_report.as_deref());
+                        tx.send(Msg::AnnotationSetOpened(r));
+                    }
+                    Effect::SaveTag(rec) => {
+                        let r = match &state.annotate.set {
+                            Some(set) => annotations::save(
+                                &launch.sessions,
+                                &set.name,
+                                &state.annotate.annotator,
+                                rec,
+                            ),
+                            None => Err("no annotation set is open".into()),
+                        };
+                        tx.send(Msg::TagSaved(r));
                     }
                     Effect::SaveSession { name, file } => {
                         let r = session::save(&launch.sessions, &name, &file)

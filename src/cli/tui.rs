@@ -34,6 +34,10 @@ pub struct TuiArgs {
     /// checkpoints' `run/` folders and every folder of `runs/` with a metrics.jsonl).
     #[arg(long, num_args = 1..)]
     pub runs: Vec<PathBuf>,
+    /// Your name on the Annotate screen: tags are saved under
+    /// `sessions/annotations/<set>/<name>.jsonl` (default: $USER).
+    #[arg(long)]
+    pub annotator: Option<String>,
 }
 
 impl TuiArgs {
@@ -51,6 +55,12 @@ impl TuiArgs {
             // Preparing prints progress, so it happens before the screen is taken over.
             super::data::open_prepared(paths, &self.data)?;
         }
+        let annotator = self
+            .annotator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "annotator".into());
+        crate::annotate::check_name("annotator", &annotator)?;
         let keys = match &self.keys {
             Some(p) => KeyMap::load(p)?,
             None => KeyMap::default(),
@@ -103,6 +113,7 @@ impl TuiArgs {
             } else {
                 self.runs.clone()
             },
+            annotator,
             latency_log: self.latency_log.clone(),
         };
         let report = crate::tui::run(launch).context("running the TUI")?;

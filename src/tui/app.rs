@@ -2,6 +2,7 @@
 //! Msg) -> Vec<Effect>` does no I/O; the runtime carries out the effects and answers
 //! with more messages. Every transition is testable without a terminal.
 
+pub mod annotate;
 pub mod editor;
 pub mod picker;
 pub mod run;
@@ -15,6 +16,7 @@ use super::effect::{Effect, SamplingSettings};
 use super::keys::{Action, KeyBinding, KeyMap};
 use super::msg::{KeyInput, Msg};
 use super::worker::WorkerEvent;
+pub use annotate::AnnotateState;
 pub use editor::EditorState;
 pub use picker::PickerState;
 pub use run::RunState;
@@ -31,9 +33,10 @@ pub enum Screen {
     Prompt,
     Training,
     Lengths,
+    Annotate,
 }
 
-pub const SCREENS: [Screen; 9] = [
+pub const SCREENS: [Screen; 10] = [
     Screen::Picker,
     Screen::Editor,
     Screen::Run,
@@ -43,6 +46,7 @@ pub const SCREENS: [Screen; 9] = [
     Screen::Prompt,
     Screen::Training,
     Screen::Lengths,
+    Screen::Annotate,
 ];
 
 impl Screen {
@@ -57,6 +61,7 @@ impl Screen {
             Screen::Prompt => "Prompt",
             Screen::Training => "Training",
             Screen::Lengths => "Lengths",
+            Screen::Annotate => "Annotate",
         }
     }
 
@@ -83,6 +88,7 @@ impl Screen {
             Screen::Prompt => &[Up, Down],
             Screen::Training => &[Up, Down, Smooth, Zoom, Reload],
             Screen::Lengths => &[Up, Down, Zoom, Reload],
+            Screen::Annotate => &[Up, Down, Pick, Skip, Accept, Note, Blind, Cancel],
         }
     }
 }
@@ -120,6 +126,7 @@ pub struct State {
     pub editor: EditorState,
     pub run: RunState,
     pub training: TrainingState,
+    pub annotate: AnnotateState,
     pub sampling: SamplingSettings,
     pub top_k: usize,
     /// One line for the status bar: the last thing that happened.
@@ -145,6 +152,7 @@ impl State {
             editor: EditorState::default(),
             run: RunState::default(),
             training: TrainingState::default(),
+            annotate: AnnotateState::default(),
             sampling: SamplingSettings::default(),
             top_k: 20,
             status: String::new(),
@@ -180,6 +188,18 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::RunsLoaded(snap) => {
             training::on_loaded(state, snap);
+            vec![Effect::Render]
+        }
+        Msg::AnnotationSets(c) => {
+            annotate::on_choices(state, c);
+            vec![Effect::Render]
+        }
+        Msg::AnnotationSetOpened(r) => {
+            annotate::on_opened(state, r);
+            vec![Effect::Render]
+        }
+        Msg::TagSaved(r) => {
+            annotate::on_saved(state, r);
             vec![Effect::Render]
         }
         Msg::Resize => vec![Effect::Render],
@@ -247,7 +267,10 @@ fn on_worker(state: &mut State, e: WorkerEvent) -> Vec<Effect> {
 
 fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
     // Text inputs take the keys first.
-    if let Some(out) = picker::text_input(state, k).or_else(|| editor::text_input(state, k)) {
+    if let Some(out) = picker::text_input(state, k)
+        .or_else(|| editor::text_input(state, k))
+        .or_else(|| annotate::key_input(state, k))
+    {
         return out;
     }
     let Some(action) = KeyBinding::from_event(k.code, k.mods).and_then(|b| state.keys.action(&b))
@@ -256,7 +279,7 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
         if let crossterm::event::KeyCode::Char(c @ '1'..='9') = k.code {
             state.help = false;
             state.go(SCREENS[c as usize - '1' as usize]);
-            return training::on_enter(state);
+            return entered(state);
         }
         return Vec::new();
     };
@@ -290,7 +313,7 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
                 (i + n - 1) % n
             };
             state.go(SCREENS[j]);
-            training::on_enter(state)
+            entered(state)
         }
         Action::Run | Action::RunGroup => run::start(state, action == Action::RunGroup),
         Action::TempUp | Action::TempDown | Action::CycleTopK => {
@@ -305,12 +328,20 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
     }
 }
 
+/// What a screen asks for when it is entered (reading runs, listing annotation sets).
+fn entered(state: &mut State) -> Vec<Effect> {
+    let mut out = training::on_enter(state);
+    out.extend(annotate::on_enter(state));
+    out
+}
+
 /// Actions whose meaning depends on the screen (moving, picking, editing).
 fn screen_action(state: &mut State, action: Action) -> Vec<Effect> {
     match state.screen {
         Screen::Picker => picker::on_action(state, action),
         Screen::Editor => editor::on_action(state, action),
         Screen::Training | Screen::Lengths => training::on_action(state, action),
+        Screen::Annotate => annotate::on_action(state, action),
         _ => run::on_action(state, action),
     }
 }

@@ -58,5 +58,15 @@ pub enum Effect {
     },
     /// Read the run folders and evaluation reports (answered with `Msg::RunsLoaded`).
     LoadRuns,
+    /// List annotation sets and evaluation reports (answered with `Msg::AnnotationSets`).
+    ListAnnotationSets,
+    /// Open a set, first creating it from `sessions/eval/<report>/examples.jsonl` when
+    /// `from_report` is given and no set of that name exists.
+    OpenAnnotationSet {
+        name: String,
+        from_report: Option<String>,
+    },
+    /// Save one judgement at once, synced (answered with `Msg::TagSaved`).
+    SaveTag(crate::annotate::Record),
     Quit,
 }

@@ -50,6 +50,10 @@ pub enum Action {
     Smooth,
     Zoom,
     Reload,
+    Skip,
+    Accept,
+    Blind,
+    Note,
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
@@ -136,6 +140,10 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
     (Action::Smooth, "smooth", &["m"], "smoothing"),
     (Action::Zoom, "zoom", &["z"], "zoom to latest steps"),
     (Action::Reload, "reload", &["e"], "re-read runs"),
+    (Action::Skip, "skip", &["space"], "skip chain"),
+    (Action::Accept, "accept", &["shift-a"], "accept suggestions"),
+    (Action::Blind, "blind", &["b"], "blind mode"),
+    (Action::Note, "note", &["shift-n"], "add a note"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! it. The frame is header, screen tabs, body, status bar and footer; terminals smaller
 //! than `MIN_WIDTH` x `MIN_HEIGHT` get a one-line notice instead of a broken layout.
 
+pub mod annotate;
 pub mod compare;
 pub mod editor;
 pub mod footer;
@@ -63,6 +64,7 @@ pub fn draw(f: &mut Frame, state: &State, theme: &Theme, extras: &Extras) {
         Screen::Prompt => prompt::render(f, body, state, theme),
         Screen::Training => training::render(f, body, state, theme),
         Screen::Lengths => training::render_lengths(f, body, state, theme),
+        Screen::Annotate => annotate::render(f, body, state, theme),
     }
     footer::render_status(f, status, state, theme, extras);
     footer::render_keys(f, foot, state, theme);

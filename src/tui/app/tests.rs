@@ -325,7 +325,7 @@ fn cancel_quit_help_and_sampling() {
 fn tab_cycles_screens_and_scroll_moves() {
     let mut s = ready_state();
     code(&mut s, KeyCode::BackTab);
-    assert_eq!(s.screen, Screen::Lengths);
+    assert_eq!(s.screen, Screen::Annotate);
     code(&mut s, KeyCode::Tab);
     assert_eq!(s.screen, Screen::Picker);
     update(

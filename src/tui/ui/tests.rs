@@ -391,3 +391,136 @@ fn lengths_screen_shows_growth_and_the_eval_histogram() {
     );
     has(&screen(&s, 110, 30), "no run folders");
 }
+
+fn opened_set() -> crate::tui::app::annotate::OpenedSet {
+    use crate::annotate::{Behaviour, Chain, Record};
+    let chain = |i: usize, text: &str| Chain {
+        id: format!("ex{i}"),
+        text: text.into(),
+        reward: Some(0.1 * i as f64),
+        rank: Some(10 + i as u64),
+    };
+    let rec = |c: &str, tags: &[Behaviour]| Record {
+        chain: c.into(),
+        tags: tags.to_vec(),
+        spans: crate::annotate::tagger::suggest("Recently they liked comedies"),
+        note: String::new(),
+        skipped: false,
+        time: 1,
+    };
+    let mut records = std::collections::BTreeMap::new();
+    records.insert(
+        "tagger".to_string(),
+        [("ex0".to_string(), rec("ex0", &[Behaviour::Temporal]))]
+            .into_iter()
+            .collect(),
+    );
+    records.insert(
+        "bob".to_string(),
+        [(
+            "ex0".to_string(),
+            rec("ex0", &[Behaviour::PatternClustering]),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    records.insert(
+        "ann".to_string(),
+        [("ex0".to_string(), rec("ex0", &[Behaviour::Temporal]))]
+            .into_iter()
+            .collect(),
+    );
+    crate::tui::app::annotate::OpenedSet {
+        name: "r2ec-test".into(),
+        chains: vec![
+            chain(0, "Recently they liked comedies"),
+            chain(1, "A second chain about dramas"),
+            chain(2, "A third one"),
+        ],
+        records,
+    }
+}
+
+#[test]
+fn annotate_screen_tags_saves_and_goes_blind() {
+    use crate::annotate::Behaviour;
+    use crate::tui::app::annotate::SetChoices;
+    use crate::tui::effect::Effect;
+    let mut s = ready_state();
+    s.annotate.annotator = "ann".into();
+    // The last screen; entering it lists the sets once.
+    assert!(code(&mut s, KeyCode::BackTab).contains(&Effect::ListAnnotationSets));
+    update(
+        &mut s,
+        Msg::AnnotationSets(SetChoices {
+            sets: vec!["r2ec-test".into()],
+            reports: vec!["zero-shot".into()],
+        }),
+    );
+    let text = screen(&s, 110, 30);
+    has(&text, "Annotate as ann");
+    has(&text, "report  zero-shot");
+    let open = code(&mut s, KeyCode::Enter);
+    assert!(open.contains(&Effect::OpenAnnotationSet {
+        name: "r2ec-test".into(),
+        from_report: None
+    }));
+    update(&mut s, Msg::AnnotationSetOpened(Ok(opened_set())));
+    // ex0 is judged by ann already: the session resumes at ex1.
+    assert_eq!(s.annotate.index, 1);
+    has(&s.status, "resuming at 2 as ann");
+    key(&mut s, 'k');
+    let text = screen(&s, 120, 32);
+    has(&text, "chain 1/3 (ex0) · 1/3 judged by ann");
+    has(&text, "[x] temporal reasoning");
+    has(&text, "← suggested");
+    has(&text, "bob: 2");
+    has(&text, "target rank 10");
+    has(&text, "Behaviour shares and agreement");
+    // Toggle 4 off and 1 on, add a note, save with enter.
+    key(&mut s, '4');
+    key(&mut s, '1');
+    code(&mut s, KeyCode::Char('N'));
+    for c in "genres".chars() {
+        key(&mut s, c);
+    }
+    has(&screen(&s, 120, 32), "note: genres");
+    let saved = code(&mut s, KeyCode::Enter);
+    let rec = saved
+        .iter()
+        .find_map(|e| match e {
+            Effect::SaveTag(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("enter saves");
+    assert_eq!(rec.chain, "ex0");
+    assert_eq!(rec.tags, vec![Behaviour::AttributeAbstraction]);
+    assert_eq!(rec.note, "genres");
+    assert_eq!(s.annotate.index, 1, "saving moves on");
+    update(&mut s, Msg::TagSaved(Ok(rec)));
+    has(&s.status, "saved ex0");
+    // Skip is a record too; accept takes the tagger's tags into the draft.
+    key(&mut s, 'k');
+    code(&mut s, KeyCode::Char('A'));
+    assert_eq!(
+        s.annotate.draft,
+        vec![Behaviour::AttributeAbstraction, Behaviour::Temporal]
+    );
+    key(&mut s, 'j');
+    let skip = key(&mut s, ' ');
+    assert!(skip
+        .iter()
+        .any(|e| matches!(e, Effect::SaveTag(r) if r.skipped && r.chain == "ex1")));
+    // Blind mode hides others' tags, suggestions and the model's figures.
+    key(&mut s, 'k');
+    key(&mut s, 'k');
+    key(&mut s, 'b');
+    let text = screen(&s, 120, 32);
+    has(&text, "BLIND");
+    assert!(
+        !text.contains("bob:"),
+        "blind shows another annotator:\n{text}"
+    );
+    assert!(!text.contains("suggested"));
+    assert!(!text.contains("target rank"));
+}

@@ -1,0 +1,260 @@
+//! The Annotate screen: the set chooser, then one chain at a time with its behaviour
+//! checklist (keys 1-7), the tagger's suggestions with their spans underlined, other
+//! annotators' tags and the model's reward and rank (hidden in blind mode), progress,
+//! and the Behaviour panel: share per behaviour and agreement.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{block, cut};
+use crate::annotate::behaviour::ALL;
+use crate::annotate::stats::{compute, TAGGER};
+use crate::tui::app::State;
+use crate::tui::theme::Theme;
+
+pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let a = &state.annotate;
+    let Some(set) = &a.set else {
+        render_chooser(f, area, state, theme);
+        return;
+    };
+    let Some(chain) = a.chain() else {
+        super::notice(
+            f,
+            area,
+            " Annotate ",
+            "this set has no chains",
+            state,
+            theme,
+        );
+        return;
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+    // The chain, with the suggested spans underlined (not in blind mode).
+    let mut spans: Vec<(usize, usize)> = if a.blind {
+        Vec::new()
+    } else {
+        a.suggestion()
+            .map(|s| s.spans.iter().map(|x| (x.start, x.end)).collect())
+            .unwrap_or_default()
+    };
+    spans.sort();
+    // Segments (text, underlined), then split at newlines into lines.
+    let mut segments: Vec<(&str, bool)> = Vec::new();
+    let mut at = 0;
+    for (s, e) in spans {
+        let t = &chain.text;
+        if s < at || e > t.len() || !t.is_char_boundary(s) || !t.is_char_boundary(e) {
+            continue;
+        }
+        segments.push((&t[at..s], false));
+        segments.push((&t[s..e], true));
+        at = e;
+    }
+    segments.push((&chain.text[at..], false));
+    let mut body: Vec<Line> = vec![Line::default()];
+    for (seg, marked) in segments {
+        let style = if marked {
+            theme
+                .text
+                .add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
+        } else {
+            theme.text
+        };
+        for (i, piece) in seg.split('\n').enumerate() {
+            if i > 0 {
+                body.push(Line::default());
+            }
+            if let Some(last) = body.last_mut() {
+                last.push_span(Span::styled(piece.to_string(), style));
+            }
+        }
+    }
+    if let Some(note) = &a.note {
+        body.push(Line::from(""));
+        body.push(Line::from(vec![
+            Span::styled("note: ", theme.key),
+            Span::raw(format!("{note}▏")),
+        ]));
+    }
+    let done = a.done();
+    let title = format!(
+        " {} · chain {}/{} ({}) · {done}/{} judged by {}{} ",
+        set.name,
+        a.index + 1,
+        set.chains.len(),
+        chain.id,
+        set.chains.len(),
+        a.annotator,
+        if a.blind { " · BLIND" } else { "" }
+    );
+    f.render_widget(
+        Paragraph::new(body)
+            .wrap(Wrap { trim: false })
+            .block(block(Line::from(title), theme)),
+        left,
+    );
+
+    let [check, panel] =
+        Layout::vertical([Constraint::Length(13), Constraint::Min(3)]).areas(right);
+    let suggested: Vec<_> = a.suggestion().map(|s| s.tags.clone()).unwrap_or_default();
+    let mut lines: Vec<Line> = ALL
+        .iter()
+        .map(|&b| {
+            let on = a.draft.contains(&b);
+            let mark = if on { "[x]" } else { "[ ]" };
+            let hint = if !a.blind && suggested.contains(&b) {
+                "  ← suggested"
+            } else {
+                ""
+            };
+            Line::from(vec![
+                Span::styled(format!("{} ", b.key()), theme.key),
+                Span::styled(
+                    format!("{mark} {}", b.name()),
+                    if on { theme.selected } else { theme.text },
+                ),
+                Span::styled(hint, theme.dim),
+            ])
+        })
+        .collect();
+    if !a.blind {
+        let mine = a.mine().and_then(|m| m.get(&chain.id));
+        if let Some(r) = mine {
+            lines.push(Line::styled(
+                format!(
+                    "saved: {}",
+                    if r.skipped {
+                        "skipped".into()
+                    } else {
+                        tags(&r.tags)
+                    }
+                ),
+                theme.dim,
+            ));
+        }
+        for (name, recs) in &set.records {
+            if name == &a.annotator || name == TAGGER {
+                continue;
+            }
+            if let Some(r) = recs.get(&chain.id) {
+                lines.push(Line::styled(
+                    format!("{name}: {}", tags(&r.tags)),
+                    theme.dim,
+                ));
+            }
+        }
+        let model = match (chain.reward, chain.rank) {
+            (Some(rw), Some(rk)) => format!("reward {rw:.4} · target rank {rk}"),
+            (None, Some(rk)) => format!("target rank {rk}"),
+            (Some(rw), None) => format!("reward {rw:.4}"),
+            (None, None) => String::new(),
+        };
+        lines.push(Line::styled(model, theme.dim));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block(" Behaviours (1-7 toggle, enter saves) ", theme)),
+        check,
+    );
+    render_behaviour_panel(f, panel, state, theme);
+}
+
+fn tags(t: &[crate::annotate::Behaviour]) -> String {
+    if t.is_empty() {
+        "none".into()
+    } else {
+        t.iter()
+            .map(|b| b.key().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Shares per behaviour (this annotator, and the majority of people) and agreement.
+fn render_behaviour_panel(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let a = &state.annotate;
+    let Some(set) = &a.set else { return };
+    // Blind mode counts only this annotator's tags.
+    let records = if a.blind {
+        set.records
+            .iter()
+            .filter(|(n, _)| **n == a.annotator)
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect()
+    } else {
+        set.records.clone()
+    };
+    let s = compute(&set.chains, &records);
+    let f3 = |x: Option<f64>| x.map_or("  -  ".to_string(), |v| format!("{v:.2}"));
+    let mut lines = vec![Line::styled(
+        format!(
+            "{:<22} {:>5} {:>5} {:>5} {:>6}",
+            "behaviour", "mine", "maj.", "kappa", "tagger"
+        ),
+        theme.title,
+    )];
+    for b in &s.behaviours {
+        lines.push(Line::from(format!(
+            "{:<22} {:>5} {:>5} {:>5} {:>6}",
+            cut(&format!("{} {}", b.key, b.behaviour), 22),
+            f3(b.share.get(&a.annotator).copied()),
+            f3(b.majority_share),
+            f3(b.cohen_kappa.or(b.fleiss_kappa)),
+            f3(b.tagger_kappa),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(block(" Behaviour shares and agreement ", theme)),
+        area,
+    );
+}
+
+fn render_chooser(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let a = &state.annotate;
+    if a.listing {
+        super::notice(
+            f,
+            area,
+            " Annotate ",
+            "listing annotation sets…",
+            state,
+            theme,
+        );
+        return;
+    }
+    let c = &a.choices;
+    if c.sets.is_empty() && c.reports.is_empty() {
+        super::notice(
+            f,
+            area,
+            " Annotate ",
+            "no annotation sets or evaluation reports yet: run `r2ec eval` (reports go to sessions/eval/) or `r2ec annotate open`",
+            state,
+            theme,
+        );
+        return;
+    }
+    let items: Vec<ListItem> = c
+        .sets
+        .iter()
+        .map(|s| ListItem::new(format!("set     {s}")))
+        .chain(
+            c.reports
+                .iter()
+                .map(|r| ListItem::new(format!("report  {r}  (new set with suggested tags)"))),
+        )
+        .collect();
+    let mut ls = ListState::default().with_selected(Some(a.selected));
+    let list = List::new(items)
+        .block(block(
+            format!(" Annotate as {} · choose a set (enter) ", a.annotator),
+            theme,
+        ))
+        .highlight_style(theme.selected.add_modifier(Modifier::BOLD))
+        .style(Style::default());
+    f.render_stateful_widget(list, area, &mut ls);
+}

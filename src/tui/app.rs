@@ -86,7 +86,7 @@ impl Screen {
             Screen::Compare => &[CompareMode, Run],
             Screen::Group => &[RunGroup, Cancel, TempUp, TempDown],
             Screen::Prompt => &[Up, Down],
-            Screen::Training => &[Up, Down, Smooth, Zoom, Reload],
+            Screen::Training => &[Up, Down, PageDown, PageUp, Smooth, Zoom, Reload],
             Screen::Lengths => &[Up, Down, Zoom, Reload],
             Screen::Annotate => &[Up, Down, Pick, Skip, Accept, Note, Blind, Cancel],
         }

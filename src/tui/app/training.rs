@@ -21,7 +21,12 @@ pub const SMOOTHING: [f64; 4] = [0.0, 0.3, 0.6, 0.9];
 pub struct LoadedRun {
     pub series: RunSeries,
     pub lengths: Vec<StepLength>,
+    /// The latest sampled groups of `rollouts.jsonl`, newest first (at most `ROLLOUTS_KEPT`).
+    pub rollouts: Vec<crate::train::report::RolloutSample>,
 }
+
+/// Rollout groups kept per run for browsing.
+pub const ROLLOUTS_KEPT: usize = 64;
 
 /// What a read of the run folders and evaluation reports gave.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,6 +51,8 @@ pub struct TrainingState {
     pub eval: usize,
     pub ticks: usize,
     pub loading: bool,
+    /// Which rollout group the Training screen shows (0 = newest), over all runs.
+    pub rollout: usize,
 }
 
 impl TrainingState {
@@ -146,6 +153,14 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match (state.screen, action) {
         (Screen::Training, Action::Down) => t.field = (t.field + 1) % n_fields,
         (Screen::Training, Action::Up) => t.field = (t.field + n_fields - 1) % n_fields,
+        (Screen::Training, Action::PageDown) => {
+            let n = t
+                .snapshot
+                .as_ref()
+                .map_or(0, |s| s.runs.iter().map(|r| r.rollouts.len()).sum());
+            t.rollout = (t.rollout + 1).min(n.saturating_sub(1));
+        }
+        (Screen::Training, Action::PageUp) => t.rollout = t.rollout.saturating_sub(1),
         (Screen::Lengths, Action::Down) => t.eval = (t.eval + 1) % n_evals,
         (Screen::Lengths, Action::Up) => t.eval = (t.eval + n_evals - 1) % n_evals,
         (_, Action::Smooth) => t.smooth = (t.smooth + 1) % SMOOTHING.len(),
@@ -165,7 +180,12 @@ pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot 
                 let lengths =
                     crate::plot::lengths::of_run(d, series.get("reasoning_len").map(Vec::as_slice))
                         .unwrap_or_default();
-                snap.runs.push(LoadedRun { series, lengths });
+                let rollouts = read_rollouts(&d.join("rollouts.jsonl"));
+                snap.runs.push(LoadedRun {
+                    series,
+                    lengths,
+                    rollouts,
+                });
             }
             Err(e) => snap.errors.push(e.to_string()),
         }
@@ -192,4 +212,17 @@ pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot 
         }
     }
     snap
+}
+
+/// The newest `ROLLOUTS_KEPT` groups of a rollouts.jsonl (unreadable lines, such as one
+/// being written, are passed over: this is for browsing, not for numbers).
+fn read_rollouts(path: &std::path::Path) -> Vec<crate::train::report::RolloutSample> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .take(ROLLOUTS_KEPT)
+        .collect()
 }

@@ -326,6 +326,21 @@ fn training_snapshot() -> crate::tui::app::training::RunsSnapshot {
                     max: 48.0,
                 })
                 .collect(),
+            rollouts: vec![crate::train::report::RolloutSample {
+                step: 20,
+                user_id: "7".into(),
+                target: "50".into(),
+                chains: vec![crate::train::report::ChainSample {
+                    text: "They liked Star Wars".into(),
+                    tokens: 5,
+                    reward: 0.25,
+                    ndcg: 0.2,
+                    softmax: 0.05,
+                    rank: Some(3),
+                    advantage: 1.5,
+                    top: true,
+                }],
+            }],
         }
     };
     RunsSnapshot {
@@ -367,6 +382,16 @@ fn training_screen_reads_runs_and_draws_curves() {
     let text = screen(&s, 110, 26);
     has(&text, "EMA 0.3");
     has(&text, "zoom 1/2");
+    has(
+        &text,
+        "Rollouts 1/2 (pgdn/pgup) · r2ec-run · step 20 · user 7",
+    );
+    has(
+        &text,
+        "*0 reward 0.2500 adv +1.50 rank     3   5 tok  They liked Star Wars",
+    );
+    code(&mut s, KeyCode::PageDown);
+    has(&screen(&s, 110, 26), "Rollouts 2/2 (pgdn/pgup) · wo-run");
     // While the screen shows, ticks re-read the runs (a live run is followed).
     let effects: Vec<_> = (0..crate::tui::app::training::FOLLOW_TICKS)
         .flat_map(|_| update(&mut s, Msg::Tick))

@@ -79,6 +79,19 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if waiting(f, area, " Training ", state, theme) {
         return;
     }
+    let has_rollouts = state
+        .training
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.runs.iter().any(|r| !r.rollouts.is_empty()));
+    let area = if has_rollouts {
+        let [chart, rollouts] =
+            Layout::vertical([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
+        render_rollouts(f, rollouts, state, theme);
+        chart
+    } else {
+        area
+    };
     let t = &state.training;
     let Some(snap) = &t.snapshot else { return };
     let Some(field) = t.field_name() else { return };
@@ -251,4 +264,53 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .bar_style(Style::default().fg(theme.series[0]));
         f.render_widget(chart, bottom);
     }
+}
+
+/// One sampled group of a run's rollouts.jsonl: every chain with its reward, advantage,
+/// target rank and length, the chain that received the item loss marked.
+fn render_rollouts(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let t = &state.training;
+    let Some(snap) = &t.snapshot else { return };
+    let all: Vec<(&str, &crate::train::report::RolloutSample)> = snap
+        .runs
+        .iter()
+        .flat_map(|r| r.rollouts.iter().map(move |s| (r.series.name.as_str(), s)))
+        .collect();
+    let Some((run, s)) = all.get(t.rollout.min(all.len().saturating_sub(1))) else {
+        return;
+    };
+    let title = format!(
+        " Rollouts {}/{} (pgdn/pgup) · {run} · step {} · user {} · target {} ",
+        t.rollout.min(all.len() - 1) + 1,
+        all.len(),
+        s.step,
+        s.user_id,
+        s.target
+    );
+    let w = area.width.saturating_sub(60) as usize;
+    let lines: Vec<Line> = s
+        .chains
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let rank = c.rank.map_or("-".to_string(), |r| r.to_string());
+            let text: String = c.text.replace('\n', " ");
+            Line::styled(
+                format!(
+                    "{}{k} reward {:.4} adv {:+.2} rank {:>5} {:>3} tok  {}",
+                    if c.top { "*" } else { " " },
+                    c.reward,
+                    c.advantage,
+                    rank,
+                    c.tokens,
+                    super::cut(&text, w.max(10))
+                ),
+                if c.top { theme.selected } else { theme.text },
+            )
+        })
+        .collect();
+    f.render_widget(
+        ratatui::widgets::Paragraph::new(lines).block(block(Line::from(title), theme)),
+        area,
+    );
 }

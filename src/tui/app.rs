@@ -88,7 +88,7 @@ impl Screen {
             Screen::Prompt => &[Up, Down],
             Screen::Training => &[Up, Down, PageDown, PageUp, Smooth, Zoom, Reload],
             Screen::Lengths => &[Up, Down, Zoom, Reload],
-            Screen::Annotate => &[Up, Down, Pick, Skip, Accept, Note, Blind, Cancel],
+            Screen::Annotate => &[Up, Down, Pick, Skip, Accept, MarkSpan, Note, Blind, Cancel],
         }
     }
 }

@@ -54,6 +54,7 @@ pub enum Action {
     Accept,
     Blind,
     Note,
+    MarkSpan,
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
@@ -144,6 +145,7 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
     (Action::Accept, "accept", &["shift-a"], "accept suggestions"),
     (Action::Blind, "blind", &["b"], "blind mode"),
     (Action::Note, "note", &["shift-n"], "add a note"),
+    (Action::MarkSpan, "mark_span", &["shift-m"], "mark a span"),
 ];
 
 #[derive(Debug, thiserror::Error)]

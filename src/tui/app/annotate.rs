@@ -11,6 +11,7 @@ use crossterm::event::KeyCode;
 
 use super::{Effect, Screen, State};
 use crate::annotate::stats::TAGGER;
+use crate::annotate::store::Span;
 use crate::annotate::{Behaviour, Chain, Record};
 use crate::tui::keys::Action;
 use crate::tui::msg::KeyInput;
@@ -43,6 +44,39 @@ pub struct AnnotateState {
     pub note: Option<String>,
     pub blind: bool,
     pub listing: bool,
+    /// Spans marked by hand for the current chain.
+    pub marked: Vec<Span>,
+    /// `Some` while a span is being marked.
+    pub marking: Option<Marking>,
+}
+
+/// A span being marked: word indices into the chain (inclusive) and the behaviour it
+/// shows (one of the chain's current tags).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marking {
+    pub behaviour: Behaviour,
+    pub first: usize,
+    pub last: usize,
+}
+
+/// Byte ranges of the words of `text` (runs of non-whitespace).
+pub fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len()));
+    }
+    out
 }
 
 impl AnnotateState {
@@ -70,9 +104,18 @@ impl AnnotateState {
     /// Load the draft from this annotator's record of the current chain, if any.
     fn load_draft(&mut self) {
         let id = self.chain().map(|c| c.id.clone());
-        self.draft = id
-            .and_then(|id| self.mine()?.get(&id).map(|r| r.tags.clone()))
-            .unwrap_or_default();
+        let rec = id.and_then(|id| self.mine()?.get(&id).cloned());
+        self.draft = rec.as_ref().map(|r| r.tags.clone()).unwrap_or_default();
+        self.marked = rec.map(|r| r.spans).unwrap_or_default();
+        self.marking = None;
+    }
+
+    /// The byte range of the span being marked.
+    pub fn marking_range(&self) -> Option<(usize, usize)> {
+        let m = self.marking?;
+        let w = words(&self.chain()?.text);
+        let (a, b) = (m.first.min(m.last), m.first.max(m.last));
+        Some((w.get(a)?.0, w.get(b)?.1))
     }
 }
 
@@ -137,6 +180,43 @@ pub fn key_input(state: &mut State, k: KeyInput) -> Option<Vec<Effect>> {
         return None;
     }
     let a = &mut state.annotate;
+    if let Some(m) = a.marking {
+        let n_words = a.chain().map_or(0, |c| words(&c.text).len());
+        let last = n_words.saturating_sub(1);
+        let mut m = m;
+        let shift = k.mods.contains(crossterm::event::KeyModifiers::SHIFT);
+        match k.code {
+            KeyCode::Right if shift => m.first = (m.first + 1).min(last),
+            KeyCode::Left if shift => m.first = m.first.saturating_sub(1),
+            KeyCode::Right => m.last = (m.last + 1).min(last),
+            KeyCode::Left => m.last = m.last.saturating_sub(1),
+            KeyCode::Tab => {
+                let i = a.draft.iter().position(|&b| b == m.behaviour).unwrap_or(0);
+                m.behaviour = a.draft[(i + 1) % a.draft.len().max(1)];
+            }
+            KeyCode::Enter => {
+                if let Some((start, end)) = a.marking_range() {
+                    a.marked
+                        .retain(|s| s.behaviour != m.behaviour || s.start != start);
+                    a.marked.push(Span {
+                        behaviour: m.behaviour,
+                        start,
+                        end,
+                    });
+                    state.status = format!("span marked for {}", m.behaviour.name());
+                }
+                state.annotate.marking = None;
+                return Some(Vec::new());
+            }
+            KeyCode::Esc => {
+                a.marking = None;
+                return Some(Vec::new());
+            }
+            _ => return Some(Vec::new()),
+        }
+        a.marking = Some(m);
+        return Some(Vec::new());
+    }
     if let Some(note) = &mut a.note {
         match k.code {
             KeyCode::Char(c) => note.push(c),
@@ -172,7 +252,13 @@ fn save(state: &mut State, skipped: bool) -> Vec<Effect> {
     let Some(chain) = a.chain().map(|c| c.id.clone()) else {
         return Vec::new();
     };
-    let spans = a
+    let mut spans: Vec<Span> = a
+        .marked
+        .iter()
+        .filter(|sp| a.draft.contains(&sp.behaviour))
+        .cloned()
+        .collect();
+    let suggested: Vec<Span> = a
         .suggestion()
         .map(|s| {
             s.spans
@@ -182,6 +268,12 @@ fn save(state: &mut State, skipped: bool) -> Vec<Effect> {
                 .collect()
         })
         .unwrap_or_default();
+    // A suggested span stands for a behaviour only where none was marked by hand.
+    for sp in suggested {
+        if !spans.iter().any(|m| m.behaviour == sp.behaviour) {
+            spans.push(sp);
+        }
+    }
     let rec = Record {
         chain,
         tags: if skipped { Vec::new() } else { a.draft.clone() },
@@ -246,6 +338,19 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
         }
         Action::Blind => a.blind = !a.blind,
+        Action::MarkSpan => {
+            match a.draft.first() {
+                Some(&behaviour) => {
+                    a.marking = Some(Marking {
+                        behaviour,
+                        first: 0,
+                        last: 0,
+                    });
+                    state.status = "mark a span: ←/→ end, shift-←/→ start, tab behaviour, enter keeps, esc drops".into();
+                }
+                None => state.status = "tag a behaviour (1-7) before marking its span".into(),
+            }
+        }
         Action::Note => a.note = Some(String::new()),
         Action::Cancel => {
             a.set = None;

@@ -42,23 +42,30 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .map(|s| s.spans.iter().map(|x| (x.start, x.end)).collect())
             .unwrap_or_default()
     };
+    // Spans marked by hand are always shown; the one being marked too.
+    spans.extend(a.marked.iter().map(|x| (x.start, x.end)));
+    let marking = a.marking_range();
+    spans.extend(marking);
     spans.sort();
+    spans.dedup();
     // Segments (text, underlined), then split at newlines into lines.
-    let mut segments: Vec<(&str, bool)> = Vec::new();
+    let mut segments: Vec<(&str, bool, bool)> = Vec::new();
     let mut at = 0;
     for (s, e) in spans {
         let t = &chain.text;
         if s < at || e > t.len() || !t.is_char_boundary(s) || !t.is_char_boundary(e) {
             continue;
         }
-        segments.push((&t[at..s], false));
-        segments.push((&t[s..e], true));
+        segments.push((&t[at..s], false, false));
+        segments.push((&t[s..e], true, marking == Some((s, e))));
         at = e;
     }
-    segments.push((&chain.text[at..], false));
+    segments.push((&chain.text[at..], false, false));
     let mut body: Vec<Line> = vec![Line::default()];
-    for (seg, marked) in segments {
-        let style = if marked {
+    for (seg, marked, selecting) in segments {
+        let style = if selecting {
+            theme.selected.add_modifier(Modifier::REVERSED)
+        } else if marked {
             theme
                 .text
                 .add_modifier(Modifier::UNDERLINED | Modifier::BOLD)
@@ -73,6 +80,23 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 last.push_span(Span::styled(piece.to_string(), style));
             }
         }
+    }
+    if let Some(m) = a.marking {
+        body.push(Line::from(""));
+        body.push(Line::styled(
+            format!("marking a span for {} (enter keeps it)", m.behaviour.name()),
+            theme.key,
+        ));
+    }
+    for sp in &a.marked {
+        body.push(Line::styled(
+            format!(
+                "span for {}: \"{}\"",
+                sp.behaviour.name(),
+                chain.text.get(sp.start..sp.end).unwrap_or("")
+            ),
+            theme.dim,
+        ));
     }
     if let Some(note) = &a.note {
         body.push(Line::from(""));

@@ -549,3 +549,60 @@ fn annotate_screen_tags_saves_and_goes_blind() {
     assert!(!text.contains("suggested"));
     assert!(!text.contains("target rank"));
 }
+
+#[test]
+fn a_span_is_marked_by_hand_and_saved_with_its_tag() {
+    use crate::annotate::Behaviour;
+    use crate::tui::effect::Effect;
+    use crate::tui::msg::KeyInput;
+    use crossterm::event::KeyModifiers;
+    let mut s = ready_state();
+    s.annotate.annotator = "ann".into();
+    code(&mut s, KeyCode::BackTab);
+    update(&mut s, Msg::AnnotationSetOpened(Ok(opened_set())));
+    assert_eq!(
+        s.annotate.chain().unwrap().text,
+        "A second chain about dramas"
+    );
+    // No tag yet: nothing to mark.
+    code(&mut s, KeyCode::Char('M'));
+    assert!(s.annotate.marking.is_none());
+    has(&s.status, "tag a behaviour");
+    key(&mut s, '1');
+    code(&mut s, KeyCode::Char('M'));
+    code(&mut s, KeyCode::Right);
+    code(&mut s, KeyCode::Right);
+    update(
+        &mut s,
+        Msg::Key(KeyInput {
+            code: KeyCode::Right,
+            mods: KeyModifiers::SHIFT,
+        }),
+    );
+    assert_eq!(
+        s.annotate.marking_range(),
+        Some((2, 14)),
+        "\"second chain\""
+    );
+    has(
+        &screen(&s, 120, 32),
+        "marking a span for attribute abstraction",
+    );
+    code(&mut s, KeyCode::Enter);
+    assert!(s.annotate.marking.is_none());
+    has(
+        &screen(&s, 120, 32),
+        "span for attribute abstraction: \"second chain\"",
+    );
+    let saved = code(&mut s, KeyCode::Enter);
+    let rec = saved
+        .iter()
+        .find_map(|e| match e {
+            Effect::SaveTag(r) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(rec.tags, vec![Behaviour::AttributeAbstraction]);
+    assert_eq!(rec.spans.len(), 1);
+    assert_eq!((rec.spans[0].start, rec.spans[0].end), (2, 14));
+}

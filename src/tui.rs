@@ -64,6 +64,8 @@ pub struct Launch {
     pub sessions: PathBuf,
     /// Run folders the Training screen shows (followed while it is open).
     pub runs: Vec<PathBuf>,
+    /// Where runs started from the Training screen go (`runs/`).
+    pub runs_root: PathBuf,
     /// Whose tags the Annotate screen saves.
     pub annotator: String,
     pub latency_log: Option<PathBuf>,
@@ -97,6 +99,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     state.sampling = launch.sampling;
     let theme = theme::Theme::default();
     let mut latency = LatencyLog::new(log_file);
+    let train_stop = Arc::new(AtomicBool::new(false));
     let mut dirty = true;
     // A key's frame is drawn at once; only streamed updates wait for the frame clock.
     let mut urgent = false;
@@ -165,9 +168,25 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                         };
                         tx.send(Msg::SessionOpened(r));
                     }
+                    Effect::StartTraining(settings) => {
+                        let secs = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        let out = launch.runs_root.join(format!("tui-{secs}"));
+                        train_stop.store(false, Ordering::SeqCst);
+                        let _ = jobs.send(Job::Train {
+                            settings,
+                            out: out.clone(),
+                            stop: train_stop.clone(),
+                        });
+                        tx.send(Msg::TrainingStarted(out));
+                    }
+                    Effect::StopTraining => train_stop.store(true, Ordering::SeqCst),
                     Effect::LoadRuns => {
                         // Off the UI thread: a run folder may be large or on a slow disk.
-                        let (tx, runs) = (tx.clone(), launch.runs.clone());
+                        let mut runs = launch.runs.clone();
+                        runs.extend(state.training.started.iter().cloned());
+                        let tx = tx.clone();
                         let evals = launch.sessions.join("eval");
                         std::thread::spawn(move || {
                             tx.send(Msg::RunsLoaded(app::training::read_runs(&runs, &evals)));
@@ -201,8 +220,10 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
             }
         }
     }
-    // A generation still running stops at its next token; the thread ends with the app.
+    // A generation still running stops at its next token, a training run at its next
+    // step (its checkpoints are whole); the thread ends with the app.
     cancel.store(true, Ordering::SeqCst);
+    train_stop.store(true, Ordering::SeqCst);
     drop(jobs);
     drop(guard);
     Ok(LatencyReport {

@@ -114,6 +114,7 @@ impl TuiArgs {
                 self.runs.clone()
             },
             annotator,
+            runs_root: paths.root.join("runs"),
             latency_log: self.latency_log.clone(),
         };
         let report = crate::tui::run(launch).context("running the TUI")?;

@@ -86,7 +86,9 @@ impl Screen {
             Screen::Compare => &[CompareMode, Run],
             Screen::Group => &[RunGroup, Cancel, TempUp, TempDown],
             Screen::Prompt => &[Up, Down],
-            Screen::Training => &[Up, Down, PageDown, PageUp, Smooth, Zoom, Reload],
+            Screen::Training => &[
+                Up, Down, PageDown, PageUp, Smooth, Zoom, Reload, TrainStart, TrainStop, RatingUp,
+            ],
             Screen::Lengths => &[Up, Down, Zoom, Reload],
             Screen::Annotate => &[Up, Down, Pick, Skip, Accept, MarkSpan, Note, Blind, Cancel],
         }
@@ -190,6 +192,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             training::on_loaded(state, snap);
             vec![Effect::Render]
         }
+        Msg::TrainingStarted(dir) => {
+            training::on_started(state, dir);
+            let mut out = training::on_enter(state);
+            out.push(Effect::Render);
+            out
+        }
         Msg::AnnotationSets(c) => {
             annotate::on_choices(state, c);
             vec![Effect::Render]
@@ -256,6 +264,8 @@ fn on_worker(state: &mut State, e: WorkerEvent) -> Vec<Effect> {
             state.load = LoadPhase::Ready;
             state.status = table;
         }
+        WorkerEvent::TrainProgress(line) => training::on_progress(state, line),
+        WorkerEvent::TrainEnded(r) => training::on_ended(state, r),
         WorkerEvent::LoadFailed(e) => {
             state.status = format!("loading failed: {e}");
             state.load = LoadPhase::Failed(e);

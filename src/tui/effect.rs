@@ -58,6 +58,10 @@ pub enum Effect {
     },
     /// Read the run folders and evaluation reports (answered with `Msg::RunsLoaded`).
     LoadRuns,
+    /// Start a RecPO run in a new folder under `runs/` (answered with `Msg::TrainingStarted`).
+    StartTraining(crate::tui::worker::train_job::TrainSettings),
+    /// Stop the training run at its next step boundary.
+    StopTraining,
     /// List annotation sets and evaluation reports (answered with `Msg::AnnotationSets`).
     ListAnnotationSets,
     /// Open a set, first creating it from `sessions/eval/<report>/examples.jsonl` when

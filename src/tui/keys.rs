@@ -55,6 +55,8 @@ pub enum Action {
     Blind,
     Note,
     MarkSpan,
+    TrainStart,
+    TrainStop,
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
@@ -146,6 +148,18 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
     (Action::Blind, "blind", &["b"], "blind mode"),
     (Action::Note, "note", &["shift-n"], "add a note"),
     (Action::MarkSpan, "mark_span", &["shift-m"], "mark a span"),
+    (
+        Action::TrainStart,
+        "train_start",
+        &["shift-s"],
+        "start training",
+    ),
+    (
+        Action::TrainStop,
+        "train_stop",
+        &["shift-x"],
+        "stop training",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

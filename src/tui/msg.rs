@@ -46,6 +46,7 @@ pub enum Msg {
     SessionSaved(Result<PathBuf, String>),
     /// The run folders and evaluation reports, as just read.
     RunsLoaded(crate::tui::app::training::RunsSnapshot),
+    TrainingStarted(PathBuf),
     AnnotationSets(crate::tui::app::annotate::SetChoices),
     AnnotationSetOpened(Result<crate::tui::app::annotate::OpenedSet, String>),
     TagSaved(Result<crate::annotate::Record, String>),

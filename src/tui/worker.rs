@@ -23,6 +23,7 @@ use crate::rec::recommender::load_item_table;
 use crate::rec::ItemTable;
 
 mod jobs;
+pub mod train_job;
 
 /// Progress reports while loading are sent at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -42,6 +43,12 @@ pub struct WorkerConfig {
 #[derive(Debug)]
 pub enum Job {
     Run(Box<RunRequest>),
+    /// A RecPO run into `out`, stopped at a step boundary when `stop` is set.
+    Train {
+        settings: train_job::TrainSettings,
+        out: PathBuf,
+        stop: Arc<AtomicBool>,
+    },
 }
 
 /// One finished recommendation, with everything the inspector's screens show.
@@ -83,6 +90,10 @@ pub enum WorkerEvent {
         table: String,
     },
     LoadFailed(String),
+    /// A line about the training run under way.
+    TrainProgress(String),
+    /// The training run ended: a line for the status bar, or why it failed.
+    TrainEnded(Result<String, String>),
     RunStarted {
         id: u64,
         prompt: String,
@@ -154,7 +165,20 @@ fn worker_main(
         }
     };
     while let Ok(job) = jobs.recv() {
-        let Job::Run(req) = job;
+        let req = match job {
+            Job::Run(req) => req,
+            Job::Train {
+                settings,
+                out,
+                stop,
+            } => {
+                let r = train_job::train(&loaded, settings, &out, &events, &stop);
+                if !send(&events, WorkerEvent::TrainEnded(r)) {
+                    return;
+                }
+                continue;
+            }
+        };
         cancel.store(false, Ordering::SeqCst);
         let id = req.id;
         let out = if req.group.is_some() {

@@ -10,6 +10,7 @@ use super::{Effect, Screen, State};
 use crate::plot::lengths::StepLength;
 use crate::plot::RunSeries;
 use crate::tui::keys::Action;
+pub use crate::tui::worker::train_job::TrainSettings;
 
 /// Re-read the runs every 2 s (ticks come 8 a second) while a training screen shows.
 pub const FOLLOW_TICKS: usize = 16;
@@ -53,6 +54,14 @@ pub struct TrainingState {
     pub loading: bool,
     /// Which rollout group the Training screen shows (0 = newest), over all runs.
     pub rollout: usize,
+    /// Settings of a run started from this screen.
+    pub settings: TrainSettings,
+    /// The run started from this screen, while it trains.
+    pub job: Option<PathBuf>,
+    /// Runs started from this screen (followed with the others).
+    pub started: Vec<PathBuf>,
+    /// Asked to start, waiting for the runtime to name the folder.
+    pub starting: bool,
 }
 
 impl TrainingState {
@@ -125,23 +134,27 @@ pub fn on_tick(state: &mut State) -> Vec<Effect> {
 pub fn on_loaded(state: &mut State, snap: RunsSnapshot) {
     let t = &mut state.training;
     t.loading = false;
-    let changed = t.snapshot.as_ref() != Some(&snap);
-    if changed {
-        let steps: usize = snap
-            .runs
-            .iter()
-            .map(|r| r.series.get("reward").map_or(0, Vec::len))
-            .sum();
-        state.status = format!(
-            "{} runs, {} logged steps{}",
-            snap.runs.len(),
-            steps,
-            if snap.errors.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", snap.errors.join("; "))
-            }
-        );
+    let first = t.snapshot.is_none();
+    if t.snapshot.as_ref() != Some(&snap) {
+        // Only the first read speaks in the status bar: later reads of a followed run
+        // must not hide what the training job says.
+        if first || !snap.errors.is_empty() {
+            let steps: usize = snap
+                .runs
+                .iter()
+                .map(|r| r.series.get("reward").map_or(0, Vec::len))
+                .sum();
+            state.status = format!(
+                "{} runs, {} logged steps{}",
+                snap.runs.len(),
+                steps,
+                if snap.errors.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", snap.errors.join("; "))
+                }
+            );
+        }
         t.snapshot = Some(snap);
     }
 }
@@ -163,6 +176,24 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         (Screen::Training, Action::PageUp) => t.rollout = t.rollout.saturating_sub(1),
         (Screen::Lengths, Action::Down) => t.eval = (t.eval + 1) % n_evals,
         (Screen::Lengths, Action::Up) => t.eval = (t.eval + n_evals - 1) % n_evals,
+        (Screen::Training, Action::RatingUp) if t.job.is_none() => t.settings.steps += 5,
+        (Screen::Training, Action::RatingDown) if t.job.is_none() => {
+            t.settings.steps = t.settings.steps.saturating_sub(5).max(1)
+        }
+        (Screen::Training, Action::TrainStart) => {
+            if t.job.is_some() || t.starting {
+                state.status = "a training run is under way (shift-x stops it)".into();
+            } else if !state.load.eq(&super::LoadPhase::Ready) {
+                state.status = "the model is still loading".into();
+            } else {
+                t.starting = true;
+                return vec![Effect::StartTraining(t.settings)];
+            }
+        }
+        (Screen::Training, Action::TrainStop) if t.job.is_some() => {
+            state.status = "stopping after the current step…".into();
+            return vec![Effect::StopTraining];
+        }
         (_, Action::Smooth) => t.smooth = (t.smooth + 1) % SMOOTHING.len(),
         (_, Action::Zoom) => t.zoom = (t.zoom + 1) % 4,
         (_, Action::Reload) => return reload(state),
@@ -175,6 +206,10 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot {
     let mut snap = RunsSnapshot::default();
     for d in dirs {
+        // A run just started has its folder before its first logged step.
+        if d.join("config.json").is_file() && !d.join("metrics.jsonl").exists() {
+            continue;
+        }
         match crate::plot::read_run(d) {
             Ok(series) => {
                 let lengths =
@@ -225,4 +260,27 @@ fn read_rollouts(path: &std::path::Path) -> Vec<crate::train::report::RolloutSam
         .filter_map(|l| serde_json::from_str(l).ok())
         .take(ROLLOUTS_KEPT)
         .collect()
+}
+
+/// The runtime named the new run's folder and handed the job to the model thread.
+pub fn on_started(state: &mut State, dir: PathBuf) {
+    let t = &mut state.training;
+    t.starting = false;
+    state.status = format!("training into {} (shift-x stops)", dir.display());
+    t.started.push(dir.clone());
+    t.job = Some(dir);
+}
+
+pub fn on_progress(state: &mut State, line: String) {
+    state.status = line;
+}
+
+pub fn on_ended(state: &mut State, r: Result<String, String>) {
+    let t = &mut state.training;
+    t.job = None;
+    t.starting = false;
+    state.status = match r {
+        Ok(line) => line,
+        Err(e) => format!("training failed: {e}"),
+    };
 }

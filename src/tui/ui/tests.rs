@@ -606,3 +606,56 @@ fn a_span_is_marked_by_hand_and_saved_with_its_tag() {
     assert_eq!(rec.spans.len(), 1);
     assert_eq!((rec.spans[0].start, rec.spans[0].end), (2, 14));
 }
+
+#[test]
+fn training_starts_and_stops_from_the_training_screen() {
+    use crate::tui::effect::Effect;
+    use crate::tui::worker::WorkerEvent;
+    let mut s = ready_state();
+    key(&mut s, '8');
+    update(&mut s, Msg::RunsLoaded(training_snapshot()));
+    has(&screen(&s, 140, 26), "shift-s trains 20 steps (+/-)");
+    key(&mut s, '+');
+    let start = code(&mut s, KeyCode::Char('S'));
+    let settings = start
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartTraining(t) => Some(*t),
+            _ => None,
+        })
+        .expect("shift-s starts training");
+    assert_eq!(settings.steps, 25);
+    // A second press while it starts does not start another.
+    assert!(!code(&mut s, KeyCode::Char('S'))
+        .iter()
+        .any(|e| matches!(e, Effect::StartTraining(_))));
+    let dir = std::path::PathBuf::from("runs/tui-1");
+    let out = update(&mut s, Msg::TrainingStarted(dir.clone()));
+    assert!(
+        out.contains(&Effect::LoadRuns),
+        "the new run is read at once"
+    );
+    assert_eq!(s.training.started, vec![dir]);
+    has(&screen(&s, 140, 26), "training runs/tui-1 (shift-x stops)");
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::TrainProgress(
+            "training step 1/25: reward 0.1".into(),
+        )),
+    );
+    has(&s.status, "training step 1/25");
+    assert_eq!(
+        code(&mut s, KeyCode::Char('X')),
+        vec![Effect::StopTraining, Effect::Render]
+    );
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::TrainEnded(Ok(
+            "training stopped after step 1: runs/tui-1".into(),
+        ))),
+    );
+    assert!(s.training.job.is_none());
+    has(&s.status, "stopped after step 1");
+    // Stopping with nothing running does nothing.
+    assert_eq!(code(&mut s, KeyCode::Char('X')), vec![Effect::Render]);
+}

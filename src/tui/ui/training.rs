@@ -143,8 +143,12 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         );
     }
     let n = t.fields().len();
+    let job = match &t.job {
+        Some(dir) => format!(" · training {} (shift-x stops)", dir.display()),
+        None => format!(" · shift-s trains {} steps (+/-)", t.settings.steps),
+    };
     let title = format!(
-        " Training · {field} ({}/{n}, ↑↓) · EMA {a} (m) · zoom 1/{} (z) · runs {} ",
+        " Training · {field} ({}/{n}, ↑↓) · EMA {a} (m) · zoom 1/{} (z) · runs {}{job} ",
         t.field % n.max(1) + 1,
         1u32 << t.zoom,
         snap.runs.len()

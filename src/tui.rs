@@ -199,6 +199,12 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                         let r = annotations::open(&launch.sessions, &name, from_report.as_deref());
                         tx.send(Msg::AnnotationSetOpened(r));
                     }
+                    Effect::CollectChains(chains) => {
+                        tx.send(Msg::ChainsCollected(annotations::collect(
+                            &launch.sessions,
+                            chains,
+                        )));
+                    }
                     Effect::SaveTag(rec) => {
                         let r = match &state.annotate.set {
                             Some(set) => annotations::save(

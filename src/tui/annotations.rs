@@ -73,3 +73,65 @@ pub fn save(
     store.save(rec.clone()).map_err(|e| e.to_string())?;
     Ok(rec)
 }
+
+/// Append sampled chains to the `live` set (created when missing), each with a fresh id;
+/// the chains file is rewritten atomically, so annotators' logs stay valid.
+pub fn collect(
+    sessions: &Path,
+    mut chains: Vec<crate::annotate::Chain>,
+) -> Result<(String, usize), String> {
+    let name = crate::tui::app::annotate::LIVE_SET;
+    let dir = set::set_dir(sessions, name).map_err(|e| e.to_string())?;
+    let path = set::chains_path(&dir);
+    let mut all = if path.is_file() {
+        set::load(&dir).map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    let secs = crate::annotate::store::now();
+    for (k, c) in chains.iter_mut().enumerate() {
+        c.id = format!("live-{secs}-{}-{k}", all.len());
+    }
+    let n = chains.len();
+    all.extend(chains);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut buf = String::new();
+    for c in &all {
+        buf.push_str(&serde_json::to_string(c).map_err(|e| e.to_string())?);
+        buf.push('\n');
+    }
+    crate::util::atomic::write_atomic(&path, buf.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    annotate::suggest_all(&dir, &all).map_err(|e| e.to_string())?;
+    Ok((name.to_string(), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_chains_append_to_the_live_set_with_fresh_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = |t: &str| crate::annotate::Chain {
+            id: String::new(),
+            text: t.into(),
+            reward: Some(0.5),
+            rank: Some(3),
+        };
+        assert_eq!(
+            collect(dir.path(), vec![chain("recently a comedy"), chain("b")]).unwrap(),
+            ("live".into(), 2)
+        );
+        assert_eq!(collect(dir.path(), vec![chain("c")]).unwrap().1, 1);
+        let set = open(dir.path(), "live", None).unwrap();
+        assert_eq!(set.chains.len(), 3);
+        let ids: std::collections::BTreeSet<_> = set.chains.iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids.len(), 3, "ids are unique");
+        assert!(
+            set.records["tagger"].values().any(|r| !r.tags.is_empty()),
+            "suggestions come with them"
+        );
+        assert!(choices(dir.path()).sets.contains(&"live".to_string()));
+    }
+}

@@ -84,7 +84,7 @@ impl Screen {
             Screen::Run => &[Run, Cancel, TempUp, TempDown, CycleTopK, RunGroup],
             Screen::Trace => &[Run, Cancel],
             Screen::Compare => &[CompareMode, Run],
-            Screen::Group => &[RunGroup, Cancel, TempUp, TempDown],
+            Screen::Group => &[RunGroup, Cancel, TempUp, TempDown, Collect],
             Screen::Prompt => &[Up, Down],
             Screen::Training => &[
                 Up, Down, PageDown, PageUp, Smooth, Zoom, Reload, TrainStart, TrainStop, RatingUp,
@@ -204,6 +204,24 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::AnnotationSetOpened(r) => {
             annotate::on_opened(state, r);
+            vec![Effect::Render]
+        }
+        Msg::ChainsCollected(r) => {
+            state.status = match r {
+                Ok((set, n)) => {
+                    format!("{n} chains added to the annotation set `{set}` (screen 10)")
+                }
+                Err(e) => format!("chains not added: {e}"),
+            };
+            // The chooser lists the set next time; an open copy of it is stale.
+            if state
+                .annotate
+                .set
+                .as_ref()
+                .is_some_and(|s| s.name == annotate::LIVE_SET)
+            {
+                state.annotate.set = None;
+            }
             vec![Effect::Render]
         }
         Msg::TagSaved(r) => {

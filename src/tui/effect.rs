@@ -70,6 +70,8 @@ pub enum Effect {
         name: String,
         from_report: Option<String>,
     },
+    /// Add sampled chains to the `live` annotation set (answered with `Msg::ChainsCollected`).
+    CollectChains(Vec<crate::annotate::Chain>),
     /// Save one judgement at once, synced (answered with `Msg::TagSaved`).
     SaveTag(crate::annotate::Record),
     Quit,

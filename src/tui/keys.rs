@@ -57,6 +57,7 @@ pub enum Action {
     MarkSpan,
     TrainStart,
     TrainStop,
+    Collect,
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
@@ -159,6 +160,12 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
         "train_stop",
         &["shift-x"],
         "stop training",
+    ),
+    (
+        Action::Collect,
+        "collect",
+        &["shift-c"],
+        "add the chains to the live annotation set",
     ),
 ];
 

@@ -49,5 +49,7 @@ pub enum Msg {
     TrainingStarted(PathBuf),
     AnnotationSets(crate::tui::app::annotate::SetChoices),
     AnnotationSetOpened(Result<crate::tui::app::annotate::OpenedSet, String>),
+    /// (set name, chains added) or why not.
+    ChainsCollected(Result<(String, usize), String>),
     TagSaved(Result<crate::annotate::Record, String>),
 }

@@ -16,6 +16,9 @@ use crate::annotate::{Behaviour, Chain, Record};
 use crate::tui::keys::Action;
 use crate::tui::msg::KeyInput;
 
+/// The set that chains sampled in the TUI (Group screen) are collected into.
+pub const LIVE_SET: &str = "live";
+
 /// A set as opened: its chains and every annotator's latest records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenedSet {

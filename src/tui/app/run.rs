@@ -233,6 +233,29 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::PageDown => (0, 10),
         Action::Top => (u16::MAX / 2, 0),
         Action::Bottom => (0, u16::MAX / 2),
+        Action::Collect if state.screen == Screen::Group => {
+            let Some(g) = &r.group else {
+                state.status = "sample a group first (shift-r)".into();
+                return Vec::new();
+            };
+            let chains: Vec<crate::annotate::Chain> = g
+                .members
+                .iter()
+                .filter(|m| !m.text.trim().is_empty())
+                .map(|m| crate::annotate::Chain {
+                    // The runtime gives collected chains their ids in the set.
+                    id: String::new(),
+                    text: m.text.clone(),
+                    reward: m.reward.as_ref().map(|w| w.reward),
+                    rank: m.reward.as_ref().and_then(|w| w.rank).map(|x| x as u64),
+                })
+                .collect();
+            if chains.is_empty() {
+                state.status = "these chains are empty: nothing to annotate".into();
+                return Vec::new();
+            }
+            return vec![Effect::CollectChains(chains)];
+        }
         Action::CompareMode => {
             r.compare = match r.compare {
                 CompareMode::NoReasoning => CompareMode::Previous,

@@ -282,6 +282,21 @@ fn group_view_shows_chains_rewards_and_advantages() {
     has(&t, "advantage");
     has(&t, "+1.000");
     has(&t, "-0.500");
+    // The sampled chains go to the live annotation set from the Group screen.
+    assert_eq!(s.screen, crate::tui::app::Screen::Group);
+    let out = code(&mut s, KeyCode::Char('C'));
+    let chains = out
+        .iter()
+        .find_map(|e| match e {
+            crate::tui::effect::Effect::CollectChains(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("shift-c collects the chains");
+    assert_eq!(chains.len(), 4);
+    assert_eq!(chains[1].text, "chain text 1");
+    assert_eq!(chains[1].rank, Some(2));
+    update(&mut s, Msg::ChainsCollected(Ok(("live".into(), 4))));
+    has(&s.status, "4 chains added to the annotation set `live`");
 }
 
 #[test]

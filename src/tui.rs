@@ -72,10 +72,14 @@ pub struct Launch {
 }
 
 /// Key-to-frame latency measured during the session.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LatencyReport {
     pub generating: Summary,
     pub idle: Summary,
+    /// The signal that ended the session, if one did.
+    pub signal: Option<i32>,
+    /// A panic of the model thread during the session: (thread, message).
+    pub thread_panic: Option<String>,
 }
 
 /// Open the TUI and run it until the user quits; the terminal is restored on every path.
@@ -92,6 +96,15 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     let (tx, rx) = event::channel();
     let cancel = Arc::new(AtomicBool::new(false));
     let mut guard = terminal::setup()?;
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    {
+        let tx = tx.clone();
+        let signal = signal.clone();
+        terminal::watch_signals(move |sig| {
+            signal.store(sig, Ordering::SeqCst);
+            tx.send(Msg::Signal(sig));
+        })?;
+    }
     let (jobs, _worker) = worker::spawn(launch.worker, tx.clone(), cancel.clone());
     event::spawn_input_and_ticks(tx.clone());
     let mut state = State::new(launch.header, launch.keys);
@@ -104,6 +117,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     // A key's frame is drawn at once; only streamed updates wait for the frame clock.
     let mut urgent = false;
     let mut last_frame = Instant::now() - FRAME;
+    let mut crashed = None;
     loop {
         if dirty && (urgent || last_frame.elapsed() >= FRAME) {
             let view = ui::Extras {
@@ -143,6 +157,16 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
         }
         for ev in batch {
             let is_key = matches!(ev.msg, Msg::Key(_));
+            if is_key && std::env::var(worker::TEST_PANIC_ENV).as_deref() == Ok("ui") {
+                // Test hook (`R2EC_TEST_PANIC=ui`): the UI thread panics on a key.
+                panic!(
+                    "test panic in the UI thread ({}=ui)",
+                    worker::TEST_PANIC_ENV
+                );
+            }
+            if let Msg::Worker(worker::WorkerEvent::Crashed(m)) = &ev.msg {
+                crashed = Some(m.clone());
+            }
             let effects = update(&mut state, ev.msg);
             if is_key && effects.contains(&Effect::Render) {
                 latency.key_handled(ev.at);
@@ -232,8 +256,11 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     train_stop.store(true, Ordering::SeqCst);
     drop(jobs);
     drop(guard);
+    let sig = signal.load(Ordering::SeqCst);
     Ok(LatencyReport {
         generating: latency.summary(true),
         idle: latency.summary(false),
+        signal: (sig != 0).then_some(sig),
+        thread_panic: crashed,
     })
 }

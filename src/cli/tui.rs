@@ -118,6 +118,14 @@ impl TuiArgs {
             latency_log: self.latency_log.clone(),
         };
         let report = crate::tui::run(launch).context("running the TUI")?;
+        // The screen is restored by now, so these reach the user's shell.
+        if let Some(m) = &report.thread_panic {
+            eprintln!("the model thread panicked during the session: {m}");
+        }
+        if let Some(sig) = report.signal {
+            eprintln!("r2ec: stopped by signal {sig}; terminal restored");
+            std::process::exit(128 + sig);
+        }
         let g = report.generating;
         if g.count > 0 {
             eprintln!(

@@ -229,6 +229,17 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             vec![Effect::Render]
         }
         Msg::Resize => vec![Effect::Render],
+        Msg::Signal(sig) => {
+            // Like `q`: a run under way is cancelled, the loop ends and the guard
+            // restores the terminal.
+            state.quit = true;
+            state.status = format!("signal {sig}: quitting");
+            let mut out = vec![Effect::Quit];
+            if state.run.live.is_some() {
+                out.insert(0, Effect::Cancel);
+            }
+            out
+        }
         Msg::Scroll { up, .. } => {
             let action = if up { Action::Up } else { Action::Down };
             let mut out = screen_action(state, action);
@@ -287,6 +298,18 @@ fn on_worker(state: &mut State, e: WorkerEvent) -> Vec<Effect> {
         WorkerEvent::LoadFailed(e) => {
             state.status = format!("loading failed: {e}");
             state.load = LoadPhase::Failed(e);
+        }
+        WorkerEvent::Crashed(e) => {
+            // Nothing more will come from the model thread: whatever waits on it stops.
+            let line = format!("the model thread stopped: {e}");
+            if state.run.live.take().is_some() {
+                state.run.error = Some(line.clone());
+            }
+            if state.training.job.is_some() || state.training.starting {
+                training::on_ended(state, Err(line.clone()));
+            }
+            state.status = line.clone();
+            state.load = LoadPhase::Failed(line);
         }
         other => run::on_worker(state, other),
     }

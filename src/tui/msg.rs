@@ -40,6 +40,8 @@ pub enum Msg {
     /// Animation clock (spinners); changes nothing when nothing animates.
     Tick,
     Worker(WorkerEvent),
+    /// A quit signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) arrived.
+    Signal(i32),
     /// The files of `sessions/`, newest first.
     SessionList(Vec<PathBuf>),
     SessionOpened(Result<(PathBuf, SessionFile), String>),

@@ -90,6 +90,8 @@ pub enum WorkerEvent {
         table: String,
     },
     LoadFailed(String),
+    /// The model thread panicked (the message and where); it takes no more jobs.
+    Crashed(String),
     /// A line about the training run under way.
     TrainProgress(String),
     /// The training run ended: a line for the status bar, or why it failed.
@@ -141,7 +143,20 @@ pub fn spawn(
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("r2ec-model".into())
-        .spawn(move || worker_main(cfg, events, cancel, rx))
+        .spawn(move || {
+            // A panic must not leave the UI waiting forever: it is caught here and
+            // reported; the panic hook kept its message (the screen is not written to).
+            let ev = events.clone();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                worker_main(cfg, events, cancel, rx)
+            }));
+            if r.is_err() {
+                let msg = super::terminal::take_thread_panic()
+                    .map(|(_, m)| m)
+                    .unwrap_or_else(|| "panicked".into());
+                send(&ev, WorkerEvent::Crashed(msg));
+            }
+        })
         // Invariant: spawning fails only when the OS is out of threads; nothing to show then.
         .expect("spawn the model thread");
     (tx, handle)
@@ -210,7 +225,14 @@ fn worker_main(
     }
 }
 
+/// Test hook: `R2EC_TEST_PANIC=worker` makes the model thread panic as it starts
+/// loading, so tests can check the UI reports it and stays usable.
+pub const TEST_PANIC_ENV: &str = "R2EC_TEST_PANIC";
+
 fn load(cfg: &WorkerConfig, events: &EventSender) -> Result<Loaded, String> {
+    if std::env::var(TEST_PANIC_ENV).as_deref() == Ok("worker") {
+        panic!("test panic in the model thread ({TEST_PANIC_ENV}=worker)");
+    }
     let progress = |stage: &str, done, total| {
         send(
             events,

@@ -229,6 +229,8 @@ impl ItemCache {
         };
         let table = build()?;
         let path = self.save(key, &table)?;
+        // A killed writer leaves its temporary file; it is never read, only removed.
+        let _ = crate::util::atomic::remove_stale_temps(&path);
         self.prune(&path);
         Ok((table, CacheStatus::Built { path, reason }))
     }

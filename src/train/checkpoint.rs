@@ -2,14 +2,20 @@
 //! moments, the item table (its rows are refreshed every step, so they are state too)
 //! and state.json (step, RNG seed and data cursor, optimizer step count, best so far).
 //! Each is written into a temporary folder that is renamed into place once every file
-//! is synced, so a kill leaves either the whole checkpoint or none. `RUN_DIR/best/` is
-//! a copy of the checkpoint with the best valid NDCG@10.
+//! is synced, so a kill leaves either the whole checkpoint or none. The last file
+//! written is `manifest.json`, the size and SHA-256 of every other file: a checkpoint
+//! is loaded only when all of them match, so one damaged on disk after the fact is
+//! refused with the file that differs, never half-used. `RUN_DIR/best/` is a copy of
+//! the checkpoint with the best valid NDCG@10.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::adapter::TrainableAdapter;
 use super::optim::AdamW;
@@ -22,6 +28,19 @@ const STATE: &str = "state.json";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const TABLE: &str = "item_table.safetensors";
 const ADAPTER: &str = "adapter";
+pub const MANIFEST: &str = "manifest.json";
+
+/// Size and SHA-256 of each file of a checkpoint, by path relative to its folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub files: BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileSum {
+    pub bytes: u64,
+    pub sha256: String,
+}
 
 /// Where training stands; with the config, enough to continue exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +117,7 @@ pub fn save_checkpoint(
     let text = serde_json::to_string_pretty(state).map_err(|e| bad(&p, e))?;
     write_atomic(&p, text.as_bytes()).map_err(io(&p))?;
     sync_tree(&tmp)?;
+    write_manifest(&tmp)?;
     let dest = root.join(&name);
     if dest.exists() {
         fs::remove_dir_all(&dest).map_err(io(&dest))?;
@@ -132,6 +152,108 @@ pub fn list_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>, Checkpo
     Ok(out)
 }
 
+/// The files below `dir` (not the manifest), relative paths with `/`, sorted.
+fn files_below(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), CheckpointError> {
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = format!("{prefix}{name}");
+        let path = entry.path();
+        if path.is_dir() {
+            files_below(&path, &format!("{rel}/"), out)?;
+        } else if rel != MANIFEST {
+            out.push((rel, path));
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+fn sum_file(path: &Path) -> Result<FileSum, CheckpointError> {
+    let mut f = fs::File::open(path).map_err(io(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(FileSum { bytes, sha256 })
+}
+
+/// Sum every file of the (synced) checkpoint folder and write `manifest.json` last.
+fn write_manifest(dir: &Path) -> Result<(), CheckpointError> {
+    let mut files = Vec::new();
+    files_below(dir, "", &mut files)?;
+    let mut manifest = Manifest {
+        files: BTreeMap::new(),
+    };
+    for (rel, path) in files {
+        manifest.files.insert(rel, sum_file(&path)?);
+    }
+    let p = dir.join(MANIFEST);
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| bad(&p, e))?;
+    write_atomic(&p, text.as_bytes()).map_err(io(&p))
+}
+
+/// Check a checkpoint folder against its manifest: every listed file present with the
+/// same size and SHA-256. The error names the first file that differs.
+pub fn verify_checkpoint(dir: &Path) -> Result<(), CheckpointError> {
+    let p = dir.join(MANIFEST);
+    let text = match fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(
+                &p,
+                "missing: the checkpoint is incomplete or was written by an older r2ec, so its files cannot be verified",
+            ))
+        }
+        Err(e) => return Err(io(&p)(e)),
+    };
+    let manifest: Manifest =
+        serde_json::from_str(&text).map_err(|e| bad(&p, format!("line {}: {e}", e.line())))?;
+    if manifest.files.is_empty() {
+        return Err(bad(&p, "lists no files"));
+    }
+    for (rel, want) in &manifest.files {
+        if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(bad(&p, format!("file name `{rel}` leaves the checkpoint")));
+        }
+        let path = dir.join(rel);
+        let meta = fs::metadata(&path).map_err(io(&path))?;
+        if meta.len() != want.bytes {
+            return Err(bad(
+                &path,
+                format!(
+                    "{} bytes, the manifest says {}: the checkpoint is damaged",
+                    meta.len(),
+                    want.bytes
+                ),
+            ));
+        }
+        if sum_file(&path)?.sha256 != want.sha256 {
+            return Err(bad(
+                &path,
+                "SHA-256 differs from the manifest: the checkpoint is damaged",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
     let p = dir.join(STATE);
     let text = fs::read_to_string(&p).map_err(io(&p))?;
@@ -147,6 +269,7 @@ pub fn load_checkpoint(
     ids: Vec<String>,
     device: &Device,
 ) -> Result<(TrainState, ItemTable), CheckpointError> {
+    verify_checkpoint(dir)?;
     let state = read_state(dir)?;
     adapter
         .load(&dir.join(ADAPTER))

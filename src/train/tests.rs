@@ -265,3 +265,73 @@ fn no_reasoning_lowers_the_contrastive_loss() {
     let (early, late) = (mean(&rep.steps[..5]), mean(&rep.steps[15..]));
     assert!(late < early, "loss {early:.4} -> {late:.4}");
 }
+
+#[test]
+fn a_damaged_checkpoint_is_refused_with_the_file_that_differs() {
+    use super::checkpoint::{verify_checkpoint, MANIFEST};
+    let data = paired_dataset(6, 8, 1);
+    let model = tiny_model(2);
+    let a = TinyLora::new(model.config(), 2, 2.0, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = RecPo::open(
+        &model,
+        &a,
+        &data,
+        cfg(1),
+        dir.path(),
+        table(&model, &a, &data),
+        false,
+    )
+    .unwrap();
+    run.run(&mut CollectingReporter::default(), &AtomicBool::new(false))
+        .unwrap();
+    let (_, ckpt) = list_checkpoints(dir.path()).unwrap().pop().unwrap();
+    verify_checkpoint(&ckpt).unwrap();
+    let manifest = std::fs::read_to_string(ckpt.join(MANIFEST)).unwrap();
+    for f in [
+        "state.json",
+        "optimizer.safetensors",
+        "item_table.safetensors",
+    ] {
+        assert!(manifest.contains(f), "{f} not in the manifest: {manifest}");
+    }
+
+    // One flipped bit, same size: the checksum catches it.
+    let table_file = ckpt.join("item_table.safetensors");
+    let good = std::fs::read(&table_file).unwrap();
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    std::fs::write(&table_file, &flipped).unwrap();
+    let e = verify_checkpoint(&ckpt).unwrap_err().to_string();
+    assert!(
+        e.contains("item_table.safetensors") && e.contains("SHA-256"),
+        "{e}"
+    );
+    let resumed = RecPo::open(
+        &model,
+        &a,
+        &data,
+        cfg(2),
+        dir.path(),
+        table(&model, &a, &data),
+        true,
+    );
+    let e = resumed
+        .err()
+        .expect("a damaged checkpoint is not resumed")
+        .to_string();
+    assert!(e.contains("item_table.safetensors"), "{e}");
+
+    // Cut short: the size says so.
+    std::fs::write(&table_file, &good[..good.len() / 2]).unwrap();
+    let e = verify_checkpoint(&ckpt).unwrap_err().to_string();
+    assert!(e.contains("bytes, the manifest says"), "{e}");
+
+    // No manifest at all: refused, not trusted.
+    std::fs::write(&table_file, &good).unwrap();
+    verify_checkpoint(&ckpt).unwrap();
+    std::fs::remove_file(ckpt.join(MANIFEST)).unwrap();
+    let e = verify_checkpoint(&ckpt).unwrap_err().to_string();
+    assert!(e.contains("manifest.json") && e.contains("missing"), "{e}");
+}

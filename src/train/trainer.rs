@@ -311,13 +311,9 @@ impl<'a> RecPo<'a> {
                 valid_ndcg10: v,
             });
         }
-        let ckpt = save_checkpoint(
-            &self.run_dir,
-            &self.state,
-            self.adapter,
-            &self.optim,
-            &self.table,
-        )?;
+        // The step's log lines go first and its checkpoint last: a kill in between
+        // resumes from the previous checkpoint, which drops these lines and redoes the
+        // step, so the logs and the checkpoint never disagree.
         let mut lines =
             vec![serde_json::to_value(&metrics).map_err(|e| TrainError::Input(e.to_string()))?];
         if let Some(e) = &eval {
@@ -329,6 +325,13 @@ impl<'a> RecPo<'a> {
         if log_rollouts && !samples.is_empty() {
             self.rollouts.append(&samples)?;
         }
+        let ckpt = save_checkpoint(
+            &self.run_dir,
+            &self.state,
+            self.adapter,
+            &self.optim,
+            &self.table,
+        )?;
         if improved.is_some() {
             save_best(&self.run_dir, &ckpt)?;
         }

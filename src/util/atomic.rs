@@ -112,12 +112,29 @@ pub fn remove_stale_temps(target: impl AsRef<Path>) -> io::Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = file.strip_prefix(&prefix) {
+            if writer_alive(pid) {
+                continue;
+            }
             fs::remove_file(entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Whether the process that named a temporary file (`…tmp-<pid>`) is still running, so
+/// its file is still being written. Where `/proc` is missing it cannot be told, and
+/// only this process's own files count as live.
+fn writer_alive(pid: &str) -> bool {
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return true;
+    }
+    Path::new("/proc/self").exists() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -144,12 +161,19 @@ mod tests {
     fn stale_temps_are_removed_and_others_kept() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.gguf");
-        fs::write(dir.path().join(".m.gguf.tmp-123"), b"partial").unwrap();
-        fs::write(dir.path().join(".other.tmp-123"), b"keep").unwrap();
+        fs::write(dir.path().join(".m.gguf.tmp-99999999"), b"partial").unwrap();
+        fs::write(dir.path().join(".other.tmp-99999999"), b"keep").unwrap();
         fs::write(&p, b"keep").unwrap();
         assert_eq!(remove_stale_temps(&p).unwrap(), 1);
-        assert!(!dir.path().join(".m.gguf.tmp-123").exists());
-        assert!(dir.path().join(".other.tmp-123").exists() && p.exists());
+        assert!(!dir.path().join(".m.gguf.tmp-99999999").exists());
+        assert!(dir.path().join(".other.tmp-99999999").exists() && p.exists());
         assert_eq!(remove_stale_temps(dir.path().join("absent/x")).unwrap(), 0);
+        // A file of a writer still running (this process) is left alone.
+        let live = dir
+            .path()
+            .join(format!(".m.gguf.tmp-{}", std::process::id()));
+        fs::write(&live, b"being written").unwrap();
+        assert_eq!(remove_stale_temps(&p).unwrap(), 0);
+        assert!(live.exists());
     }
 }

@@ -67,21 +67,7 @@ impl AnnotateError {
 /// Set and annotator names become file names under `sessions/`: they may not climb out
 /// of it or hide (letters, digits, `-`, `_`, `.`, not starting with `.`).
 pub fn check_name(what: &'static str, name: &str) -> Result<(), AnnotateError> {
-    let why = if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > 100 {
-        Some("is longer than 100 characters")
-    } else if name.starts_with('.') {
-        Some("may not start with '.'")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        Some("may hold only letters, digits, '-', '_' and '.'")
-    } else {
-        None
-    };
-    match why {
+    match crate::util::names::invalid_reason(name) {
         Some(why) => Err(AnnotateError::Name {
             what,
             name: name.into(),

@@ -105,6 +105,8 @@ pub fn open_prepared(
     name: &str,
 ) -> anyhow::Result<crate::data::prepared::PreparedDataset> {
     use anyhow::Context;
+    // The name is a folder under datasets/.
+    crate::util::names::check("data set name", name).map_err(anyhow::Error::msg)?;
     let dir = paths.prepared(name);
     if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
         let source = match name.parse::<SourceKind>() {

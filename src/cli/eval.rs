@@ -139,6 +139,8 @@ impl EvalArgs {
             ));
         }
         let name = self.name.clone().unwrap_or_else(|| self.default_name());
+        // The name becomes the report folder's name under sessions/eval/.
+        crate::util::names::check("evaluation name", &name).map_err(anyhow::Error::msg)?;
         let out = self.out.clone().unwrap_or_else(|| {
             let split = self.split.name();
             let mut dir = format!("{}-{split}-{name}", self.data);

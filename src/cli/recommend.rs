@@ -236,8 +236,18 @@ struct HistoryFile {
 
 /// Read a history file and check every item against the catalogue.
 pub fn read_history_file(path: &std::path::Path, data: &PreparedDataset) -> anyhow::Result<Picked> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let ok = &e.as_bytes()[..at];
+        let line = 1 + ok.iter().filter(|&&b| b == b'\n').count();
+        let column = 1 + ok.iter().rev().take_while(|&&b| b != b'\n').count();
+        anyhow::anyhow!(
+            "{}:{line}:{column}: invalid UTF-8 (byte 0x{:02X})",
+            path.display(),
+            e.as_bytes()[at]
+        )
+    })?;
     let file: HistoryFile = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
     if file.history.is_empty() {

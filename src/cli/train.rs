@@ -174,6 +174,26 @@ impl TrainArgs {
     }
 
     /// The settings of a resumed run: its config.json, `--steps` applied.
+    /// What can be told about the run folder before the model is loaded (minutes on a
+    /// CPU): a resumed run has its config and a whole checkpoint, a new one an empty
+    /// folder.
+    fn check_run_folder(&self, out: &std::path::Path) -> anyhow::Result<()> {
+        let checkpoints = list_checkpoints(out)?;
+        if self.resume {
+            self.resumed_config(out)?;
+            if let Some((_, dir)) = checkpoints.last() {
+                crate::train::checkpoint::verify_checkpoint(dir)?;
+            }
+        } else if !checkpoints.is_empty() || out.join(crate::train::trainer::METRICS_FILE).exists()
+        {
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another folder",
+                out.display()
+            );
+        }
+        Ok(())
+    }
+
     fn resumed_config(&self, out: &std::path::Path) -> anyhow::Result<RecPoConfig> {
         let path = out.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path)
@@ -187,6 +207,9 @@ impl TrainArgs {
     }
 
     pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        if let (Some(out), false) = (&self.out, self.bench) {
+            self.check_run_folder(out)?;
+        }
         let data = super::data::open_prepared(paths, &self.data)?;
         let opts = ModelOpts {
             model: self.model.clone(),

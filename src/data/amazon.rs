@@ -159,7 +159,10 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
                         path,
                         n,
                         COLUMNS[c],
-                        format!("expected a number, found `{raw}`"),
+                        format!(
+                            "expected a number, found `{}`",
+                            super::atomic_file::shown(raw)
+                        ),
                     )
                 })
         };

@@ -163,7 +163,7 @@ impl<'a> Record<'a> {
         let raw = self.text(column)?;
         match raw.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(self.error(column, format!("expected a number, found `{raw}`"))),
+            _ => Err(self.error(column, format!("expected a number, found `{}`", shown(raw)))),
         }
     }
 
@@ -175,8 +175,20 @@ impl<'a> Record<'a> {
         }
         match raw.parse::<f64>() {
             Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 => Ok(v as i64),
-            _ => Err(self.error(column, format!("expected Unix seconds, found `{raw}`"))),
+            _ => Err(self.error(
+                column,
+                format!("expected Unix seconds, found `{}`", shown(raw)),
+            )),
         }
+    }
+}
+
+/// A value quoted in an error, cut to its first 40 characters: a line of megabytes must
+/// not flood the terminal.
+pub fn shown(raw: &str) -> String {
+    match raw.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &raw[..cut], raw.len()),
+        None => raw.to_string(),
     }
 }
 

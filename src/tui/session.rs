@@ -47,12 +47,7 @@ pub enum SessionError {
 
 /// Save under `dir/<name>.json`; the name is checked so it stays inside `dir`.
 pub fn save(dir: &Path, name: &str, file: &SessionFile) -> Result<PathBuf, SessionError> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok {
+    if crate::util::names::invalid_reason(name).is_some() {
         return Err(SessionError::Name(name.to_string()));
     }
     let path = dir.join(format!("{}.json", name.trim_end_matches(".json")));

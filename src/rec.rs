@@ -3,6 +3,7 @@
 //! against every row (cos / tau, history masked, top-K).
 
 pub mod cache;
+pub mod context;
 pub mod item_table;
 pub mod recommender;
 pub mod score;

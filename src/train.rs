@@ -26,6 +26,6 @@ pub use report::{HeadlessReporter, TrainReporter};
 pub use trainer::RecPo;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

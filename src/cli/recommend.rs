@@ -102,9 +102,17 @@ impl RecommendArgs {
             &mut on_event,
             None,
         )?;
+        if let Some(cut) = &rec.history_cut {
+            // On stderr in both modes, so `--json` output stays one object.
+            if !quiet {
+                println!();
+            }
+            eprintln!("note: {cut}");
+        }
         if self.json {
             let out = json!({
                 "prompt": rec.prompt,
+                "history_cut": rec.history_cut,
                 "reasoning": rec.reasoning,
                 "reasoning_tokens": rec.reasoning_tokens,
                 "stop": rec.stop,

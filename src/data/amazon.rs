@@ -199,7 +199,7 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
         ));
     }
     if out.rows.is_empty() {
-        return Err(DataError::line(path, 2, "no reviews after the header"));
+        return Err(DataError::file(path, "no reviews after the header"));
     }
     Ok(out)
 }

@@ -56,9 +56,8 @@ pub fn read_movielens(inter_path: &Path, item_path: &Path) -> Result<SourceData,
         rows += 1;
     }
     if rows == 0 {
-        return Err(DataError::line(
+        return Err(DataError::file(
             inter_path,
-            2,
             "no interactions after the header",
         ));
     }
@@ -105,11 +104,8 @@ fn read_items(table: &AtomicTable) -> Result<Vec<Item>, DataError> {
         });
     }
     if items.is_empty() {
-        return Err(DataError::line(
-            table.path(),
-            2,
-            "no items after the header",
-        ));
+        // No line number: the file may end right after its header line.
+        return Err(DataError::file(table.path(), "no items after the header"));
     }
     Ok(items)
 }

@@ -84,11 +84,18 @@ impl ItemTable {
     pub fn from_rows(ids: Vec<String>, dim: usize, rows: Vec<f32>) -> Result<Self, TableError> {
         let mut table = Self::new(dim)?;
         check_shape(&ids, dim, &rows)?;
-        table.ids.reserve(ids.len());
-        table.rows.reserve(rows.len());
-        for (id, row) in ids.into_iter().zip(rows.chunks_exact(dim)) {
-            table.add(id, row)?;
+        // Normalised in place and kept: a million-row table is gigabytes, and a second
+        // copy while building would double the peak memory.
+        let mut rows = rows;
+        for (i, (id, row)) in ids.iter().zip(rows.chunks_exact_mut(dim)).enumerate() {
+            let unit = table.normalised(id, row)?;
+            row.copy_from_slice(&unit);
+            if table.index.insert(id.clone(), i).is_some() {
+                return Err(TableError::Duplicate(id.clone()));
+            }
         }
+        table.ids = ids;
+        table.rows = rows;
         Ok(table)
     }
 

@@ -13,9 +13,8 @@ use super::cache::{CacheDtype, CacheKey, CacheStatus, ItemCache};
 use super::item_table::{ItemEncoder, ItemTable};
 use super::score::{mask_history, user_scores};
 use super::{UserVectorAt, TAU};
-use crate::data::chat_template::Message;
 use crate::data::prepared::{PreparedDataset, ITEMS_FILE};
-use crate::data::prompt::{user_prompt_text, ANSWER_TAG, HISTORY_WINDOW};
+use crate::data::prompt::{ANSWER_TAG, HISTORY_WINDOW};
 use crate::data::Interaction;
 use crate::eval::metrics::{rank_of_target, top_k};
 use crate::model::error::ModelError;
@@ -152,6 +151,8 @@ pub struct RecTiming {
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
     pub prompt: String,
+    /// Set when the prompt shows only the latest part of the history.
+    pub history_cut: Option<super::context::HistoryCut>,
     pub reasoning: String,
     pub reasoning_tokens: usize,
     pub stop: Option<StopReason>,
@@ -174,8 +175,12 @@ pub fn recommend(
     cancel: Option<&AtomicBool>,
 ) -> Result<Recommendation, RecError> {
     let start = Instant::now();
-    let text = user_prompt_text(&data.domain(), history, now, &data.catalog, opts.window)?;
-    let prompt = model.template.render(&[Message::user(text)], true);
+    let budget = match opts.user_vector {
+        UserVectorAt::AfterReasoning => opts.generate.max_new_tokens,
+        UserVectorAt::AfterPrompt => 0,
+    };
+    let (prompt, history_cut) =
+        super::context::fit_prompt(model, data, history, now, opts.window, budget)?;
     let (reasoning, reasoning_tokens, stop, user_vector, generation) =
         if opts.user_vector == UserVectorAt::AfterReasoning {
             let req = GenerateRequest {
@@ -263,6 +268,7 @@ pub fn recommend(
     };
     Ok(Recommendation {
         prompt,
+        history_cut,
         reasoning,
         reasoning_tokens,
         stop,

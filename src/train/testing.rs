@@ -64,9 +64,14 @@ fn char_tokenizer() -> Tokenizer {
 
 /// A 2-layer Llama of hidden size 32 with a 128-token vocabulary.
 pub fn tiny_model(seed: u64) -> LoadedModel {
+    tiny_model_with_context(seed, 4096)
+}
+
+/// `tiny_model` with a context window of `context` tokens.
+pub fn tiny_model_with_context(seed: u64, context: usize) -> LoadedModel {
     let mut cfg = tiny_config(Family::Llama);
     cfg.vocab_size = 128;
-    cfg.max_position_embeddings = 4096;
+    cfg.max_position_embeddings = context;
     let w = random_weights(&cfg, seed, &Device::Cpu).expect("random weights");
     LoadedModel {
         backbone: Backbone::new(&cfg, &w, &LoadOptions::default()).expect("tiny backbone"),

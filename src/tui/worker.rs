@@ -99,6 +99,8 @@ pub enum WorkerEvent {
     RunStarted {
         id: u64,
         prompt: String,
+        /// Set when the prompt shows only the latest part of the history.
+        notice: Option<String>,
     },
     Prefill {
         id: u64,

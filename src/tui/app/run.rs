@@ -62,6 +62,8 @@ pub struct RunState {
     pub compare: CompareMode,
     pub speed: Option<Speed>,
     pub error: Option<String>,
+    /// How the history was cut for the prompt of the current run, if it was.
+    pub notice: Option<String>,
 }
 
 pub fn start(state: &mut State, group: bool) -> Vec<Effect> {
@@ -141,9 +143,13 @@ fn is_live(state: &State, id: u64) -> bool {
 
 pub fn on_worker(state: &mut State, e: WorkerEvent) {
     match e {
-        WorkerEvent::RunStarted { id, prompt } if is_live(state, id) => {
+        WorkerEvent::RunStarted { id, prompt, notice } if is_live(state, id) => {
             state.run.prompt_view = Some(highlight::chat_prompt(&prompt));
             state.run.prompt = prompt;
+            if let Some(n) = &notice {
+                state.status = format!("{}: {n}", state.status);
+            }
+            state.run.notice = notice;
         }
         WorkerEvent::Prefill {
             id,
@@ -193,6 +199,9 @@ pub fn on_worker(state: &mut State, e: WorkerEvent) {
                 Some(r) => format!("done: target ranked {r}"),
                 None => "done".into(),
             };
+            if let Some(n) = &state.run.notice {
+                state.status = format!("{}; {n}", state.status);
+            }
             state.run.record_view = Some(highlight::json(&result.record));
             state.run.previous = state.run.last.take();
             state.run.last = Some(result);
@@ -207,6 +216,9 @@ pub fn on_worker(state: &mut State, e: WorkerEvent) {
                 live: false,
             });
             state.status = format!("group of {} done", result.members.len());
+            if let Some(n) = &state.run.notice {
+                state.status = format!("{}; {n}", state.status);
+            }
             state.run.group = Some(result);
         }
         WorkerEvent::RunCancelled { id } if is_live(state, id) => {

@@ -213,6 +213,7 @@ fn run_streams_finishes_and_keeps_the_previous_result() {
         Msg::Worker(WorkerEvent::RunStarted {
             id,
             prompt: "<|im_start|>user".into(),
+            notice: None,
         }),
     );
     assert!(s.run.prompt_view.is_some());

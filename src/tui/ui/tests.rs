@@ -45,6 +45,7 @@ fn ran() -> State {
         Msg::Worker(WorkerEvent::RunStarted {
             id: req.id,
             prompt: "<|im_start|>user\nWatched [Heat] (4)<|im_end|>".into(),
+            notice: None,
         }),
     );
     let res = result_for(&req, "Star Wars", "They like old classics.");

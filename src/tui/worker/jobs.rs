@@ -9,8 +9,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{send, GroupResult, Loaded, RunResult, WorkerEvent};
-use crate::data::chat_template::Message;
-use crate::data::prompt::{user_prompt_text, ANSWER_TAG, HISTORY_WINDOW};
+use crate::data::prompt::{ANSWER_TAG, HISTORY_WINDOW};
 use crate::model::error::ModelError;
 use crate::model::generate::{
     generate_batch, Chain, GenEvent, GenerateOptions, GenerateRequest, StopReason, Timings,
@@ -29,15 +28,18 @@ fn sampling_of(s: &SamplingSettings) -> Sampling {
     }
 }
 
-fn prompt_of(l: &Loaded, req: &RunRequest) -> Result<String, RecError> {
-    let text = user_prompt_text(
-        &l.data.domain(),
+/// The prompt for the request's history, cut to the window and to the context (the
+/// cut is reported with the run, so the user sees it).
+fn prompt_of(l: &Loaded, req: &RunRequest) -> Result<(String, Option<String>), RecError> {
+    let (prompt, cut) = crate::rec::context::fit_prompt(
+        &l.model,
+        &l.data,
         &req.history,
         req.now,
-        &l.data.catalog,
         HISTORY_WINDOW,
+        req.sampling.max_new_tokens,
     )?;
-    Ok(l.model.template.render(&[Message::user(text)], true))
+    Ok((prompt, cut.map(|c| c.to_string())))
 }
 
 fn masked_of(l: &Loaded, req: &RunRequest) -> Vec<usize> {
@@ -110,12 +112,13 @@ pub(super) fn run_one(
     events: &EventSender,
     cancel: &AtomicBool,
 ) -> Result<Option<RunResult>, RecError> {
-    let prompt = prompt_of(l, req)?;
+    let (prompt, notice) = prompt_of(l, req)?;
     send(
         events,
         WorkerEvent::RunStarted {
             id: req.id,
             prompt: prompt.clone(),
+            notice,
         },
     );
     let opts = GenerateOptions {
@@ -201,12 +204,13 @@ pub(super) fn run_group(
     events: &EventSender,
     cancel: &AtomicBool,
 ) -> Result<Option<GroupResult>, RecError> {
-    let prompt = prompt_of(l, req)?;
+    let (prompt, notice) = prompt_of(l, req)?;
     send(
         events,
         WorkerEvent::RunStarted {
             id: req.id,
             prompt: prompt.clone(),
+            notice,
         },
     );
     // Greedy chains would all be equal; a greedy setting samples as RecPO's rollouts do.

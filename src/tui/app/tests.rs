@@ -349,3 +349,51 @@ fn tab_cycles_screens_and_scroll_moves() {
     );
     assert_eq!(s.run.scroll_back, 1);
 }
+
+#[test]
+fn a_cut_history_is_told_in_the_status_bar() {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    let req = run_request(&key(&mut s, 'r')).expect("run effect");
+    let note = "history of 200 items: the prompt shows the last 20 (the history window)";
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunStarted {
+            id: req.id,
+            prompt: "<|im_start|>user".into(),
+            notice: Some(note.into()),
+        }),
+    );
+    assert!(s.status.ends_with(note), "{}", s.status);
+    assert_eq!(s.run.notice.as_deref(), Some(note));
+}
+
+#[test]
+fn a_crashed_model_thread_stops_the_run_and_says_why() {
+    let mut s = ready_state();
+    code(&mut s, KeyCode::Enter);
+    run_request(&key(&mut s, 'r')).expect("run effect");
+    assert!(s.run.live.is_some());
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::Crashed(
+            "index out of bounds at src/x.rs:1".into(),
+        )),
+    );
+    assert!(s.run.live.is_none(), "the run no longer waits");
+    assert!(s
+        .status
+        .starts_with("the model thread stopped: index out of bounds"));
+    assert!(matches!(s.load, LoadPhase::Failed(_)));
+    // Still usable: a new run is refused with a reason, quitting works.
+    assert!(run_request(&key(&mut s, 'r')).is_none());
+    assert!(key(&mut s, 'q').contains(&Effect::Quit));
+}
+
+#[test]
+fn a_signal_quits_like_q() {
+    let mut s = ready_state();
+    let out = update(&mut s, Msg::Signal(15));
+    assert!(s.quit);
+    assert!(out.contains(&Effect::Quit));
+}

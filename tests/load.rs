@@ -159,8 +159,5 @@ fn a_200_item_history_is_cut_to_the_window_with_a_notice() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["history_cut"]["given"], 200);
     assert_eq!(v["history_cut"]["shown"], 20);
-    // The prompt lists 20 items: the latest ones.
-    let prompt = v["prompt"].as_str().unwrap();
     assert!(String::from_utf8_lossy(&json.stderr).contains("note: history of 200 items"));
-    assert!(!prompt.is_empty());
 }

@@ -274,8 +274,7 @@ impl TrainArgs {
         // A resumed run takes its LoRA settings from its own checkpoint.
         let adapter = match list_checkpoints(&out)?.last() {
             Some((_, dir)) if self.resume => {
-                // Nothing of a damaged checkpoint is read, not even its LoRA settings.
-                crate::train::checkpoint::verify_checkpoint(dir)?;
+                // `check_run_folder` verified it before the model was loaded.
                 Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
             }
             _ => Lora::new(

@@ -24,6 +24,7 @@ use crate::util::atomic::write_atomic;
 
 mod key;
 
+pub(crate) use key::hex;
 pub use key::{file_fingerprint, files_fingerprint, template_fingerprint, CacheKey};
 
 const FORMAT: &str = "r2ec.item_table.v1";

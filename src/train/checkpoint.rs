@@ -186,11 +186,7 @@ fn sum_file(path: &Path) -> Result<FileSum, CheckpointError> {
         bytes += n as u64;
         hasher.update(&buf[..n]);
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = crate::rec::cache::hex(&hasher.finalize());
     Ok(FileSum { bytes, sha256 })
 }
 

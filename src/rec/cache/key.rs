@@ -133,7 +133,7 @@ fn sha256_file(path: &Path) -> Result<String, CacheError> {
     Ok(hex(&h.finalize()))
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -33,7 +33,18 @@ fn chain(err: &anyhow::Error) -> String {
     msg
 }
 
+/// candle asks for its thread count on every f32 matmul and, unless `RAYON_NUM_THREADS`
+/// is set, counts physical cores by reading `/proc/cpuinfo` each time (about 3% of a
+/// decode step). The count is taken once here, before any thread starts, and pinned.
+fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
 fn main() -> ExitCode {
+    pin_thread_count();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // Reported by `main` below as an error, not as a crash.

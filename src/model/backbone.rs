@@ -10,6 +10,7 @@
 
 mod attention;
 mod cache;
+mod few_rows;
 mod hook;
 mod layer;
 mod mask;

@@ -6,6 +6,7 @@
 use candle_core::{Tensor, D};
 
 use super::cache::KvCache;
+use super::few_rows;
 use super::hook::{hooked, LinearHook, LoraTarget};
 use super::rope::RopeAt;
 use crate::model::config::ModelConfig;
@@ -96,7 +97,11 @@ impl Attention {
         let k = rope.apply(&self.split_heads(&k, self.kv_heads)?)?;
         let v = self.split_heads(&v, self.kv_heads)?;
         let (k, v) = cache.append(layer, start, &k, &v)?;
-        let out = self.attend(&q, &k, &v, mask, candle_nn::ops::softmax_last_dim)?;
+        let out = if few_rows::applies(&q) {
+            few_rows::attend(&q, &k, &v, mask, self.scale, self.softcap)?
+        } else {
+            self.attend(&q, &k, &v, mask, candle_nn::ops::softmax_last_dim)?
+        };
         hooked(hook, layer, LoraTarget::O, &out, self.o.forward(&out)?)
     }
 

@@ -195,6 +195,23 @@ impl ItemCache {
         Ok(path)
     }
 
+    /// `table` at the precision the cache stores it: f16-rounded and normalised again, as
+    /// `load` would return it.
+    fn as_stored(&self, table: ItemTable) -> Result<ItemTable, CacheError> {
+        match self.dtype {
+            CacheDtype::F32 => Ok(table),
+            CacheDtype::F16 => {
+                let rows = table
+                    .rows()
+                    .iter()
+                    .map(|&x| half::f16::from_f32(x).to_f32())
+                    .collect();
+                ItemTable::from_rows(table.ids().to_vec(), table.dim(), rows)
+                    .map_err(|e| CacheError::Serialise(e.to_string()))
+            }
+        }
+    }
+
     /// The cached table for `key`: `Ok(None)` when there is no file for it, an error
     /// when the file is stale or corrupt.
     pub fn load(&self, key: &CacheKey) -> Result<Option<ItemTable>, CacheError> {
@@ -230,6 +247,9 @@ impl ItemCache {
         };
         let table = build()?;
         let path = self.save(key, &table)?;
+        // Later runs read the stored (maybe f16) rows; the first run scores with the same
+        // rows, so a recommendation does not change once its table is cached.
+        let table = self.as_stored(table)?;
         // A killed writer leaves its temporary file; it is never read, only removed.
         let _ = crate::util::atomic::remove_stale_temps(&path);
         self.prune(&path);

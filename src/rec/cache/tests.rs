@@ -93,6 +93,25 @@ fn missing_cache_is_built_then_loaded() {
 }
 
 #[test]
+fn a_freshly_built_f16_table_scores_as_the_cached_one_will() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ItemCache::new(dir.path(), CacheDtype::F16);
+    let built = table(7);
+    let (first, _) = cache
+        .load_or_build(&key(), || Ok::<_, CacheError>(built.clone()))
+        .unwrap();
+    assert!(
+        max_diff(&first, &built) > 0.0,
+        "f16 rounding changed nothing"
+    );
+    let (cached, status) = cache
+        .load_or_build(&key(), || -> Result<_, CacheError> { unreachable!() })
+        .unwrap();
+    assert!(matches!(status, CacheStatus::Loaded { .. }));
+    assert_eq!(first, cached);
+}
+
+#[test]
 fn stale_key_is_reported_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let cache = ItemCache::new(dir.path(), CacheDtype::F16);

@@ -1,5 +1,5 @@
-//! `r2ec tui` (and plain `r2ec`): open the inspector on the shipped checkpoint when
-//! there is one, else on the base model, with the default data set.
+//! `r2ec tui` (and plain `r2ec`): open the inspector on the shipped checkpoint for the
+//! data set when there is one, else on the base model; the default data set is ml-100k.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::model_opts::ModelOpts;
 use crate::paths::Paths;
+use crate::rec::{CacheDtype, ItemCache};
 use crate::tui::app::Header;
 use crate::tui::effect::SamplingSettings;
 use crate::tui::keys::KeyMap;
@@ -69,7 +70,9 @@ impl TuiArgs {
         // when no other model or adapter is asked for.
         let adapter_dir = match (&self.model.adapter, &self.model.model, self.base) {
             (Some(a), _, _) => Some(a.clone()),
-            (None, None, false) => find_checkpoint(&paths.root.join("assets").join("checkpoints")),
+            (None, None, false) => {
+                find_checkpoint(&paths.root.join("assets").join("checkpoints"), &self.data)
+            }
             _ => None,
         };
         let adapter = match &adapter_dir {
@@ -137,16 +140,31 @@ impl TuiArgs {
     }
 }
 
-/// The shipped checkpoint: the first folder (by name) of `assets/checkpoints/` that holds
-/// a PEFT adapter.
-pub fn find_checkpoint(dir: &Path) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The shipped checkpoint for `data`: among the folders of `assets/checkpoints/` that hold
+/// a PEFT adapter, one whose shipped item table was built for `data`, an R²ec adapter
+/// before a "w/o reasoning" one, then by name. A checkpoint for another data set is still
+/// better than the base model, so it is the last resort.
+pub fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("adapter_config.json").is_file())
-        .collect();
-    dirs.sort();
-    dirs.into_iter().next()
+        .min_by_key(|p| {
+            let other_data = !ItemCache::new(p.join("cache"), CacheDtype::F16)
+                .datasets()
+                .iter()
+                .any(|d| d == data);
+            (other_data, no_reasoning(p), p.clone())
+        })
+}
+
+/// Whether a checkpoint's training run was the "w/o reasoning" ablation.
+fn no_reasoning(checkpoint: &Path) -> bool {
+    std::fs::read_to_string(checkpoint.join("run").join("config.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v.get("no_reasoning")?.as_bool())
+        .unwrap_or(false)
 }
 
 /// Run folders to show by default: each shipped checkpoint's `run/`, then `runs/*`.
@@ -164,4 +182,52 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
         out.extend(found);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rec::{CacheKey, ItemTable};
+
+    /// A checkpoint folder with an adapter config, an item table for `data` (if any) and
+    /// a run config saying whether it reasons.
+    fn checkpoint(root: &Path, name: &str, data: Option<&str>, no_reasoning: bool) {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::write(dir.join("adapter_config.json"), "{}").unwrap();
+        std::fs::write(
+            dir.join("run").join("config.json"),
+            format!("{{\"no_reasoning\": {no_reasoning}}}"),
+        )
+        .unwrap();
+        if let Some(data) = data {
+            let key = CacheKey {
+                model: "m.gguf:1:ab".into(),
+                adapter: Some(name.into()),
+                dataset: format!("{data}:cd"),
+                prompt_version: 1,
+                template: "t".into(),
+            };
+            let table = ItemTable::from_rows(vec!["1".into()], 2, vec![1.0, 0.0]).unwrap();
+            ItemCache::new(dir.join("cache"), CacheDtype::F16)
+                .save(&key, &table)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_for_the_asked_data_set_is_opened() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        assert_eq!(find_checkpoint(r, "ml-100k"), None);
+        checkpoint(r, "r2ec-ml100k", Some("ml-100k"), false);
+        checkpoint(r, "r2ec-ml1m", Some("ml-1m"), false);
+        checkpoint(r, "a-wo-reasoning-ml1m", Some("ml-1m"), true);
+        checkpoint(r, "b-wo-reasoning-ml100k", Some("ml-100k"), true);
+        std::fs::create_dir_all(r.join("0-not-a-checkpoint")).unwrap();
+        assert_eq!(find_checkpoint(r, "ml-100k"), Some(r.join("r2ec-ml100k")));
+        assert_eq!(find_checkpoint(r, "ml-1m"), Some(r.join("r2ec-ml1m")));
+        // No table for the data set: still an R²ec adapter rather than the base model.
+        assert_eq!(find_checkpoint(r, "beauty"), Some(r.join("r2ec-ml100k")));
+    }
 }

@@ -256,6 +256,15 @@ impl ItemCache {
         Ok((table, CacheStatus::Built { path, reason }))
     }
 
+    /// The data set names (`ml-100k`, ...) that the folder's caches were built for.
+    pub fn datasets(&self) -> Vec<String> {
+        self.cache_files()
+            .iter()
+            .filter_map(|p| read_key(p))
+            .filter_map(|k| k.dataset.split(':').next().map(str::to_owned))
+            .collect()
+    }
+
     /// Cache files in the folder, newest first.
     fn cache_files(&self) -> Vec<PathBuf> {
         let Ok(entries) = fs::read_dir(&self.dir) else {

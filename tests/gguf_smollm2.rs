@@ -35,7 +35,7 @@ fn tokenizer(path: &PathBuf) -> Tokenizer {
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures/llama-cpp")
         .join(name)
 }
 

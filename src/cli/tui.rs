@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::model_opts::ModelOpts;
 use crate::paths::Paths;
-use crate::rec::{CacheDtype, ItemCache};
+use crate::rec::ItemCache;
 use crate::tui::app::Header;
 use crate::tui::effect::SamplingSettings;
 use crate::tui::keys::KeyMap;
@@ -150,7 +150,7 @@ pub fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("adapter_config.json").is_file())
         .min_by_key(|p| {
-            let other_data = !ItemCache::new(p.join("cache"), CacheDtype::F16)
+            let other_data = !ItemCache::shipped_with(p)
                 .datasets()
                 .iter()
                 .any(|d| d == data);
@@ -160,11 +160,15 @@ pub fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
 
 /// Whether a checkpoint's training run was the "w/o reasoning" ablation.
 fn no_reasoning(checkpoint: &Path) -> bool {
-    std::fs::read_to_string(checkpoint.join("run").join("config.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v.get("no_reasoning")?.as_bool())
-        .unwrap_or(false)
+    std::fs::read_to_string(
+        checkpoint
+            .join("run")
+            .join(crate::train::trainer::CONFIG_FILE),
+    )
+    .ok()
+    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+    .and_then(|v| v.get("no_reasoning")?.as_bool())
+    .unwrap_or(false)
 }
 
 /// Run folders to show by default: each shipped checkpoint's `run/`, then `runs/*`.
@@ -209,9 +213,7 @@ mod tests {
                 template: "t".into(),
             };
             let table = ItemTable::from_rows(vec!["1".into()], 2, vec![1.0, 0.0]).unwrap();
-            ItemCache::new(dir.join("cache"), CacheDtype::F16)
-                .save(&key, &table)
-                .unwrap();
+            ItemCache::shipped_with(&dir).save(&key, &table).unwrap();
         }
     }
 

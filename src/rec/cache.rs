@@ -140,6 +140,11 @@ impl ItemCache {
         }
     }
 
+    /// The tables a checkpoint ships beside its adapter: `<adapter dir>/cache/`, F16.
+    pub fn shipped_with(adapter_dir: &Path) -> Self {
+        Self::new(adapter_dir.join("cache"), CacheDtype::F16)
+    }
+
     /// `datasets/<name>/cache/`, stored as F16.
     pub fn for_dataset(paths: &crate::paths::Paths, dataset: &str) -> Self {
         Self::new(paths.prepared(dataset).join("cache"), CacheDtype::F16)
@@ -163,14 +168,13 @@ impl ItemCache {
                 Dtype::F32,
                 table.rows().iter().flat_map(|x| x.to_le_bytes()).collect(),
             ),
-            CacheDtype::F16 => {
-                let mut h = vec![half::f16::ZERO; table.rows().len()];
-                h.convert_from_f32_slice(table.rows());
-                (
-                    Dtype::F16,
-                    h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
-                )
-            }
+            CacheDtype::F16 => (
+                Dtype::F16,
+                to_f16(table.rows())
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            ),
         };
         let key_json = key.to_json();
         let ids_json =
@@ -200,15 +204,8 @@ impl ItemCache {
     fn as_stored(&self, table: ItemTable) -> Result<ItemTable, CacheError> {
         match self.dtype {
             CacheDtype::F32 => Ok(table),
-            CacheDtype::F16 => {
-                let rows = table
-                    .rows()
-                    .iter()
-                    .map(|&x| half::f16::from_f32(x).to_f32())
-                    .collect();
-                ItemTable::from_rows(table.ids().to_vec(), table.dim(), rows)
-                    .map_err(|e| CacheError::Serialise(e.to_string()))
-            }
+            CacheDtype::F16 => from_f16(table.ids().to_vec(), table.dim(), &to_f16(table.rows()))
+                .map_err(|e| CacheError::Serialise(e.to_string())),
         }
     }
 
@@ -312,6 +309,24 @@ impl ItemCache {
     }
 }
 
+/// Rows as the F16 cache stores them.
+fn to_f16(rows: &[f32]) -> Vec<half::f16> {
+    let mut h = vec![half::f16::ZERO; rows.len()];
+    h.convert_from_f32_slice(rows);
+    h
+}
+
+/// The table an F16 cache holds; rounding to f16 moved the rows off unit length, so they
+/// are normalised again.
+fn from_f16(
+    ids: Vec<String>,
+    dim: usize,
+    halves: &[half::f16],
+) -> Result<ItemTable, super::TableError> {
+    let mut rows = vec![0.0f32; halves.len()];
+    halves.convert_to_f32_slice(&mut rows);
+    ItemTable::from_rows(ids, dim, rows)
+}
 fn checksum(key_json: &str, ids_json: &str, data: &[u8]) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -397,12 +412,11 @@ fn read_table(path: &Path, bytes: &[u8], expected: &CacheKey) -> Result<ItemTabl
             ItemTable::from_unit_rows(ids, dim, values)
         }
         Dtype::F16 => {
-            // Rounding to f16 moved the rows off unit length: normalise again.
-            let values = data
+            let halves: Vec<half::f16> = data
                 .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
                 .collect();
-            ItemTable::from_rows(ids, dim, values)
+            from_f16(ids, dim, &halves)
         }
         other => {
             return Err(CacheError::corrupt(

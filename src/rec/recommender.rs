@@ -82,7 +82,7 @@ pub fn load_item_table(
     // clone does not spend minutes re-encoding. It is read only when its key matches
     // exactly; anything else falls through to the data set's own cache.
     if let Some(dir) = &model.adapter {
-        let shipped = ItemCache::new(dir.join("cache"), CacheDtype::F16);
+        let shipped = ItemCache::shipped_with(dir);
         if let Ok(Some(table)) = shipped.load(&key) {
             let path = shipped.path_for(&key);
             return Ok((table, CacheStatus::Loaded { path }));

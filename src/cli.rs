@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::paths::Paths;
+use r2ec::paths::Paths;
 
 pub mod annotate;
 pub mod bench;
@@ -73,9 +73,9 @@ impl Cli {
 
 /// Plain `r2ec`: fetch the default assets if they are missing, then open the TUI.
 fn run_default(paths: &Paths) -> anyhow::Result<()> {
-    if crate::setup::missing_defaults(paths) {
+    if r2ec::setup::missing_defaults(paths) {
         println!("r2ec: default model or data missing; running `r2ec setup` first");
-        setup::run_setup(paths, crate::setup::AssetSet::Default)?;
+        setup::run_setup(paths, r2ec::setup::AssetSet::Default)?;
     }
     tui::TuiArgs::defaults().run(paths)
 }

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod charts;
 pub mod coldwarm;
 pub mod compare;
+pub mod distributions;
 pub mod metrics;
 pub mod model_scorer;
 pub mod protocol;
@@ -21,13 +22,15 @@ pub use scorer::{Reasoning, Scored, Scorer};
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error(transparent)]
-    Rec(#[from] crate::rec::recommender::RecError),
+    Rec(#[from] crate::rec::error::RecError),
     #[error(transparent)]
     Model(#[from] crate::model::error::ModelError),
     #[error(transparent)]
     Score(#[from] crate::rec::ScoreError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    History(#[from] crate::data::HistoryError),
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
     #[error("{path}: {source}")]

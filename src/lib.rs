@@ -2,11 +2,12 @@
 //!
 //! One instruct LLM reads a user's history, writes a reasoning chain, and scores every
 //! catalogue item from its final hidden state against an item table encoded by the same
-//! model. The library holds everything; `src/main.rs` only parses the command line.
+//! model. The library holds every layer (see ARCHITECTURE.md) and returns its own error
+//! types; the binary (`src/main.rs` with `src/cli/`) parses the command line and
+//! reports errors with their context.
 
 pub mod annotate;
 pub mod bench;
-pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod model;

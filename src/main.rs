@@ -1,5 +1,6 @@
-//! The `r2ec` binary: parse the command line and run it. Errors are printed with their
-//! context chain and give a non-zero exit; nothing here panics on bad input.
+//! The `r2ec` binary: the command line (`cli`, one module per subcommand over the
+//! library) and its run. Errors are printed with their context chain and give a
+//! non-zero exit; nothing here panics on bad input.
 //!
 //! `println!` panics when standard output cannot be written (a full disk, a closed
 //! pipe); that one panic is caught here and reported as an error like any other.
@@ -8,6 +9,8 @@ use std::any::Any;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+mod cli;
 
 /// The message of std's panic for a failed write to standard output, if it is one.
 fn stdout_failure(payload: &(dyn Any + Send)) -> Option<String> {
@@ -52,7 +55,7 @@ fn main() -> ExitCode {
             default_hook(info);
         }
     }));
-    let run = std::panic::catch_unwind(|| r2ec::cli::Cli::parse().run());
+    let run = std::panic::catch_unwind(|| cli::Cli::parse().run());
     match run {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(err)) => {

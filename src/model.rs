@@ -2,6 +2,7 @@
 //! Hugging Face folders), tokenizer, generation and sampling.
 
 pub mod backbone;
+pub mod chat_template;
 pub mod config;
 pub mod device;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod gguf;
 pub mod hf;
 pub mod linear;
 pub mod loaded;
+pub mod lora;
 pub mod random;
 pub mod sampling;
 pub mod stop;

@@ -1,6 +1,7 @@
 //! Training curves and reasoning length, drawn from run folders and evaluation reports:
 //! what `r2ec plot` writes as PNG or SVG files (series reading, smoothing, length
-//! statistics, charts).
+//! statistics, charts). `charts` is also the chart writer of evaluation reports; this
+//! layer reads files and draws, and imports nothing of `eval` (eval builds on it).
 
 pub mod charts;
 pub mod lengths;
@@ -115,7 +116,7 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
         if l.is_empty() {
             continue;
         }
-        let (labels, values) = crate::eval::charts::length_bins(&l, 12);
+        let (labels, values) = lengths::length_bins(&l, 12);
         let title = format!("Reasoning length, {} ({} chains)", ex.display(), l.len());
         put(
             format!("length-hist-{}", i + 1),

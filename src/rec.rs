@@ -4,13 +4,20 @@
 
 pub mod cache;
 pub mod context;
+pub mod error;
 pub mod item_table;
+pub mod items;
+pub mod pipeline;
+pub mod rank;
+pub mod ranking;
 pub mod recommender;
 pub mod score;
+pub mod trace;
 
 pub use cache::{CacheDtype, CacheError, CacheKey, CacheStatus, ItemCache, RebuildReason};
 pub use item_table::{ItemEncoder, ItemTable, TableError};
-pub use score::{batch_user_scores, mask_history, recommend, user_scores, ScoreError};
+pub use error::RecError;
+pub use score::{batch_user_scores, mask_history, top_items, user_scores, ScoreError};
 
 /// Temperature of the score s(v) = cos(h_T, H_V[v]) / tau (the reference's default).
 pub const TAU: f32 = 0.02;

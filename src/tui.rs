@@ -164,7 +164,7 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                     worker::TEST_PANIC_ENV
                 );
             }
-            if let Msg::Worker(worker::WorkerEvent::Crashed(m)) = &ev.msg {
+            if let Msg::Worker(msg::WorkerEvent::Crashed(m)) = &ev.msg {
                 crashed = Some(m.clone());
             }
             let effects = update(&mut state, ev.msg);

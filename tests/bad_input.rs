@@ -12,11 +12,12 @@
 mod cases;
 #[path = "bad_input/home.rs"]
 mod home;
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// Every file below `dir` with its bytes (symlinks to the model are not followed).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -39,7 +40,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 #[test]
 fn every_bad_input_gets_a_clear_error_and_changes_nothing() {
-    let real = home::real_model();
+    let real = support::model::real_model_for_some_cases();
     let mut ran = 0;
     let mut skipped = Vec::new();
     let mut failures = Vec::new();
@@ -48,14 +49,11 @@ fn every_bad_input_gets_a_clear_error_and_changes_nothing() {
             skipped.push(case.name);
             continue;
         }
-        let home = home::fixture_home(real.as_deref());
+        let home = support::home::tiny_prepared(real.as_deref());
         let args = (case.setup)(home.path());
         let before = snapshot(home.path());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_r2ec"));
-        cmd.args(&args)
-            .env("R2EC_HOME", home.path())
-            .current_dir(home.path())
-            .stdin(Stdio::null());
+        let mut cmd = support::bin::cmd(home.path(), &args);
+        cmd.current_dir(home.path()).stdin(Stdio::null());
         if case.stdout_full {
             cmd.stdout(
                 fs::OpenOptions::new()

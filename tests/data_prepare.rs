@@ -2,37 +2,16 @@
 //! fixtures (exact examples and splits), the error text of bad inputs, and the real
 //! ml-100k when `r2ec setup` has fetched it.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use r2ec::data::{PreparedDataset, Split};
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-fn r2ec(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(args)
-        .env("R2EC_HOME", home)
-        .output()
-        .expect("the r2ec binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Put a MovieLens pair where `r2ec setup` would: `datasets/raw/<name>/<name>.{inter,item}`.
-fn install_movielens(home: &Path, name: &str, inter: &[u8], item: &[u8]) {
-    let dir = home.join("datasets/raw").join(name);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join(format!("{name}.inter")), inter).unwrap();
-    fs::write(dir.join(format!("{name}.item")), item).unwrap();
-}
+use support::bin::{r2ec, stderr};
+use support::fixture;
+use support::home::install_movielens;
 
 fn tiny_movielens(home: &Path, name: &str) {
     let inter = fs::read(fixture("movielens/tiny.inter")).unwrap();

@@ -3,29 +3,15 @@
 //! where `r2ec setup` has fetched it, the real model: its reasoning and target rank
 //! match `r2ec recommend` for the same example.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
-
-fn fixture_home() -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    home
-}
-
-fn r2ec(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(args)
-        .env("R2EC_HOME", home)
-        .output()
-        .expect("the r2ec binary runs")
-}
+use support::bin::r2ec;
+use support::model::real_model;
 
 fn ok_json(out: &Output) -> Value {
     assert!(
@@ -46,7 +32,7 @@ fn lines(path: &Path) -> Vec<Value> {
 
 #[test]
 fn popular_report_folder_json_and_compare() {
-    let home = fixture_home();
+    let home = support::home::tiny();
     let out_dir = home.path().join("reports/pop");
     let out = r2ec(
         home.path(),
@@ -110,24 +96,10 @@ fn popular_report_folder_json_and_compare() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown split `later`"));
 }
 
-fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
-
 #[test]
 fn model_eval_matches_recommend_for_the_same_example() {
     let Some(model) = real_model() else { return };
-    let home = fixture_home();
-    let models = home.path().join("assets/models");
-    fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let home = support::home::tiny_with_model(&model);
     let out_dir = home.path().join("reports/model");
     let s = ok_json(&r2ec(
         home.path(),

@@ -7,30 +7,21 @@
 //! Both need the real SmolLM2 model (fetched by `r2ec setup`) and are skipped with a
 //! notice without it. The annotation store's kill test is `tests/annotate_kill.rs`.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
+use support::bin::{cmd, r2ec};
+use support::model::real_model;
 
 /// A home with a synthetic MovieLens of `items` items (10 users of 8 interactions),
 /// prepared, and the real model linked in.
 fn home(model: &Path, items: usize) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
     let mut item =
         String::from("item_id:token\tmovie_title:token_seq\trelease_year:float\tgenre:token_seq\n");
     for i in 1..=items {
@@ -46,28 +37,10 @@ fn home(model: &Path, items: usize) -> tempfile::TempDir {
             inter.push_str(&format!("u{u}\tm{i}\t4\t{}\n", 1000 * u + 10 * k));
         }
     }
-    fs::write(raw.join("ml-100k.item"), item).unwrap();
-    fs::write(raw.join("ml-100k.inter"), inter).unwrap();
-    let models = home.path().join("assets/models");
-    fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    let out = r2ec(home.path(), &["data", "prepare", "ml-100k"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::home::install_movielens(home.path(), "ml-100k", inter.as_bytes(), item.as_bytes());
+    support::home::link_model(home.path(), model);
+    support::home::prepare(home.path(), "ml-100k");
     home
-}
-
-fn cmd(home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_r2ec"));
-    c.args(args).env("R2EC_HOME", home);
-    c
-}
-
-fn r2ec(home: &Path, args: &[&str]) -> Output {
-    cmd(home, args).output().expect("r2ec runs")
 }
 
 fn names(dir: &Path) -> Vec<String> {

@@ -8,6 +8,8 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test fuzz_readers`. Failures found are
 //! saved by proptest in `tests/fuzz_readers.proptest-regressions` and replayed first.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -19,12 +21,7 @@ use r2ec::data::prepared::{read_examples, read_items, read_stats};
 use r2ec::data::PreparedDataset;
 
 fn fixture(rel: &str) -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(rel),
-    )
-    .unwrap()
+    fs::read(support::fixture(rel)).unwrap()
 }
 
 /// The tiny MovieLens fixture prepared once (by the real binary) for the readers of
@@ -32,17 +29,7 @@ fn fixture(rel: &str) -> Vec<u8> {
 fn prepared() -> &'static (tempfile::TempDir, PreparedDataset) {
     static P: OnceLock<(tempfile::TempDir, PreparedDataset)> = OnceLock::new();
     P.get_or_init(|| {
-        let home = tempfile::tempdir().unwrap();
-        let raw = home.path().join("datasets/raw/ml-100k");
-        fs::create_dir_all(&raw).unwrap();
-        fs::write(raw.join("ml-100k.inter"), fixture("movielens/tiny.inter")).unwrap();
-        fs::write(raw.join("ml-100k.item"), fixture("movielens/tiny.item")).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_r2ec"))
-            .args(["data", "prepare", "ml-100k"])
-            .env("R2EC_HOME", home.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        let home = support::home::tiny_prepared(None);
         let data = PreparedDataset::load(&home.path().join("datasets/ml-100k")).unwrap();
         (home, data)
     })
@@ -221,7 +208,7 @@ proptest! {
     fn history_files(bytes in damaged(br#"{"user_id": "u1", "history": [{"item_id": "m1", "rating": 5, "timestamp": 100}, {"item_id": "m3", "rating": 3.5, "timestamp": 300}], "target": {"item_id": "m2", "rating": 4, "timestamp": 400}, "now": 500}"#.to_vec())) {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "history.json", &bytes);
-        if let Err(e) = r2ec::cli::recommend::read_history_file(&p, &prepared().1) {
+        if let Err(e) = r2ec::data::history::read_history_file(&p, &prepared().1.catalog) {
             check_error(&format!("{e:#}"), &p, &bytes)?;
         }
     }

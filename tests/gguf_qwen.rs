@@ -2,11 +2,13 @@
 //! has been fetched into assets/models/: config values, biases, untied head, Q/K rows
 //! left as stored, and the tokenizer's special tokens and digit splitting.
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::Device;
-use r2ec::data::chat_template::ChatTemplate;
+use r2ec::model::chat_template::ChatTemplate;
 use r2ec::model::config::Family;
 use r2ec::model::gguf::{load_gguf, GgufFile};
 use r2ec::model::tokenizer::Tokenizer;
@@ -15,13 +17,7 @@ use r2ec::model::weights::WeightTensor;
 const FILE: &str = "assets/models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf";
 
 fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FILE);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (optional model)", p.display());
-        None
-    }
+    support::model::or_skip(FILE, "optional model")
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! file has not been fetched into assets/models/): tokenizer ids equal llama.cpp's, config
 //! values, and the Q/K un-permutation checked against candle's interleaved-rope reading.
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,16 +18,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 const FILE: &str = "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FILE);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} not present (fetch the model first)",
-            p.display()
-        );
-        None
-    }
+    support::model::or_skip(FILE, "fetch the model first")
 }
 
 fn tokenizer(path: &PathBuf) -> Tokenizer {
@@ -34,9 +27,7 @@ fn tokenizer(path: &PathBuf) -> Tokenizer {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/llama-cpp")
-        .join(name)
+    support::fixture("llama-cpp").join(name)
 }
 
 #[test]
@@ -130,7 +121,7 @@ fn config_and_weights() {
     assert_eq!((c.bos_token_id, c.eos_token_id), (Some(1), Some(2)));
     assert_eq!(
         m.chat_template,
-        r2ec::data::chat_template::ChatTemplate::smollm2()
+        r2ec::model::chat_template::ChatTemplate::smollm2()
     );
     // 30 layers x 9 tensors + embedding + final norm; tied, so no lm_head.
     assert_eq!(m.weights.tensors.len(), 30 * 9 + 2);

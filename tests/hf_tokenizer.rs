@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use r2ec::data::chat_template::ChatTemplate;
+use r2ec::model::chat_template::ChatTemplate;
 use r2ec::model::tokenizer::{load_hf_tokenizer, Tokenizer};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};

@@ -8,12 +8,13 @@
 //! cliff from memory) plus a loose absolute cap; the release figure is `r2ec bench`'s
 //! (97 ms for one user over 1,000,000 rows on the README's 2-core CPU).
 
-use std::path::Path;
-use std::process::Command;
+mod support;
+
 use std::time::Instant;
 
-use r2ec::rec::{recommend, user_scores, ItemTable, TAU};
+use r2ec::rec::{top_items, user_scores, ItemTable, TAU};
 use rand::{Rng, SeedableRng};
+use support::model::real_model;
 
 const ROWS: usize = 1_000_000;
 const DIM: usize = 576;
@@ -74,7 +75,7 @@ fn a_million_row_item_table_scores_within_its_own_memory_and_the_bench_time() {
     // Top-20 with 200 history rows masked, checked against a full sort.
     let masked: Vec<usize> = (0..200).map(|i| i * 4999).collect();
     let t = Instant::now();
-    let top = recommend(&table, &user, TAU, &masked, 20).unwrap();
+    let top = top_items(&table, &user, TAU, &masked, 20).unwrap();
     let ranked = t.elapsed().as_secs_f64();
     let mut order: Vec<usize> = (0..ROWS).filter(|i| !masked.contains(i)).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -107,29 +108,10 @@ fn a_million_row_item_table_scores_within_its_own_memory_and_the_bench_time() {
     assert!(ranked < 20.0, "ranking took {ranked:.2} s");
 }
 
-fn real_model() -> Option<std::path::PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
-
 #[test]
 fn a_200_item_history_is_cut_to_the_window_with_a_notice() {
     let Some(model) = real_model() else { return };
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    std::fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    std::fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    std::fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    let models = home.path().join("assets/models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let home = support::home::tiny_with_model(&model);
     let history: Vec<serde_json::Value> = (0..200)
         .map(|i| {
             let item = ["m1", "m2", "m3", "m5"][i % 4];
@@ -139,10 +121,11 @@ fn a_200_item_history_is_cut_to_the_window_with_a_notice() {
     let file = home.path().join("long.json");
     std::fs::write(&file, serde_json::json!({ "history": history }).to_string()).unwrap();
     let run = |json: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_r2ec"));
-        c.args(["recommend", "--max-new-tokens", "4", "--history"])
-            .arg(&file)
-            .env("R2EC_HOME", home.path());
+        let mut c = support::bin::cmd(
+            home.path(),
+            ["recommend", "--max-new-tokens", "4", "--history"],
+        );
+        c.arg(&file);
         if json {
             c.arg("--json");
         }

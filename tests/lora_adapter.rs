@@ -3,25 +3,17 @@
 //! (so the GGUF Q/K rows and the adapter's Hugging Face rows line up), and
 //! `r2ec recommend --adapter` keys its item-table cache by the adapter.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::Path;
+use std::process::Output;
 
 use candle_core::{Device, Tensor};
 use r2ec::model::backbone::{KvCache, LoadOptions, WeightFormat};
 use r2ec::model::loaded::LoadedModel;
-use r2ec::train::lora::{Lora, LoraConfig, LoraInit};
-
-fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
+use r2ec::model::lora::{Lora, LoraConfig, LoraInit};
+use support::bin::stderr;
+use support::model::real_model;
 
 /// A non-trivial adapter whose update is a modest share of the base weights.
 fn gentle_config() -> LoraConfig {
@@ -87,20 +79,6 @@ fn merged_gguf_model_matches_the_hooked_path() {
     );
 }
 
-/// A home with the tiny MovieLens fixture as raw `ml-100k` and the real model linked in.
-fn home_with_fixture(model: &Path) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    let models = home.path().join("assets/models");
-    fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    home
-}
-
 fn recommend(home: &Path, adapter: Option<&Path>) -> Output {
     let mut args = vec![
         "recommend".to_string(),
@@ -112,18 +90,15 @@ fn recommend(home: &Path, adapter: Option<&Path>) -> Output {
     if let Some(a) = adapter {
         args.extend(["--adapter".into(), a.display().to_string()]);
     }
-    Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(&args)
-        .env("R2EC_HOME", home)
+    support::bin::cmd(home, &args)
         .output()
-        .expect("r2ec runs")
+        .expect("the r2ec binary runs")
 }
 
 #[test]
 fn recommend_keys_the_item_table_by_adapter() {
     let Some(model) = real_model() else { return };
-    let home = home_with_fixture(&model);
-    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let home = support::home::tiny_with_model(&model);
 
     let out = recommend(home.path(), None);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -3,49 +3,19 @@
 //! streamed text, the JSON record, the target's rank, the item-table cache, and the
 //! errors a user can run into.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use serde_json::Value;
-
-fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
-
-/// A home with the tiny fixture installed as raw `ml-100k` and the real model linked in.
-fn home_with_fixture(model: &Path) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    let models = home.path().join("assets/models");
-    fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    home
-}
-
-fn r2ec(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(args)
-        .env("R2EC_HOME", home)
-        .output()
-        .expect("r2ec runs")
-}
+use support::bin::r2ec;
+use support::model::real_model;
 
 #[test]
 fn recommends_for_a_test_example_in_text_and_json() {
     let Some(model) = real_model() else { return };
-    let home = home_with_fixture(&model);
+    let home = support::home::tiny_with_model(&model);
     let out = r2ec(
         home.path(),
         &[
@@ -126,7 +96,7 @@ fn recommends_for_a_test_example_in_text_and_json() {
 #[test]
 fn no_reasoning_reads_the_user_vector_after_the_prompt() {
     let Some(model) = real_model() else { return };
-    let home = home_with_fixture(&model);
+    let home = support::home::tiny_with_model(&model);
     let out = r2ec(
         home.path(),
         &["recommend", "--user", "u2", "--no-reasoning", "--json"],
@@ -145,7 +115,7 @@ fn no_reasoning_reads_the_user_vector_after_the_prompt() {
 #[test]
 fn user_errors_say_what_and_where() {
     let Some(model) = real_model() else { return };
-    let home = home_with_fixture(&model);
+    let home = support::home::tiny_with_model(&model);
     let out = r2ec(
         home.path(),
         &[

@@ -18,6 +18,7 @@
 //! at >= 95% of clear positions.
 
 #[path = "support/smollm2_parity.rs"]
+mod parity;
 mod support;
 
 use r2ec::model::backbone::LoadOptions;
@@ -27,7 +28,7 @@ use r2ec::model::linear::WeightFormat;
 fn logits_match_quantized_llama_with_stored_weights() {
     // One token at a time, as the reference reads it: candle's quantized matmul takes a
     // different route for many rows at once.
-    support::check(
+    parity::check(
         "stored Q4_1",
         LoadOptions {
             format: WeightFormat::Stored,
@@ -42,22 +43,22 @@ fn logits_match_quantized_llama_with_stored_weights() {
 /// matrix dequantized (in a fresh thread, where candle reads its switch anew).
 #[test]
 fn reference_kernel_noise_measured() {
-    let Some(path) = support::model_path() else {
+    let Some(path) = support::model::real_model() else {
         return;
     };
-    let ids = support::prompt_ids_of(&path);
-    let shipped = support::reference_logits(&path, &ids);
+    let ids = parity::prompt_ids_of(&path);
+    let shipped = parity::reference_logits(&path, &ids);
     std::env::set_var("CANDLE_DEQUANTIZE_ALL", "1");
     let p = path.clone();
     let ids2 = ids.clone();
-    let exact = std::thread::spawn(move || support::reference_logits(&p, &ids2))
+    let exact = std::thread::spawn(move || parity::reference_logits(&p, &ids2))
         .join()
         .unwrap();
     std::env::remove_var("CANDLE_DEQUANTIZE_ALL");
     let cos: Vec<f64> = shipped
         .iter()
         .zip(&exact)
-        .map(|(a, b)| support::cosine(a, b))
+        .map(|(a, b)| parity::cosine(a, b))
         .collect();
     let worst = cos.iter().cloned().fold(1.0, f64::min);
     let mean = cos.iter().sum::<f64>() / cos.len() as f64;

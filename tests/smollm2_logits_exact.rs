@@ -3,6 +3,7 @@
 //! `quantized_llama`), so no kernel rounding remains. See `smollm2_logits.rs`.
 
 #[path = "support/smollm2_parity.rs"]
+mod parity;
 mod support;
 
 use r2ec::model::backbone::LoadOptions;
@@ -13,7 +14,7 @@ fn logits_match_quantized_llama_with_exact_weights() {
     // candle reads the switch once per thread; this file's only test sets it first.
     std::env::set_var("CANDLE_DEQUANTIZE_ALL", "1");
     // The whole prompt in one forward (our prefill path).
-    support::check(
+    parity::check(
         "exact f32",
         LoadOptions {
             format: WeightFormat::F32,

@@ -7,11 +7,12 @@
 //! The model path is deliberately missing: the model thread fails to load and the UI
 //! keeps running, so these tests need no model and run everywhere.
 
+mod support;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -33,30 +34,14 @@ struct Tui {
     _home: tempfile::TempDir,
 }
 
-fn home_with_fixture() -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    home
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Tui {
     fn start(test_panic: Option<&str>) -> Self {
-        let home = home_with_fixture();
         // Prepare the data set first: `r2ec tui` would print its progress to the pty.
-        let prep = Command::new(env!("CARGO_BIN_EXE_r2ec"))
-            .args(["data", "prepare", "ml-100k"])
-            .env("R2EC_HOME", home.path())
-            .output()
-            .unwrap();
-        assert!(prep.status.success(), "{prep:?}");
+        let home = support::home::tiny_prepared(None);
         let size = Winsize {
             ws_row: 40,
             ws_col: 200,
@@ -65,10 +50,11 @@ impl Tui {
         };
         let pty = openpty(Some(&size), None).unwrap();
         let missing = home.path().join("no-such-model.gguf");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_r2ec"));
-        cmd.args(["tui", "--base", "--annotator", "tester", "--model"])
-            .arg(&missing)
-            .env("R2EC_HOME", home.path())
+        let mut cmd = support::bin::cmd(
+            home.path(),
+            ["tui", "--base", "--annotator", "tester", "--model"],
+        );
+        cmd.arg(&missing)
             .env("TERM", "xterm-256color")
             .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
             .stdout(Stdio::from(pty.slave.try_clone().unwrap()))

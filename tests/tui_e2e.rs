@@ -3,21 +3,13 @@
 //! a ranked list, saves the history to sessions/, quits, and checks the terminal is
 //! restored. Skipped with a notice when tmux or the model is missing.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
+use support::model::real_model;
 
 fn have_tmux() -> bool {
     let ok = Command::new("tmux")
@@ -28,20 +20,6 @@ fn have_tmux() -> bool {
         eprintln!("skipped: tmux is not installed");
     }
     ok
-}
-
-/// A home with the tiny fixture as raw `ml-100k` and the real model linked in.
-fn home_with_fixture(model: &Path) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    let models = home.path().join("assets/models");
-    fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(model, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    home
 }
 
 /// A tmux session killed when dropped, so a failing test leaves nothing running.
@@ -95,9 +73,9 @@ fn pick_run_stream_rank_save_quit() {
     if !have_tmux() {
         return;
     }
-    let home = home_with_fixture(&model);
+    let home = support::home::tiny_with_model(&model);
     let lat = home.path().join("latency.tsv");
-    let bin = env!("CARGO_BIN_EXE_r2ec");
+    let bin = support::bin::R2EC;
     let script = format!(
         "R2EC_HOME='{}' '{bin}' tui --max-new-tokens 24 --latency-log '{}'; echo R2EC_EXIT=$?; sleep 120",
         home.path().display(),

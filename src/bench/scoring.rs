@@ -7,12 +7,12 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::median;
-use crate::data::chat_template::ChatTemplate;
+use crate::model::chat_template::ChatTemplate;
 use crate::data::{Domain, Item};
 use crate::model::error::ModelError;
 use crate::model::loaded::LoadedModel;
 use crate::rec::item_table::{ItemEncoder, ItemTable, TableError};
-use crate::rec::recommender::{ModelEncoder, ITEM_BATCH};
+use crate::rec::items::{ModelEncoder, ITEM_BATCH};
 use crate::rec::score::{batch_user_scores, user_scores, ScoreError};
 use crate::rec::TAU;
 
@@ -76,10 +76,7 @@ pub fn bench_item_table(model: &LoadedModel, n: usize) -> Result<ItemFigures, Mo
         .iter()
         .map(|p| model.tokenizer.encode(p).map(|v| v.len()).unwrap_or(0))
         .sum();
-    let mut enc = ModelEncoder {
-        model,
-        batch: ITEM_BATCH,
-    };
+    let mut enc = ModelEncoder::new(model);
     let t = Instant::now();
     for chunk in prompts.chunks(ITEM_BATCH) {
         enc.encode(chunk)?;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::annotate::{self, set, stats, store, Behaviour, Record, Store};
-use crate::paths::Paths;
+use r2ec::annotate::{self, set, stats, store, Behaviour, Record, Store};
+use r2ec::paths::Paths;
 
 #[derive(Debug, Args)]
 pub struct AnnotateArgs {
@@ -132,7 +132,7 @@ impl AnnotateArgs {
                 let dir = open_set(&sessions, &name)?;
                 let chains = set::load(&dir)?;
                 let all = annotate::load_all(&dir)?;
-                crate::util::atomic::write_atomic(
+                r2ec::util::atomic::write_atomic(
                     &out,
                     annotate::export_jsonl(&chains, &all).as_bytes(),
                 )
@@ -199,7 +199,7 @@ fn parse_tag_line(line: &str) -> anyhow::Result<Record> {
 /// Bars of the share of chains per behaviour: the people's majority when there are
 /// people, else the tagger's.
 fn write_chart(path: &std::path::Path, s: &stats::SetStats) -> anyhow::Result<()> {
-    use crate::plot::charts::{write, Chart, Format};
+    use r2ec::plot::charts::{write, Chart, Format};
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some("svg") => Format::Svg,
         Some("png") => Format::Png,

@@ -1,13 +1,13 @@
-//! `r2ec bench`: speed figures of the model core on this machine (see `crate::bench`).
+//! `r2ec bench`: speed figures of the model core on this machine (see `r2ec::bench`).
 
 use clap::Args;
 use serde_json::json;
 
 use super::model_opts::ModelOpts;
-use crate::bench::{
+use r2ec::bench::{
     anchor_prompt, bench_decode, bench_item_table, bench_prefill, bench_scoring, peak_rss_mib,
 };
-use crate::paths::Paths;
+use r2ec::paths::Paths;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

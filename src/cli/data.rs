@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
-use crate::data::amazon::{AmazonOptions, DEFAULT_MIN_ITEMS};
-use crate::data::prepare::{prepare, PrepareOptions, Source, SourceKind};
-use crate::data::prompt::HISTORY_WINDOW;
-use crate::paths::Paths;
+use r2ec::data::amazon::{AmazonOptions, DEFAULT_MIN_ITEMS};
+use r2ec::data::prepare::{prepare, PrepareOptions, Source, SourceKind};
+use r2ec::data::prompt::HISTORY_WINDOW;
+use r2ec::paths::Paths;
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
@@ -103,12 +103,12 @@ impl PrepareArgs {
 pub fn open_prepared(
     paths: &Paths,
     name: &str,
-) -> anyhow::Result<crate::data::prepared::PreparedDataset> {
+) -> anyhow::Result<r2ec::data::prepared::PreparedDataset> {
     use anyhow::Context;
     // The name is a folder under datasets/.
-    crate::util::names::check("data set name", name).map_err(anyhow::Error::msg)?;
+    r2ec::util::names::check("data set name", name).map_err(anyhow::Error::msg)?;
     let dir = paths.prepared(name);
-    if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
+    if !dir.join(r2ec::data::prepared::STATS_FILE).is_file() {
         let source = match name.parse::<SourceKind>() {
             Ok(SourceKind::MovieLens100k) => Some(Source::MovieLens100k),
             Ok(SourceKind::MovieLens1m) => Some(Source::MovieLens1m),
@@ -125,6 +125,6 @@ pub fn open_prepared(
             eprintln!("{}", prepared.stats);
         }
     }
-    crate::data::prepared::PreparedDataset::load(&dir)
+    r2ec::data::prepared::PreparedDataset::load(&dir)
         .with_context(|| format!("opening data set `{name}`"))
 }

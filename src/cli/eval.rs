@@ -12,19 +12,20 @@ use serde_json::json;
 
 use super::model_opts::ModelOpts;
 use super::recommend::parse_split;
-use crate::data::prompt::HISTORY_WINDOW;
-use crate::data::{Example, PreparedDataset, Split};
-use crate::eval::baselines::sasrec::{SasRecScorer, CONFIG_FILE};
-use crate::eval::baselines::{Popularity, SasRec, SasRecConfig};
-use crate::eval::bootstrap::DEFAULT_SEED;
-use crate::eval::coldwarm::SeenInTrain;
-use crate::eval::model_scorer::ModelScorer;
-use crate::eval::protocol::{leave_one_out, Protocol};
-use crate::eval::report::{summary_json, write_report, ReportMeta};
-use crate::eval::{evaluate, select_examples, EvalOptions, EvalRun, Scorer};
-use crate::paths::Paths;
-use crate::rec::recommender::load_item_table;
-use crate::rec::UserVectorAt;
+use r2ec::data::prompt::HISTORY_WINDOW;
+use r2ec::data::{Example, PreparedDataset, Split};
+use r2ec::eval::baselines::sasrec::{SasRecScorer, CONFIG_FILE};
+use r2ec::eval::baselines::{Popularity, SasRec, SasRecConfig};
+use r2ec::eval::bootstrap::DEFAULT_SEED;
+use r2ec::eval::coldwarm::SeenInTrain;
+use r2ec::eval::model_scorer::ModelScorer;
+use r2ec::rec::pipeline::UserEncoder;
+use r2ec::eval::protocol::{leave_one_out, Protocol};
+use r2ec::eval::report::{summary_json, write_report, ReportMeta};
+use r2ec::eval::{evaluate, select_examples, EvalOptions, EvalRun, Scorer};
+use r2ec::paths::Paths;
+use r2ec::rec::items::load_item_table;
+use r2ec::rec::UserVectorAt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -67,7 +68,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     /// Bootstrap resamples for the 95% intervals.
-    #[arg(long, default_value_t = crate::eval::bootstrap::DEFAULT_RESAMPLES)]
+    #[arg(long, default_value_t = r2ec::eval::bootstrap::DEFAULT_RESAMPLES)]
     pub bootstrap: usize,
     /// Which examples are trained and tested on: SPEC §3's temporal split, or per-user
     /// leave-one-out (the protocol of published SASRec figures).
@@ -99,7 +100,7 @@ pub struct EvalArgs {
 impl EvalArgs {
     pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
         if !self.compare.is_empty() {
-            print!("{}", crate::eval::compare::compare_table(&self.compare)?);
+            print!("{}", r2ec::eval::compare::compare_table(&self.compare)?);
             return Ok(());
         }
         let data = super::data::open_prepared(paths, &self.data)?;
@@ -140,7 +141,7 @@ impl EvalArgs {
         }
         let name = self.name.clone().unwrap_or_else(|| self.default_name());
         // The name becomes the report folder's name under sessions/eval/.
-        crate::util::names::check("evaluation name", &name).map_err(anyhow::Error::msg)?;
+        r2ec::util::names::check("evaluation name", &name).map_err(anyhow::Error::msg)?;
         let out = self.out.clone().unwrap_or_else(|| {
             let split = self.split.name();
             let mut dir = format!("{}-{split}-{name}", self.data);
@@ -206,7 +207,7 @@ impl EvalArgs {
         if self.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", crate::eval::compare::compare_summaries(&[summary]));
+            print!("{}", r2ec::eval::compare::compare_summaries(&[summary]));
             println!("report: {}", out.display());
         }
         Ok(())
@@ -270,13 +271,10 @@ impl EvalArgs {
         };
         let generate = self.model.generate_options();
         let mut scorer = ModelScorer::new(
-            &model,
+            UserEncoder::new(&model, data),
             &table,
-            &data.catalog,
-            data.domain(),
             generate.clone(),
             user_vector,
-            HISTORY_WINDOW,
         );
         let run = evaluate(
             &data.catalog,
@@ -290,7 +288,7 @@ impl EvalArgs {
             "sampling": format!("{:?}", generate.sampling),
             "user_vector": format!("{user_vector:?}"),
             "history_window": HISTORY_WINDOW,
-            "tau": crate::rec::TAU,
+            "tau": r2ec::rec::TAU,
             "model_path": model.path.display().to_string(),
         });
         Ok((run, Some(model.name.clone()), settings))
@@ -307,7 +305,7 @@ impl EvalArgs {
         notes: &mut Vec<String>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> anyhow::Result<(EvalRun, Option<String>, serde_json::Value)> {
-        let (device, _) = crate::model::device::pick_device(self.model.device)?;
+        let (device, _) = r2ec::model::device::pick_device(self.model.device)?;
         let ml1m = self.data.starts_with("ml-1m");
         let t = Instant::now();
         let (sasrec, trained) = if let Some(dir) = &self.sasrec_model {
@@ -327,7 +325,7 @@ impl EvalArgs {
                 ..Default::default()
             };
             let quiet = self.json;
-            let s = crate::eval::baselines::sasrec::train_sasrec(
+            let s = r2ec::eval::baselines::sasrec::train_sasrec(
                 &cfg,
                 train,
                 valid,

@@ -7,9 +7,9 @@ use std::io::Write;
 use clap::Args;
 
 use super::model_opts::ModelOpts;
-use crate::data::chat_template::Message;
-use crate::model::generate::{generate_batch, GenEvent, GenerateRequest};
-use crate::paths::Paths;
+use r2ec::model::chat_template::Message;
+use r2ec::model::generate::{generate_batch, GenEvent, GenerateRequest};
+use r2ec::paths::Paths;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {

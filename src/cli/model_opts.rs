@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::model::backbone::LoadOptions;
-use crate::model::device::{pick_device, DeviceChoice};
-use crate::model::generate::GenerateOptions;
-use crate::model::linear::WeightFormat;
-use crate::model::loaded::LoadedModel;
-use crate::model::sampling::Sampling;
-use crate::paths::Paths;
+use r2ec::model::backbone::LoadOptions;
+use r2ec::model::device::{pick_device, DeviceChoice};
+use r2ec::model::generate::GenerateOptions;
+use r2ec::model::linear::WeightFormat;
+use r2ec::model::loaded::LoadedModel;
+use r2ec::model::sampling::Sampling;
+use r2ec::paths::Paths;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum FormatChoice {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::plot::{plot, Format, PlotRequest};
+use r2ec::plot::{plot, Format, PlotRequest};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {

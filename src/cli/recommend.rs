@@ -10,12 +10,15 @@ use clap::Args;
 use serde_json::json;
 
 use super::model_opts::ModelOpts;
-use crate::data::prepared::{PreparedDataset, Split};
-use crate::data::{Example, Interaction};
-use crate::model::generate::GenEvent;
-use crate::paths::Paths;
-use crate::rec::recommender::{load_item_table, recommend, RecommendOptions};
-use crate::rec::UserVectorAt;
+use r2ec::data::prepared::{PreparedDataset, Split};
+use r2ec::data::history::read_history_file;
+use r2ec::data::UserHistory;
+use r2ec::model::generate::GenEvent;
+use r2ec::paths::Paths;
+use r2ec::rec::items::load_item_table;
+use r2ec::rec::pipeline::UserEncoder;
+use r2ec::rec::recommender::{recommend, RecommendOptions};
+use r2ec::rec::UserVectorAt;
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
@@ -83,7 +86,7 @@ impl RecommendArgs {
             top_k: self.top,
             ..Default::default()
         };
-        let target = example.target.as_ref().map(|t| t.item_id.as_str());
+        let target = example.target_id();
         let mut stdout = std::io::stdout();
         let mut on_event = |e: GenEvent| {
             if let (false, GenEvent::Text { piece, .. }) = (quiet, e) {
@@ -91,13 +94,11 @@ impl RecommendArgs {
                 let _ = stdout.flush();
             }
         };
+        let encoder = UserEncoder::new(&model, &data);
         let rec = recommend(
-            &model,
-            &data,
+            &encoder,
             &table,
-            &example.history,
-            example.now,
-            target,
+            &example,
             &opts,
             &mut on_event,
             None,
@@ -162,7 +163,7 @@ impl RecommendArgs {
                 Some(r) => println!(
                     "target: {title} (item {}) ranked {r} of {}",
                     t.item_id,
-                    table.len() - example.history.len().min(table.len())
+                    table.len() - example.items().len().min(table.len())
                 ),
                 None => println!(
                     "target: {title} (item {}) is in the history (masked)",
@@ -173,10 +174,12 @@ impl RecommendArgs {
         Ok(())
     }
 
-    fn pick_example(&self, data: &PreparedDataset) -> anyhow::Result<(Picked, String)> {
+    fn pick_example(&self, data: &PreparedDataset) -> anyhow::Result<(UserHistory, String)> {
         if let Some(path) = &self.history {
-            return read_history_file(path, data)
-                .map(|p| (p, format!("history from {}", path.display())));
+            return Ok((
+                read_history_file(path, &data.catalog)?,
+                format!("history from {}", path.display()),
+            ));
         }
         if let Some(user) = &self.user {
             for split in [Split::Test, Split::Valid, Split::Train] {
@@ -188,7 +191,7 @@ impl RecommendArgs {
                     .find(|(_, e)| &e.user_id == user)
                 {
                     return Ok((
-                        Picked::from(ex),
+                        UserHistory::of_example(ex, &data.catalog)?,
                         format!("user {user}: {} example {i}", split.name()),
                     ));
                 }
@@ -205,88 +208,8 @@ impl RecommendArgs {
             )
         })?;
         Ok((
-            Picked::from(ex),
+            UserHistory::of_example(ex, &data.catalog)?,
             format!("user {}: {} example {index}", ex.user_id, self.split.name()),
         ))
     }
-}
-
-/// What to recommend for: a history, the time of the recommendation, maybe a target.
-pub struct Picked {
-    pub history: Vec<Interaction>,
-    pub now: i64,
-    pub target: Option<Interaction>,
-}
-
-impl From<&Example> for Picked {
-    fn from(e: &Example) -> Self {
-        Self {
-            history: e.history.clone(),
-            now: e.target.timestamp,
-            target: Some(e.target.clone()),
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryFile {
-    #[serde(default)]
-    #[allow(dead_code)]
-    user_id: Option<String>,
-    history: Vec<Interaction>,
-    #[serde(default)]
-    target: Option<Interaction>,
-    /// When the recommendation is made; defaults to the target's time, else the last item's.
-    #[serde(default)]
-    now: Option<i64>,
-}
-
-/// Read a history file and check every item against the catalogue.
-pub fn read_history_file(path: &std::path::Path, data: &PreparedDataset) -> anyhow::Result<Picked> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let ok = &e.as_bytes()[..at];
-        let line = 1 + ok.iter().filter(|&&b| b == b'\n').count();
-        let column = 1 + ok.iter().rev().take_while(|&&b| b != b'\n').count();
-        anyhow::anyhow!(
-            "{}:{line}:{column}: invalid UTF-8 (byte 0x{:02X})",
-            path.display(),
-            e.as_bytes()[at]
-        )
-    })?;
-    let file: HistoryFile = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-    if file.history.is_empty() {
-        bail!(
-            "{}: field `history`: empty; give at least one item",
-            path.display()
-        );
-    }
-    let unknown = |h: &Interaction| data.catalog.get(&h.item_id).is_none();
-    if let Some((i, h)) = file.history.iter().enumerate().find(|(_, h)| unknown(h)) {
-        bail!(
-            "{}: field `history[{i}].item_id`: item `{}` is not in the catalogue",
-            path.display(),
-            h.item_id
-        );
-    }
-    if let Some(t) = file.target.as_ref().filter(|t| unknown(t)) {
-        bail!(
-            "{}: field `target.item_id`: item `{}` is not in the catalogue",
-            path.display(),
-            t.item_id
-        );
-    }
-    let now = file
-        .now
-        .or(file.target.as_ref().map(|t| t.timestamp))
-        .or(file.history.iter().map(|h| h.timestamp).max())
-        .unwrap_or(0);
-    Ok(Picked {
-        history: file.history,
-        now,
-        target: file.target,
-    })
 }

@@ -1,4 +1,4 @@
-//! `r2ec setup [--all]`: fetch and verify the model and data files (see `crate::setup`),
+//! `r2ec setup [--all]`: fetch and verify the model and data files (see `r2ec::setup`),
 //! printing each step as it happens.
 
 use std::io::Write;
@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::paths::Paths;
-use crate::setup::{self, AssetSet};
+use r2ec::paths::Paths;
+use r2ec::setup::{self, AssetSet};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SetupArgs {

@@ -10,17 +10,17 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::model_opts::{FormatChoice, ModelOpts};
-use crate::model::backbone::LoraTarget;
-use crate::model::device::DeviceChoice;
-use crate::paths::Paths;
-use crate::rec::recommender::load_item_table;
-use crate::train::advantage::AdvantageKind;
-use crate::train::bench::bench_step;
-use crate::train::checkpoint::list_checkpoints;
-use crate::train::lora::{Lora, LoraConfig};
-use crate::train::reward::RewardKind;
-use crate::train::trainer::CONFIG_FILE;
-use crate::train::{HeadlessReporter, RecPo, RecPoConfig};
+use r2ec::model::backbone::LoraTarget;
+use r2ec::model::device::DeviceChoice;
+use r2ec::paths::Paths;
+use r2ec::rec::items::load_item_table;
+use r2ec::train::advantage::AdvantageKind;
+use r2ec::train::bench::bench_step;
+use r2ec::train::checkpoint::list_checkpoints;
+use r2ec::model::lora::{Lora, LoraConfig};
+use r2ec::train::reward::RewardKind;
+use r2ec::train::trainer::CONFIG_FILE;
+use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -133,7 +133,7 @@ impl TrainArgs {
             max_new_tokens: self.max_new_tokens,
             temperature: self.temperature,
             top_k: self.top_k,
-            reward: crate::train::reward::RewardConfig {
+            reward: r2ec::train::reward::RewardConfig {
                 kind: self.reward,
                 beta: self.beta,
                 ndcg_k: self.ndcg_k,
@@ -182,9 +182,9 @@ impl TrainArgs {
         if self.resume {
             self.resumed_config(out)?;
             if let Some((_, dir)) = checkpoints.last() {
-                crate::train::checkpoint::verify_checkpoint(dir)?;
+                r2ec::train::checkpoint::verify_checkpoint(dir)?;
             }
-        } else if !checkpoints.is_empty() || out.join(crate::train::trainer::METRICS_FILE).exists()
+        } else if !checkpoints.is_empty() || out.join(r2ec::train::trainer::METRICS_FILE).exists()
         {
             bail!(
                 "{} already holds a run; pass --resume to continue it or choose another folder",

@@ -7,13 +7,13 @@ use anyhow::Context;
 use clap::Args;
 
 use super::model_opts::ModelOpts;
-use crate::paths::Paths;
-use crate::rec::ItemCache;
-use crate::tui::app::Header;
-use crate::tui::effect::SamplingSettings;
-use crate::tui::keys::KeyMap;
-use crate::tui::worker::WorkerConfig;
-use crate::tui::Launch;
+use r2ec::paths::Paths;
+use r2ec::rec::ItemCache;
+use r2ec::tui::app::Header;
+use r2ec::tui::effect::SamplingSettings;
+use r2ec::tui::keys::KeyMap;
+use r2ec::tui::worker::WorkerConfig;
+use r2ec::tui::Launch;
 
 #[derive(Debug, Args)]
 pub struct TuiArgs {
@@ -52,7 +52,7 @@ impl TuiArgs {
 
     pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
         let dir = paths.prepared(&self.data);
-        if !dir.join(crate::data::prepared::STATS_FILE).is_file() {
+        if !dir.join(r2ec::data::prepared::STATS_FILE).is_file() {
             // Preparing prints progress, so it happens before the screen is taken over.
             super::data::open_prepared(paths, &self.data)?;
         }
@@ -61,7 +61,7 @@ impl TuiArgs {
             .clone()
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "annotator".into());
-        crate::annotate::check_name("annotator", &annotator)?;
+        r2ec::annotate::check_name("annotator", &annotator)?;
         let keys = match &self.keys {
             Some(p) => KeyMap::load(p)?,
             None => KeyMap::default(),
@@ -120,7 +120,7 @@ impl TuiArgs {
             runs_root: paths.root.join("runs"),
             latency_log: self.latency_log.clone(),
         };
-        let report = crate::tui::run(launch).context("running the TUI")?;
+        let report = r2ec::tui::run(launch).context("running the TUI")?;
         // The screen is restored by now, so these reach the user's shell.
         if let Some(m) = &report.thread_panic {
             eprintln!("the model thread panicked during the session: {m}");
@@ -163,7 +163,7 @@ fn no_reasoning(checkpoint: &Path) -> bool {
     std::fs::read_to_string(
         checkpoint
             .join("run")
-            .join(crate::train::trainer::CONFIG_FILE),
+            .join(r2ec::train::trainer::CONFIG_FILE),
     )
     .ok()
     .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -191,7 +191,7 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rec::{CacheKey, ItemTable};
+    use r2ec::rec::{CacheKey, ItemTable};
 
     /// A checkpoint folder with an adapter config, an item table for `data` (if any) and
     /// a run config saying whether it reasons.

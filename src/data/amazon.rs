@@ -161,7 +161,7 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
                         COLUMNS[c],
                         format!(
                             "expected a number, found `{}`",
-                            super::atomic_file::shown(raw)
+                            super::recbole::shown(raw)
                         ),
                     )
                 })

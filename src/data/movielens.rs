@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::atomic_file::{AtomicTable, Record};
+use super::recbole::{RecboleTable, Record};
 use super::error::DataError;
 use super::sequences::{referenced_items, SequenceBuilder, SourceData};
 use super::types::{Interaction, Item};
@@ -18,14 +18,14 @@ pub const DOMAIN: &str = "movies";
 
 /// Read a MovieLens item file and interaction file into sequences and a catalogue.
 pub fn read_movielens(inter_path: &Path, item_path: &Path) -> Result<SourceData, DataError> {
-    let items = read_items(&AtomicTable::read(item_path)?)?;
+    let items = read_items(&RecboleTable::read(item_path)?)?;
     let index: HashMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(i, it)| (it.item_id.as_str(), i))
         .collect();
 
-    let inter = AtomicTable::read(inter_path)?;
+    let inter = RecboleTable::read(inter_path)?;
     let user_col = inter.column("user_id")?;
     let item_col = inter.column("item_id")?;
     let rating_col = inter.column("rating")?;
@@ -74,7 +74,7 @@ pub fn read_movielens(inter_path: &Path, item_path: &Path) -> Result<SourceData,
 }
 
 /// The items of a `.item` file in file order; a repeated id is an error.
-fn read_items(table: &AtomicTable) -> Result<Vec<Item>, DataError> {
+fn read_items(table: &RecboleTable) -> Result<Vec<Item>, DataError> {
     let id_col = table.column("item_id")?;
     let title_col = table.column("movie_title")?;
     let year_col = table.optional_column("release_year");

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::catalog::Catalog;
-use super::chat_template::{ChatTemplate, Message};
+use crate::model::chat_template::{ChatTemplate, Message, ANSWER_TAG};
 use super::domain::Domain;
 use super::error::DataError;
 use super::time_ago::time_ago;
@@ -17,9 +17,6 @@ use super::types::{Example, Interaction, Item};
 /// prompt are never used silently.
 pub const PROMPT_VERSION: u32 = 1;
 
-/// The stop string that ends a reasoning chain; it is kept in the output and the user
-/// vector is read at its last token.
-pub const ANSWER_TAG: &str = "<answer>";
 
 /// Default history window (SPEC §2).
 pub const HISTORY_WINDOW: usize = 20;

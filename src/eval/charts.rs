@@ -1,18 +1,18 @@
-//! PNG charts of a report with plotters' bitmap backend: where the target lands (rank
-//! buckets), Hit@K / NDCG@K, and the distribution of reasoning length. Drawn to a
-//! temporary file and renamed, so a reader never sees half an image. Where no system
-//! font can be found, the bars are drawn without text rather than not at all.
+//! The PNG charts of a report folder: where the target lands (rank buckets), Hit@K /
+//! NDCG@K, and the distribution of reasoning length. This module only chooses what to
+//! draw; `plot::charts` draws and writes each file (atomically, in its report style, and
+//! without text where no system font is found, which is reported through `warn`).
 
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
 use serde_json::Value;
 
 use super::bootstrap::metric_keys;
-use super::report::{rank_histogram, reasoning_lengths};
+use super::distributions::{rank_histogram, reasoning_lengths};
 use super::run::ExampleResult;
-
-const SIZE: (u32, u32) = (800, 480);
+use crate::plot::charts::{write_with, Chart, Format, Style};
+// Kept here for callers that bin lengths next to a report (the TUI's histogram).
+use crate::plot::lengths::length_bins;
 
 /// One bar chart: file name, title, bar labels, bar heights, y-axis label.
 struct BarChart {
@@ -72,12 +72,17 @@ pub fn write_charts(
     } in charts
     {
         let path = dir.join(file);
-        let drawn = draw_atomic(&path, &title, &labels, &values, y, true).or_else(|e| {
+        let chart = Chart::Bars {
+            title: &title,
+            labels: &labels,
+            values: &values,
+            y,
+        };
+        let drawn = write_with(&path, Format::Png, &Style::REPORT, &chart, &mut |e| {
             warn(format!(
                 "{}: drawing with text failed ({e}); drawing bars only",
                 path.display()
-            ));
-            draw_atomic(&path, &title, &labels, &values, y, false)
+            ))
         });
         match drawn {
             Ok(()) => written.push(path),
@@ -87,117 +92,79 @@ pub fn write_charts(
     written
 }
 
-/// Up to `bins` equal-width bins over [min, max] of the lengths.
-pub fn length_bins(lengths: &[usize], bins: usize) -> (Vec<String>, Vec<f64>) {
-    let lo = lengths.iter().copied().min().unwrap_or(0);
-    let hi = lengths.iter().copied().max().unwrap_or(0);
-    let width = ((hi - lo) / bins.max(1) + 1).max(1);
-    let n = (hi - lo) / width + 1;
-    let mut counts = vec![0.0; n];
-    for &l in lengths {
-        counts[(l - lo) / width] += 1.0;
-    }
-    let labels = (0..n)
-        .map(|i| {
-            let a = lo + i * width;
-            if width == 1 {
-                a.to_string()
-            } else {
-                format!("{a}-{}", a + width - 1)
-            }
-        })
-        .collect();
-    (labels, counts)
-}
-
-fn draw_atomic(
-    path: &Path,
-    title: &str,
-    labels: &[String],
-    values: &[f64],
-    y_desc: &str,
-    with_text: bool,
-) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // The extension must stay `.png`: plotters picks the encoder from it.
-    let tmp = path.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
-    let result = draw_bars(&tmp, title, labels, values, y_desc, with_text)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn draw_bars(
-    path: &Path,
-    title: &str,
-    labels: &[String],
-    values: &[f64],
-    y_desc: &str,
-    with_text: bool,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let top = values.iter().copied().fold(0.0f64, f64::max);
-    let y_max = if top > 0.0 { top * 1.1 } else { 1.0 };
-    let n = labels.len().max(1);
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(12);
-    if with_text {
-        builder
-            .caption(title, ("sans-serif", 22))
-            .x_label_area_size(40)
-            .y_label_area_size(60);
-    }
-    let mut chart = builder
-        .build_cartesian_2d((0..n).into_segmented(), 0f64..y_max)
-        .map_err(|e| err(&e))?;
-    if with_text {
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                _ => String::new(),
-            })
-            .y_desc(y_desc)
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
-    chart
-        .draw_series(values.iter().enumerate().map(|(i, &v)| {
-            let mut bar = Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), 0.0),
-                    (SegmentValue::Exact(i + 1), v),
-                ],
-                BLUE.mix(0.7).filled(),
-            );
-            bar.set_margin(0, 0, 6, 6);
-            bar
-        }))
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::Reasoning;
+
+    fn result(rank: Option<usize>, tokens: usize) -> ExampleResult {
+        ExampleResult {
+            index: 0,
+            user_id: "u".into(),
+            target_id: "t".into(),
+            history_len: 1,
+            rank,
+            top: vec![],
+            reasoning: Some(Reasoning {
+                text: String::new(),
+                tokens,
+                stop: None,
+            }),
+        }
+    }
+
+    /// Width and height from a PNG's IHDR chunk.
+    fn png_size(path: &Path) -> (u32, u32) {
+        let b = std::fs::read(path).unwrap();
+        assert_eq!(
+            &b[..8],
+            b"\x89PNG\r\n\x1a\n",
+            "{} is not a PNG",
+            path.display()
+        );
+        let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        (be(16), be(20))
+    }
 
     #[test]
-    fn bins_cover_every_length() {
-        let (labels, counts) = length_bins(&[3, 3, 4, 25], 10);
-        assert_eq!(counts.iter().sum::<f64>(), 4.0);
-        assert_eq!(labels[0], "3-5");
-        assert_eq!(counts[0], 3.0);
-        let (labels, counts) = length_bins(&[7, 7], 10);
-        assert_eq!((labels, counts), (vec!["7".to_string()], vec![2.0]));
+    fn report_charts_are_written_in_the_report_style() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = [result(Some(1), 12), result(Some(40), 30), result(None, 7)];
+        let summary = serde_json::json!({"n": 3, "hit@10": 0.5});
+        let mut warnings = Vec::new();
+        let files = write_charts(dir.path(), &summary, &results, &mut |w| warnings.push(w));
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
+        assert_eq!(names, ["ranks.png", "metrics.png", "reasoning_len.png"]);
+        for f in &files {
+            assert_eq!(png_size(f), Style::REPORT.size);
+        }
+        // Only the charts: no temporary file is left beside them.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        // The only warning allowed is a missing font (the bars are drawn anyway).
+        assert!(
+            warnings.iter().all(|w| w.contains("drawing bars only")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_chart_that_cannot_be_written_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder");
+        let mut warnings = Vec::new();
+        let files = write_charts(
+            &missing,
+            &serde_json::json!({"n": 1}),
+            &[result(Some(1), 5)],
+            &mut |w| warnings.push(w),
+        );
+        assert!(files.is_empty());
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("ranks.png: chart not written")),
+            "{warnings:?}"
+        );
+        assert!(!missing.exists());
     }
 }

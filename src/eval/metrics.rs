@@ -3,10 +3,8 @@
 
 pub mod hit;
 pub mod ndcg;
-pub mod rank;
 pub mod summary;
 
 pub use hit::hit_at;
 pub use ndcg::ndcg_at;
-pub use rank::{rank_of_target, top_k};
 pub use summary::{RankingMetrics, CUTOFFS};

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::bootstrap::{bootstrap_intervals, intervals_json};
 use super::coldwarm::{cold_warm, cold_warm_json, SeenInTrain};
+use super::distributions::{rank_histogram, reasoning_lengths};
 use super::run::{EvalRun, ExampleResult};
 use super::EvalError;
 use crate::data::Catalog;
@@ -35,45 +36,6 @@ pub struct ReportMeta {
     pub settings: Value,
     /// Caveats a reader must see next to the numbers.
     pub notes: Vec<String>,
-}
-
-/// Bucket edges of the rank distribution: (label, lowest rank, highest rank).
-pub const RANK_BUCKETS: [(&str, usize, usize); 8] = [
-    ("1", 1, 1),
-    ("2-5", 2, 5),
-    ("6-10", 6, 10),
-    ("11-20", 11, 20),
-    ("21-50", 21, 50),
-    ("51-100", 51, 100),
-    ("101-500", 101, 500),
-    (">500", 501, usize::MAX),
-];
-
-/// Counts per `RANK_BUCKETS` entry, then the masked targets (no rank) last.
-pub fn rank_histogram(results: &[ExampleResult]) -> Vec<(String, usize)> {
-    let mut out: Vec<(String, usize)> = RANK_BUCKETS
-        .iter()
-        .map(|(label, lo, hi)| {
-            let c = results
-                .iter()
-                .filter(|r| r.rank.is_some_and(|x| x >= *lo && x <= *hi))
-                .count();
-            (label.to_string(), c)
-        })
-        .collect();
-    out.push((
-        "masked".into(),
-        results.iter().filter(|r| r.rank.is_none()).count(),
-    ));
-    out
-}
-
-/// Reasoning lengths in tokens of the examples that have a chain.
-pub fn reasoning_lengths(results: &[ExampleResult]) -> Vec<usize> {
-    results
-        .iter()
-        .filter_map(|r| r.reasoning.as_ref().map(|x| x.tokens))
-        .collect()
 }
 
 /// Mean, min, median, 90th percentile and max; `null` without reasoning.

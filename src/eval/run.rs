@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use super::metrics::{rank_of_target, top_k, RankingMetrics};
+use super::metrics::RankingMetrics;
+use crate::rec::rank::{rank_of_target, top_k};
 use super::scorer::{Reasoning, Scorer};
 use super::EvalError;
 use crate::data::{Catalog, Example};

@@ -50,7 +50,7 @@ pub enum ModelError {
     Sampling(#[from] crate::model::sampling::SamplingError),
     /// A LoRA adapter that cannot be read or does not fit the model.
     #[error("LoRA adapter: {0}")]
-    Adapter(Box<crate::train::lora::LoraError>),
+    Adapter(Box<crate::model::lora::LoraError>),
     /// Input the model cannot take (an empty prompt, ...).
     #[error("{0}")]
     Input(String),
@@ -62,8 +62,8 @@ impl From<crate::model::gguf::GgufError> for ModelError {
     }
 }
 
-impl From<crate::train::lora::LoraError> for ModelError {
-    fn from(e: crate::train::lora::LoraError) -> Self {
+impl From<crate::model::lora::LoraError> for ModelError {
+    fn from(e: crate::model::lora::LoraError) -> Self {
         Self::Adapter(Box::new(e))
     }
 }

@@ -37,7 +37,7 @@ impl Default for GenerateOptions {
             max_new_tokens: 640,
             sampling: Sampling::ArgMax,
             seed: 0,
-            stop: vec![crate::data::prompt::ANSWER_TAG.to_string()],
+            stop: vec![crate::model::chat_template::ANSWER_TAG.to_string()],
             keep_step_hidden: false,
             force_answer: true,
         }

@@ -24,7 +24,7 @@ pub use metadata::{Metadata, MetadataError};
 pub use names::{expected_tensors, ExpectedTensor, TensorRole};
 pub use tensors::unpermute_rows;
 
-use crate::data::chat_template::ChatTemplate;
+use crate::model::chat_template::ChatTemplate;
 use crate::model::config::ModelConfig;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::weights::Weights;

@@ -10,8 +10,8 @@ use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions, SharedHook, We
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::tokenizer::Tokenizer;
-use crate::data::chat_template::ChatTemplate;
-use crate::train::lora::Lora;
+use crate::model::chat_template::ChatTemplate;
+use crate::model::lora::Lora;
 
 pub struct LoadedModel {
     pub backbone: Backbone,

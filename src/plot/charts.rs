@@ -1,6 +1,8 @@
-//! Chart files with plotters, as PNG or SVG: one line chart per training field with
-//! several runs overlaid (raw points faint, smoothed line strong), the reasoning-length
-//! growth (mean line inside its min-max band) and a length histogram. Written to a
+//! Chart files with plotters, as PNG or SVG: the one chart writer of the crate, used by
+//! `r2ec plot` (one line chart per training field with several runs overlaid, raw points
+//! faint and smoothed line strong; the reasoning-length growth, a mean line inside its
+//! min-max band; length histograms), by the charts of an evaluation report folder and
+//! by annotation summaries. A `Style` keeps each family's size and look. Written to a
 //! temporary file and renamed, so a reader never sees half a chart; where no system font
 //! is found the chart is drawn without text rather than not at all.
 
@@ -12,6 +14,7 @@ use plotters::prelude::*;
 use super::lengths::StepLength;
 use super::series::Points;
 
+/// Size of `r2ec plot`'s charts (`Style::PLOT`).
 pub const SIZE: (u32, u32) = (960, 540);
 
 /// Output format, chosen by the caller (and the file extension follows it).
@@ -56,8 +59,58 @@ pub enum Chart<'a> {
     },
 }
 
-/// Draw `chart` to `path` atomically; text is dropped when drawing it fails (no font).
+/// Size, spacing and bar colour of one family of charts, so that every caller shares
+/// the writer while its files keep the look they always had.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Style {
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    pub margin: u32,
+    /// Font size of the title.
+    pub caption: u32,
+    /// Width of the y-axis label area (the x-axis one is 40 for all).
+    pub y_label_area: u32,
+    /// Fill of histogram bars (line charts take `COLORS` in turn).
+    pub bar: RGBColor,
+}
+
+impl Style {
+    /// `r2ec plot` and annotation charts.
+    pub const PLOT: Style = Style {
+        size: SIZE,
+        margin: 14,
+        caption: 24,
+        y_label_area: 70,
+        bar: COLORS[0],
+    };
+    /// The PNG charts of an evaluation report folder (`ranks.png`, `metrics.png`,
+    /// `reasoning_len.png`): smaller, to sit inside `report.md`.
+    pub const REPORT: Style = Style {
+        size: (800, 480),
+        margin: 12,
+        caption: 22,
+        y_label_area: 60,
+        bar: BLUE,
+    };
+}
+
+/// Draw `chart` to `path` atomically in the `r2ec plot` style; text is dropped silently
+/// when drawing it fails (no font). A shorthand of `write_with`.
 pub fn write(path: &Path, format: Format, chart: &Chart) -> Result<(), String> {
+    write_with(path, format, &Style::PLOT, chart, &mut |_| {})
+}
+
+/// Draw `chart` to `path` atomically. When drawing with text fails (no font), `text_failed`
+/// is told why and the chart is drawn again without text; the error is the last
+/// attempt's. The temporary file sits beside `path` (so the rename stays on one
+/// filesystem) and is removed when nothing could be written.
+pub fn write_with(
+    path: &Path,
+    format: Format,
+    style: &Style,
+    chart: &Chart,
+    text_failed: &mut dyn FnMut(String),
+) -> Result<(), String> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -67,19 +120,22 @@ pub fn write(path: &Path, format: Format, chart: &Chart) -> Result<(), String> {
     let attempt = |text: bool| -> Result<(), String> {
         match format {
             Format::Png => {
-                let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-                draw(&root, chart, text)?;
+                let root = BitMapBackend::new(&tmp, style.size).into_drawing_area();
+                draw(&root, style, chart, text)?;
                 root.present().map_err(|e| e.to_string())
             }
             Format::Svg => {
-                let root = SVGBackend::new(&tmp, SIZE).into_drawing_area();
-                draw(&root, chart, text)?;
+                let root = SVGBackend::new(&tmp, style.size).into_drawing_area();
+                draw(&root, style, chart, text)?;
                 root.present().map_err(|e| e.to_string())
             }
         }
     };
     let result = attempt(true)
-        .or_else(|_| attempt(false))
+        .or_else(|e| {
+            text_failed(e);
+            attempt(false)
+        })
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -115,22 +171,23 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
+    style: &Style,
     chart: &Chart,
     text: bool,
 ) -> Result<(), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let mut b = ChartBuilder::on(root);
-    b.margin(14);
+    b.margin(style.margin);
     let title = match chart {
         Chart::Curves { title, .. } | Chart::Lengths { title, .. } | Chart::Bars { title, .. } => {
             *title
         }
     };
     if text {
-        b.caption(title, ("sans-serif", 24))
+        b.caption(title, ("sans-serif", style.caption))
             .x_label_area_size(40)
-            .y_label_area_size(70);
+            .y_label_area_size(style.y_label_area);
     }
     match chart {
         Chart::Curves { y, lines, .. } => {
@@ -243,7 +300,7 @@ fn draw<DB: DrawingBackend>(
                         (SegmentValue::Exact(i), 0.0),
                         (SegmentValue::Exact(i + 1), v),
                     ],
-                    COLORS[0].mix(0.7).filled(),
+                    style.bar.mix(0.7).filled(),
                 );
                 bar.set_margin(0, 0, 6, 6);
                 bar

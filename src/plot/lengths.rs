@@ -1,6 +1,7 @@
 //! Reasoning length: its mean, min and max over training steps (the paper's length
 //! growth, from the sampled chains in `rollouts.jsonl`, or the logged mean when a run
-//! kept no rollouts) and its distribution over an evaluation's `examples.jsonl`.
+//! kept no rollouts) and its distribution over an evaluation's `examples.jsonl`, binned
+//! for the histograms of `r2ec plot`, of an evaluation report and of the TUI.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -115,9 +116,42 @@ pub fn from_examples(path: &Path) -> Result<Vec<usize>, PlotError> {
         .collect())
 }
 
+/// Up to `bins` equal-width bins over [min, max] of the lengths: (labels, counts).
+pub fn length_bins(lengths: &[usize], bins: usize) -> (Vec<String>, Vec<f64>) {
+    let lo = lengths.iter().copied().min().unwrap_or(0);
+    let hi = lengths.iter().copied().max().unwrap_or(0);
+    let width = ((hi - lo) / bins.max(1) + 1).max(1);
+    let n = (hi - lo) / width + 1;
+    let mut counts = vec![0.0; n];
+    for &l in lengths {
+        counts[(l - lo) / width] += 1.0;
+    }
+    let labels = (0..n)
+        .map(|i| {
+            let a = lo + i * width;
+            if width == 1 {
+                a.to_string()
+            } else {
+                format!("{a}-{}", a + width - 1)
+            }
+        })
+        .collect();
+    (labels, counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bins_cover_every_length() {
+        let (labels, counts) = length_bins(&[3, 3, 4, 25], 10);
+        assert_eq!(counts.iter().sum::<f64>(), 4.0);
+        assert_eq!(labels[0], "3-5");
+        assert_eq!(counts[0], 3.0);
+        let (labels, counts) = length_bins(&[7, 7], 10);
+        assert_eq!((labels, counts), (vec!["7".to_string()], vec![2.0]));
+    }
 
     #[test]
     fn rollouts_give_mean_min_max_per_step() {

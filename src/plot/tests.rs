@@ -137,3 +137,48 @@ fn svg_output_and_clear_errors() {
     let missing = read_run(&dir.path().join("nope")).unwrap_err().to_string();
     assert!(missing.contains("nope"), "{missing}");
 }
+
+#[test]
+fn the_one_writer_keeps_each_style_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = vec!["a".to_string(), "b".to_string()];
+    let values = [1.0, 3.0];
+    let chart = charts::Chart::Bars {
+        title: "bars",
+        labels: &labels,
+        values: &values,
+        y: "count",
+    };
+    for (style, file) in [
+        (charts::Style::PLOT, "plot.png"),
+        (charts::Style::REPORT, "report.png"),
+    ] {
+        let path = dir.path().join(file);
+        charts::write_with(&path, Format::Png, &style, &chart, &mut |_| {}).unwrap();
+        assert_eq!(png_size(&path), style.size);
+    }
+    let svg = dir.path().join("report.svg");
+    charts::write_with(
+        &svg,
+        Format::Svg,
+        &charts::Style::REPORT,
+        &chart,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("800"));
+    // `write` is the plot style.
+    let short = dir.path().join("short.png");
+    charts::write(&short, Format::Png, &chart).unwrap();
+    assert_eq!(png_size(&short), charts::SIZE);
+    assert_eq!(charts::Style::PLOT.size, charts::SIZE);
+
+    // A target that cannot be written is an error, and the temporary file goes too.
+    let gone = dir.path().join("missing").join("x.png");
+    assert!(charts::write(&gone, Format::Png, &chart).is_err());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+}

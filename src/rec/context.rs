@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::recommender::RecError;
-use crate::data::chat_template::Message;
+use super::error::RecError;
+use crate::model::chat_template::Message;
 use crate::data::prompt::user_prompt_text;
 use crate::data::{Interaction, PreparedDataset};
 use crate::model::error::ModelError;
@@ -54,28 +54,26 @@ pub fn fit_prompt(
     now: i64,
     window: usize,
     max_new_tokens: usize,
-) -> Result<(String, Option<HistoryCut>), RecError> {
+) -> Result<(String, Vec<u32>, Option<HistoryCut>), RecError> {
     let context = model.config().max_position_embeddings;
-    let render = |shown: usize| -> Result<(String, usize), RecError> {
+    let render = |shown: usize| -> Result<(String, Vec<u32>), RecError> {
         let start = history.len() - shown;
         let text = user_prompt_text(&data.domain(), &history[start..], now, &data.catalog, shown)?;
         let prompt = model.template.render(&[Message::user(text)], true);
-        let tokens = model
-            .tokenizer
-            .encode(&prompt)
-            .map_err(ModelError::from)?
-            .len();
-        Ok((prompt, tokens))
+        let ids = model.tokenizer.encode(&prompt).map_err(ModelError::from)?;
+        Ok((prompt, ids))
     };
     let mut shown = history.len().min(window);
-    let (mut prompt, mut tokens) = render(shown)?;
+    let (mut prompt, mut ids) = render(shown)?;
+    let mut tokens = ids.len();
     let mut by_context = false;
     while shown > 1 && tokens + max_new_tokens + SLACK > context {
         // Drop a share of the items at a time: tokens per item are about even.
         let over = tokens + max_new_tokens + SLACK - context;
         let per_item = tokens / shown.max(1);
         shown -= (over / per_item.max(1)).clamp(1, shown - 1);
-        (prompt, tokens) = render(shown)?;
+        (prompt, ids) = render(shown)?;
+        tokens = ids.len();
         by_context = true;
     }
     if tokens + max_new_tokens + SLACK > context {
@@ -89,13 +87,13 @@ pub fn fit_prompt(
         shown,
         context_tokens: by_context.then_some(context),
     });
-    Ok((prompt, cut))
+    Ok((prompt, ids, cut))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{paired_dataset, tiny_model, tiny_model_with_context};
+    use crate::rec::testing::{paired_dataset, tiny_model, tiny_model_with_context};
 
     fn history(n: usize) -> Vec<Interaction> {
         (0..n)
@@ -111,7 +109,7 @@ mod tests {
     fn a_long_history_is_cut_to_the_window_with_a_notice() {
         let (model, data) = (tiny_model(1), paired_dataset(6, 4, 1));
         let h = history(200);
-        let (prompt, cut) = fit_prompt(&model, &data, &h, 2_000_000, 20, 16).unwrap();
+        let (prompt, _, cut) = fit_prompt(&model, &data, &h, 2_000_000, 20, 16).unwrap();
         let cut = cut.expect("200 items are cut");
         assert_eq!((cut.given, cut.shown, cut.context_tokens), (200, 20, None));
         assert_eq!(
@@ -119,7 +117,7 @@ mod tests {
             "history of 200 items: the prompt shows the last 20 (the history window)"
         );
         // The prompt is the one for the last 20 items exactly.
-        let (same, none) = fit_prompt(&model, &data, &h[180..], 2_000_000, 20, 16).unwrap();
+        let (same, _, none) = fit_prompt(&model, &data, &h[180..], 2_000_000, 20, 16).unwrap();
         assert_eq!((prompt, none), (same, None));
     }
 
@@ -127,16 +125,16 @@ mod tests {
     fn a_prompt_that_would_overflow_the_context_drops_older_items() {
         let (model, data) = (tiny_model(1), paired_dataset(6, 4, 1));
         let h = history(20);
-        let (_, full) = fit_prompt(&model, &data, &h, 2_000_000, 20, 0).unwrap();
+        let (_, _, full) = fit_prompt(&model, &data, &h, 2_000_000, 20, 0).unwrap();
         assert_eq!(full, None);
         let tokens = |m: &LoadedModel, p: &str| m.tokenizer.encode(p).unwrap().len();
-        let (p, _) = fit_prompt(&model, &data, &h, 2_000_000, 20, 0).unwrap();
+        let (p, _, _) = fit_prompt(&model, &data, &h, 2_000_000, 20, 0).unwrap();
         let full_tokens = tokens(&model, &p);
         // A context that holds the prompt only if about half of the items go.
         let budget = 64;
         let context = full_tokens / 2 + budget + SLACK;
         let model = tiny_model_with_context(1, context);
-        let (p, cut) = fit_prompt(&model, &data, &h, 2_000_000, 20, budget).unwrap();
+        let (p, _, cut) = fit_prompt(&model, &data, &h, 2_000_000, 20, budget).unwrap();
         let cut = cut.expect("cut to fit the context");
         assert!(cut.shown < 20 && cut.shown >= 1, "{cut:?}");
         assert_eq!(cut.context_tokens, Some(context));

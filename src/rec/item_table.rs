@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::data::chat_template::ChatTemplate;
+use crate::model::chat_template::ChatTemplate;
 use crate::data::prompt::item_prompt;
 use crate::data::{Catalog, Domain};
 

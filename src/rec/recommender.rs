@@ -1,110 +1,21 @@
-//! R²ec inference for one history (SPEC §1): the user prompt, a reasoning chain that
-//! stops at `<answer>`, h_T read there (or straight after the prompt without reasoning),
-//! cosine / tau against the whole item table with the history masked, and the target's
-//! rank when the history comes from an example.
+//! R²ec inference for one history (SPEC §1), through the pipeline: the user prompt, a
+//! reasoning chain that stops at `<answer>`, h_T read there (or straight after the
+//! prompt without reasoning), the whole item table ranked with the history masked, and
+//! the target's rank when the history has one.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::cache::{CacheDtype, CacheKey, CacheStatus, ItemCache};
-use super::item_table::{ItemEncoder, ItemTable};
-use super::score::{mask_history, user_scores};
-use super::{UserVectorAt, TAU};
-use crate::data::prepared::{PreparedDataset, ITEMS_FILE};
-use crate::data::prompt::{ANSWER_TAG, HISTORY_WINDOW};
-use crate::data::Interaction;
-use crate::eval::metrics::{rank_of_target, top_k};
+use super::error::RecError;
+use super::item_table::ItemTable;
+use super::pipeline::UserEncoder;
+use super::ranking::RankedItem;
+use super::UserVectorAt;
+use crate::data::UserHistory;
 use crate::model::error::ModelError;
-use crate::model::generate::{
-    generate_batch, GenEvent, GenerateOptions, GenerateRequest, StopReason, Timings,
-};
-use crate::model::loaded::LoadedModel;
-
-/// Item prompts encoded per forward pass while building the table.
-pub const ITEM_BATCH: usize = 16;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecError {
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    #[error(transparent)]
-    Cache(#[from] super::cache::CacheError),
-    #[error(transparent)]
-    Table(#[from] super::item_table::TableError),
-    #[error(transparent)]
-    Score(#[from] super::score::ScoreError),
-}
-
-/// The backbone as an item encoder: hidden state at the last token of each item prompt.
-pub struct ModelEncoder<'a> {
-    pub model: &'a LoadedModel,
-    pub batch: usize,
-}
-
-impl ItemEncoder for ModelEncoder<'_> {
-    type Error = ModelError;
-
-    fn encode(&mut self, prompts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let ids = prompts
-            .iter()
-            .map(|p| self.model.tokenizer.encode(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.model.last_hidden(&ids, self.batch)
-    }
-
-    fn dim(&self) -> usize {
-        self.model.config().hidden_size
-    }
-}
-
-/// Load the data set's item table from its cache, or encode every item and cache it.
-pub fn load_item_table(
-    model: &LoadedModel,
-    data: &PreparedDataset,
-    dataset_name: &str,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<(ItemTable, CacheStatus), RecError> {
-    // A table built without the adapter (or with another) never serves this model.
-    let adapter: Vec<&Path> = model.adapter_files.iter().map(PathBuf::as_path).collect();
-    let key = CacheKey::for_files(
-        &model.files[0],
-        model.adapter.is_some().then_some(adapter.as_slice()),
-        dataset_name,
-        &data.dir.join(ITEMS_FILE),
-        &model.template,
-    )?;
-    // A checkpoint ships the table its adapter encodes (`<adapter>/cache/`), so a fresh
-    // clone does not spend minutes re-encoding. It is read only when its key matches
-    // exactly; anything else falls through to the data set's own cache.
-    if let Some(dir) = &model.adapter {
-        let shipped = ItemCache::shipped_with(dir);
-        if let Ok(Some(table)) = shipped.load(&key) {
-            let path = shipped.path_for(&key);
-            return Ok((table, CacheStatus::Loaded { path }));
-        }
-    }
-    let cache = ItemCache::new(data.dir.join("cache"), CacheDtype::F16);
-    let domain = data.domain();
-    cache.load_or_build(&key, || -> Result<ItemTable, RecError> {
-        let mut enc = ModelEncoder {
-            model,
-            batch: ITEM_BATCH,
-        };
-        Ok(ItemTable::build(
-            &data.catalog,
-            &domain,
-            &model.template,
-            &mut enc,
-            ITEM_BATCH,
-            progress,
-        )?)
-    })
-}
+use crate::model::generate::{GenEvent, GenerateOptions, StopReason, Timings};
 
 #[derive(Debug, Clone)]
 pub struct RecommendOptions {
@@ -112,7 +23,6 @@ pub struct RecommendOptions {
     /// Where h_T is read: after the chain (R²ec) or straight after the prompt.
     pub user_vector: UserVectorAt,
     pub top_k: usize,
-    pub window: usize,
 }
 
 impl Default for RecommendOptions {
@@ -121,16 +31,8 @@ impl Default for RecommendOptions {
             generate: GenerateOptions::default(),
             user_vector: UserVectorAt::AfterReasoning,
             top_k: 10,
-            window: HISTORY_WINDOW,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RankedItem {
-    pub item_id: String,
-    pub title: String,
-    pub score: f32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,15 +63,11 @@ pub struct Recommendation {
     pub timing: RecTiming,
 }
 
-/// Recommend for one history seen at time `now`; with a target, report where it lands.
-#[allow(clippy::too_many_arguments)]
+/// Recommend for one checked history; with a target, report where it lands.
 pub fn recommend(
-    model: &LoadedModel,
-    data: &PreparedDataset,
+    encoder: &UserEncoder<'_>,
     table: &ItemTable,
-    history: &[Interaction],
-    now: i64,
-    target: Option<&str>,
+    history: &UserHistory,
     opts: &RecommendOptions,
     on_event: &mut dyn FnMut(GenEvent),
     cancel: Option<&AtomicBool>,
@@ -179,18 +77,12 @@ pub fn recommend(
         UserVectorAt::AfterReasoning => opts.generate.max_new_tokens,
         UserVectorAt::AfterPrompt => 0,
     };
-    let (prompt, history_cut) =
-        super::context::fit_prompt(model, data, history, now, opts.window, budget)?;
+    let prompt = encoder.prompt(history, budget)?;
     let (reasoning, reasoning_tokens, stop, user_vector, generation) =
         if opts.user_vector == UserVectorAt::AfterReasoning {
-            let req = GenerateRequest {
-                prompt_ids: model.tokenizer.encode(&prompt).map_err(ModelError::from)?,
-                samples: 1,
-            };
-            let (mut chains, timings) = generate_batch(
-                &model.backbone,
-                &model.tokenizer,
-                std::slice::from_ref(&req),
+            let (mut chains, timings) = encoder.reason(
+                std::slice::from_ref(&prompt),
+                1,
                 &opts.generate,
                 on_event,
                 cancel,
@@ -206,19 +98,14 @@ pub fn recommend(
                 timings,
             )
         } else {
-            // Without reasoning the answer tag follows the prompt directly, as for items.
-            let ids = model
-                .tokenizer
-                .encode(&format!("{prompt}{ANSWER_TAG}"))
-                .map_err(ModelError::from)?;
             let t = Instant::now();
-            let v = model
-                .last_hidden(std::slice::from_ref(&ids), 1)?
+            let v = encoder
+                .answer_now(std::slice::from_ref(&prompt), 1)?
                 .pop()
                 .unwrap_or_default();
             let secs = t.elapsed().as_secs_f64();
             let timings = Timings {
-                prompt_tokens: ids.len(),
+                prompt_tokens: encoder.answer_ids(&prompt)?.len(),
                 prefill_secs: secs,
                 first_token_secs: secs,
                 ..Default::default()
@@ -226,49 +113,27 @@ pub fn recommend(
             (String::new(), 0, None, v, timings)
         };
     let t_score = Instant::now();
-    let masked: Vec<usize> = history
-        .iter()
-        .filter_map(|h| table.position(&h.item_id))
-        .collect();
+    let target = history.target_id().map(|t| TargetRank {
+        item_id: t.to_string(),
+        rank: None,
+    });
     let (top, target) = if user_vector.is_empty() {
         // Cancelled: no user vector, nothing to rank.
-        (
-            Vec::new(),
-            target.map(|t| TargetRank {
-                item_id: t.to_string(),
-                rank: None,
-            }),
-        )
+        (Vec::new(), target)
     } else {
-        let mut scores = user_scores(table, &user_vector, TAU)?;
-        mask_history(&mut scores, &masked);
-        let top = top_k(&scores, opts.top_k, &masked)
-            .into_iter()
-            .map(|(pos, score)| {
-                let item_id = table.ids()[pos].clone();
-                let title = data
-                    .catalog
-                    .get(&item_id)
-                    .map(|i| i.title.clone())
-                    .unwrap_or_default();
-                RankedItem {
-                    item_id,
-                    title,
-                    score,
-                }
-            })
-            .collect();
+        let ranking = encoder
+            .rank(table, &[user_vector], &[history], opts.top_k)?
+            .pop()
+            .ok_or_else(|| ModelError::Input("ranking returned nothing".into()))?;
         let target = target.map(|t| TargetRank {
-            item_id: t.to_string(),
-            rank: table
-                .position(t)
-                .and_then(|p| rank_of_target(&scores, p, &masked)),
+            rank: ranking.target_rank,
+            ..t
         });
-        (top, target)
+        (ranking.top, target)
     };
     Ok(Recommendation {
-        prompt,
-        history_cut,
+        prompt: prompt.text,
+        history_cut: prompt.cut,
         reasoning,
         reasoning_tokens,
         stop,

@@ -1,6 +1,6 @@
 //! Scoring against the item table (SPEC §1, §4): s(v) = cos(h_T, H_V[v]) / tau, the
 //! user's history masked to -inf, then the top-K under the ranking's tie rule
-//! (`crate::eval::metrics::rank`).
+//! (`crate::rec::rank`).
 //!
 //! The rows are unit length, so scoring is one matrix-vector (or, for many users,
 //! matrix-matrix) product with the normalised user vector. On a 1,000,000 x 576 table
@@ -11,7 +11,8 @@
 use rayon::prelude::*;
 
 use super::item_table::{normalise, ItemTable};
-use crate::eval::metrics::rank::top_k;
+use crate::rec::rank::top_k;
+use crate::util::simd::dot;
 
 /// Rows per parallel task: large enough to amortise scheduling, small enough to
 /// balance two to a few dozen threads on a million rows.
@@ -19,10 +20,6 @@ const ROWS_PER_TASK: usize = 4096;
 
 /// Rows scored against all users of a batch before moving on (kept in L1/L2 cache).
 const ROWS_PER_BLOCK: usize = 16;
-
-/// Accumulator lanes: independent partial sums let the compiler use SIMD registers
-/// without reassociating floating-point additions.
-const LANES: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
@@ -103,7 +100,7 @@ pub fn mask_history(scores: &mut [f32], positions: &[usize]) {
 }
 
 /// The `k` best items for a user as (row, score), best first, the `masked` rows left out.
-pub fn recommend(
+pub fn top_items(
     table: &ItemTable,
     user_vector: &[f32],
     tau: f32,
@@ -146,41 +143,10 @@ fn score_block(rows: &[f32], dim: usize, users: &[Vec<f32>], out: &mut [f32]) {
     }
 }
 
-/// Dot product over `LANES` independent accumulators (vectorised by the compiler).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let ca = a.chunks_exact(LANES);
-    let cb = b.chunks_exact(LANES);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..LANES {
-            acc[j] = fma(x[j], y[j], acc[j]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// x * y + z; fused only where the CPU has FMA, since `mul_add` is a slow library
-/// call without it.
-#[inline(always)]
-fn fma(x: f32, y: f32, z: f32) -> f32 {
-    if cfg!(any(target_feature = "fma", target_arch = "aarch64")) {
-        x.mul_add(y, z)
-    } else {
-        x * y + z
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::metrics::rank::rank_of_target;
+    use crate::rec::rank::rank_of_target;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -249,12 +215,12 @@ mod tests {
         let t = random_table(300, 16, 5);
         // The user vector is item 7's own row: item 7 would be first unless masked.
         let u = t.row(7).unwrap().to_vec();
-        let top = recommend(&t, &u, TAU_FOR_TESTS, &[], 3).unwrap();
+        let top = top_items(&t, &u, TAU_FOR_TESTS, &[], 3).unwrap();
         assert_eq!(top[0].0, 7);
         assert!((top[0].1 - 1.0 / TAU_FOR_TESTS).abs() < 1e-3);
 
         let history = [7, top[1].0, 999];
-        let masked = recommend(&t, &u, TAU_FOR_TESTS, &history, 10).unwrap();
+        let masked = top_items(&t, &u, TAU_FOR_TESTS, &history, 10).unwrap();
         assert_eq!(masked.len(), 10);
         assert!(masked.iter().all(|(i, _)| !history.contains(i)));
         assert_eq!(masked[0].0, top[2].0);

@@ -19,7 +19,7 @@ pub trait TrainableAdapter: LinearHook + Send + Sync {
     /// as one that never stopped. Adapters without noise ignore it.
     fn reseed(&self, _seed: u64) {}
     /// Writes the adapter's files into `dir` (atomically, file by file).
-    fn save(&self, dir: &Path) -> anyhow::Result<()>;
+    fn save(&self, dir: &Path) -> Result<(), super::error::TrainError>;
     /// Reads weights written by `save` back into the same variables.
-    fn load(&self, dir: &Path) -> anyhow::Result<()>;
+    fn load(&self, dir: &Path) -> Result<(), super::error::TrainError>;
 }

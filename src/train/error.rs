@@ -16,11 +16,15 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
-    Rec(#[from] crate::rec::recommender::RecError),
+    History(#[from] crate::data::HistoryError),
+    #[error(transparent)]
+    Rec(#[from] crate::rec::error::RecError),
     #[error(transparent)]
     Table(#[from] crate::rec::TableError),
     #[error(transparent)]
     Score(#[from] crate::rec::ScoreError),
+    #[error(transparent)]
+    Adapter(#[from] crate::model::lora::LoraError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]

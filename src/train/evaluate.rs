@@ -1,41 +1,19 @@
-//! Evaluation during training (SPEC §4, §5.6–7): the whole item table rebuilt with the
-//! current adapter, then greedy chains for the first N examples of a split, full
-//! ranking with the history masked, Hit/NDCG@5/10/20 and the mean reasoning length.
+//! Evaluation during training (SPEC §4, §5.6–7), through the pipeline: the whole item
+//! table rebuilt with the current adapter, then greedy chains for the first N examples
+//! of a split, full ranking with the history masked, Hit/NDCG@5/10/20 and the mean
+//! reasoning length.
 
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::rollout::{rows_of, user_prompt_ids};
+use super::rollout::{history_of, policy_encoder};
 use crate::data::prepared::{PreparedDataset, Split};
-use crate::eval::metrics::{rank_of_target, RankingMetrics};
+use crate::eval::metrics::RankingMetrics;
 use crate::model::backbone::LinearHook;
-use crate::model::error::ModelError;
-use crate::model::generate::{generate_batch_hooked, GenerateOptions, GenerateRequest};
+use crate::model::generate::GenerateOptions;
 use crate::model::loaded::LoadedModel;
 use crate::model::sampling::Sampling;
-use crate::rec::{batch_user_scores, mask_history, ItemEncoder, ItemTable};
-
-/// The backbone with an adapter on its fast path, as an item encoder.
-pub struct AdaptedEncoder<'a> {
-    pub model: &'a LoadedModel,
-    pub hook: Option<&'a dyn LinearHook>,
-    pub batch: usize,
-}
-
-impl ItemEncoder for AdaptedEncoder<'_> {
-    type Error = ModelError;
-
-    fn encode(&mut self, prompts: &[String]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let ids = prompts
-            .iter()
-            .map(|p| self.model.tokenizer.encode(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.model.last_hidden_hooked(&ids, self.batch, self.hook)
-    }
-
-    fn dim(&self) -> usize {
-        self.model.config().hidden_size
-    }
-}
+use crate::rec::items::{build_table, ModelEncoder};
+use crate::rec::ItemTable;
 
 /// Every catalogue item encoded again through the adapter.
 pub fn rebuild_table(
@@ -45,15 +23,8 @@ pub fn rebuild_table(
     batch: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ItemTable, TrainError> {
-    let mut enc = AdaptedEncoder { model, hook, batch };
-    Ok(ItemTable::build(
-        &data.catalog,
-        &data.domain(),
-        &model.template,
-        &mut enc,
-        batch,
-        progress,
-    )?)
+    let mut enc = ModelEncoder { model, hook, batch };
+    Ok(build_table(&mut enc, data, progress)?)
 }
 
 pub struct SplitEval {
@@ -74,6 +45,7 @@ pub fn evaluate_split(
 ) -> Result<SplitEval, TrainError> {
     let all = data.split(split);
     let examples = &all[..cfg.eval_limit.unwrap_or(all.len()).min(all.len())];
+    let encoder = policy_encoder(model, hook, data, cfg);
     let mut ranks = Vec::with_capacity(examples.len());
     let mut tokens = 0usize;
     let opts = GenerateOptions {
@@ -81,38 +53,36 @@ pub fn evaluate_split(
         sampling: Sampling::ArgMax,
         ..Default::default()
     };
+    let budget = if cfg.no_reasoning {
+        0
+    } else {
+        cfg.eval_max_new_tokens
+    };
     for chunk in examples.chunks(cfg.encode_batch.max(1)) {
-        let prompts = chunk
+        let histories = chunk
             .iter()
-            .map(|e| user_prompt_ids(model, data, e, cfg.history_window, cfg.no_reasoning))
+            .map(|e| history_of(data, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prompts = histories
+            .iter()
+            .map(|h| encoder.prompt(h, budget))
             .collect::<Result<Vec<_>, _>>()?;
         let vectors = if cfg.no_reasoning {
-            model.last_hidden_hooked(&prompts, prompts.len(), hook)?
+            encoder.answer_now(&prompts, prompts.len())?
         } else {
-            let requests: Vec<GenerateRequest> = prompts
-                .into_iter()
-                .map(|prompt_ids| GenerateRequest {
-                    prompt_ids,
-                    samples: 1,
-                })
-                .collect();
-            let (chains, _) = generate_batch_hooked(
-                &model.backbone,
-                hook,
-                &model.tokenizer,
-                &requests,
-                &opts,
-                &mut |_| {},
-                None,
-            )?;
+            let (chains, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
             tokens += chains.iter().map(|c| c.sampled_tokens).sum::<usize>();
             chains.into_iter().map(|c| c.user_vector).collect()
         };
-        let mut scores = batch_user_scores(table, &vectors, cfg.tau)?;
-        for (e, s) in chunk.iter().zip(scores.iter_mut()) {
-            let (target, masked) = rows_of(table, e)?;
-            mask_history(s, &masked);
-            ranks.push(rank_of_target(s, target, &masked));
+        let owners: Vec<_> = histories.iter().collect();
+        for (e, r) in chunk.iter().zip(encoder.rank(table, &vectors, &owners, 0)?) {
+            if r.target_pos.is_none() {
+                return Err(TrainError::Input(format!(
+                    "target item `{}` of user `{}` is not in the item table",
+                    e.target.item_id, e.user_id
+                )));
+            }
+            ranks.push(r.target_rank);
         }
         progress(ranks.len(), examples.len());
     }

@@ -3,7 +3,7 @@
 //! over all items of the scores (already divided by tau), taken at the target.
 
 use crate::eval::metrics::ndcg::ndcg_at;
-use crate::eval::metrics::rank::rank_of_target;
+use crate::rec::rank::rank_of_target;
 
 /// Which reward the policy is trained on (the paper's ablations are the two halves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

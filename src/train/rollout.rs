@@ -15,14 +15,14 @@ use super::advantage::{advantages, top_advantage};
 use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::reward::{fused_reward, Reward};
-use crate::data::chat_template::Message;
 use crate::data::prepared::PreparedDataset;
-use crate::data::prompt::{user_prompt_text, ANSWER_TAG};
-use crate::data::Example;
+use crate::data::{Example, UserHistory};
 use crate::model::backbone::LinearHook;
-use crate::model::generate::{generate_batch_hooked, Chain, GenerateOptions, GenerateRequest};
+use crate::model::generate::{Chain, GenerateOptions};
 use crate::model::loaded::LoadedModel;
-use crate::rec::{batch_user_scores, mask_history, ItemTable};
+use crate::rec::pipeline::UserEncoder;
+use crate::rec::ranking::masked_rows;
+use crate::rec::ItemTable;
 
 /// One user's group: the prompt, G chains, their rewards and advantages.
 pub struct Group {
@@ -46,30 +46,39 @@ pub struct RolloutTiming {
     pub sampled_tokens: usize,
 }
 
-/// The rendered user prompt of an example (assistant turn opened), as token ids; with
-/// `answer_now` followed by `<answer>` (no reasoning: h_T is read right there).
+/// The pipeline as RecPO uses it: the policy's adapter (`hook`), the run's history
+/// window and tau.
+pub fn policy_encoder<'a>(
+    model: &'a LoadedModel,
+    hook: Option<&'a dyn LinearHook>,
+    data: &'a PreparedDataset,
+    cfg: &RecPoConfig,
+) -> UserEncoder<'a> {
+    UserEncoder::new(model, data)
+        .with_hook(hook)
+        .with_window(cfg.history_window)
+        .with_tau(cfg.tau)
+}
+
+/// An example's history, checked as every prompt's is.
+pub fn history_of(data: &PreparedDataset, example: &Example) -> Result<UserHistory, TrainError> {
+    Ok(UserHistory::of_example(example, &data.catalog)?)
+}
+
+/// The user prompt of an example as token ids for a generation budget of `budget`
+/// tokens; with `answer_now` followed by `<answer>` (no reasoning: h_T is read there).
 pub fn user_prompt_ids(
-    model: &LoadedModel,
-    data: &PreparedDataset,
+    encoder: &UserEncoder<'_>,
     example: &Example,
-    window: usize,
+    budget: usize,
     answer_now: bool,
 ) -> Result<Vec<u32>, TrainError> {
-    let text = user_prompt_text(
-        &data.domain(),
-        &example.history,
-        example.target.timestamp,
-        &data.catalog,
-        window,
-    )?;
-    let mut prompt = model.template.render(&[Message::user(text)], true);
-    if answer_now {
-        prompt.push_str(ANSWER_TAG);
-    }
-    Ok(model
-        .tokenizer
-        .encode(&prompt)
-        .map_err(crate::model::error::ModelError::from)?)
+    let prompt = encoder.prompt(&history_of(encoder.data(), example)?, budget)?;
+    Ok(if answer_now {
+        encoder.answer_ids(&prompt)?
+    } else {
+        prompt.ids
+    })
 }
 
 /// Table rows of an example's target and history.
@@ -80,12 +89,7 @@ pub fn rows_of(table: &ItemTable, example: &Example) -> Result<(usize, Vec<usize
             example.target.item_id, example.user_id
         ))
     })?;
-    let masked = example
-        .history
-        .iter()
-        .filter_map(|h| table.position(&h.item_id))
-        .collect();
-    Ok((target, masked))
+    Ok((target, masked_rows(table, &example.history)))
 }
 
 /// Sample, score and reward G chains for each example; `seed` makes the step's
@@ -101,53 +105,44 @@ pub fn sample_groups(
 ) -> Result<(Vec<Group>, RolloutTiming), TrainError> {
     let mut timing = RolloutTiming::default();
     let t = Instant::now();
-    let prompts = examples
+    let encoder = policy_encoder(model, Some(hook), data, cfg);
+    let histories = examples
         .iter()
-        .map(|e| user_prompt_ids(model, data, e, cfg.history_window, false))
+        .map(|e| history_of(data, e))
         .collect::<Result<Vec<_>, _>>()?;
-    let requests: Vec<GenerateRequest> = prompts
+    let prompts = histories
         .iter()
-        .map(|p| GenerateRequest {
-            prompt_ids: p.clone(),
-            samples: cfg.group_size,
-        })
-        .collect();
+        .map(|h| encoder.prompt(h, cfg.max_new_tokens))
+        .collect::<Result<Vec<_>, _>>()?;
     let opts = GenerateOptions {
         max_new_tokens: cfg.max_new_tokens,
         sampling: cfg.rollout_sampling(),
         seed,
         ..Default::default()
     };
-    let (chains, gen) = generate_batch_hooked(
-        &model.backbone,
-        Some(hook),
-        &model.tokenizer,
-        &requests,
-        &opts,
-        &mut |_| {},
-        None,
-    )?;
+    let (chains, gen) = encoder.reason(&prompts, cfg.group_size, &opts, &mut |_| {}, None)?;
     timing.generate_secs = t.elapsed().as_secs_f64();
     timing.sampled_tokens = gen.generated_tokens;
 
     let t = Instant::now();
     let vectors: Vec<&[f32]> = chains.iter().map(|c| c.user_vector.as_slice()).collect();
-    let mut scores = batch_user_scores(table, &vectors, cfg.tau)?;
+    // Invariant: `reason` returns `group_size` chains per prompt, request-major.
+    let owners: Vec<&UserHistory> = (0..chains.len())
+        .map(|i| &histories[(i / cfg.group_size.max(1)).min(histories.len() - 1)])
+        .collect();
+    let mut rankings = encoder.rank(table, &vectors, &owners, 0)?.into_iter();
     let mut groups: Vec<Group> = Vec::with_capacity(examples.len());
     let mut chains = chains.into_iter();
-    let mut scores_iter = scores.iter_mut();
-    for (example, prompt_ids) in examples.iter().zip(prompts) {
+    for (example, prompt) in examples.iter().zip(prompts) {
         let (target_row, masked) = rows_of(table, example)?;
         let mut group_chains = Vec::with_capacity(cfg.group_size);
         let mut rewards = Vec::with_capacity(cfg.group_size);
         for _ in 0..cfg.group_size {
-            // Invariant: generate_batch returns `samples` chains per request, request-major.
-            let (chain, s) = chains
+            let (chain, ranking) = chains
                 .next()
-                .zip(scores_iter.next())
+                .zip(rankings.next())
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
-            mask_history(s, &masked);
-            rewards.push(fused_reward(&cfg.reward, s, target_row, &masked));
+            rewards.push(fused_reward(&cfg.reward, &ranking.scores, target_row, &masked));
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();
@@ -155,7 +150,7 @@ pub fn sample_groups(
         let top = top_advantage(&adv, cfg.item_top_k);
         groups.push(Group {
             example: example.clone(),
-            prompt_ids,
+            prompt_ids: prompt.ids,
             target_row,
             masked,
             chains: group_chains,

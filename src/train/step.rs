@@ -5,9 +5,10 @@
 //! Chains go through the differentiable path `train_micro_batch` at a time (one
 //! forward and one backward each), and the gradients are summed, so memory holds one
 //! micro-batch's activations, never the batch's: candle keeps every intermediate of
-//! the unfused path (a group of 4 SmolLM2 chains of ~400 tokens took ~14 GB). Each part of the loss is already divided by the batch-wide counts (total
-//! generated tokens, total top chains), so the summed gradient is the gradient of the
-//! batch's loss. The batch's target-item vectors are encoded once, with gradient, and
+//! the unfused path (a group of 4 SmolLM2 chains of ~400 tokens took ~14 GB). Each
+//! part of the loss is already divided by the batch-wide counts (total generated
+//! tokens, total top chains), so the summed gradient is the gradient of the batch's
+//! loss. The batch's target-item vectors are encoded once, with gradient, and
 //! their graph is shared by every group's backward.
 
 use std::time::Instant;
@@ -113,7 +114,116 @@ fn accumulate(
     Ok(())
 }
 
-/// RecPO's loss over the sampled groups, and its gradient.
+/// What every micro-batch's share of RecPO's loss reads from the whole batch.
+struct BatchTerms<'a> {
+    model: &'a LoadedModel,
+    clip: ClipRange,
+    tau: f64,
+    /// The batch's target-item vectors `[B, H]`, with gradient.
+    items: &'a Tensor,
+    /// `same[g][j]`: group g's target is also example j's (see [`same_targets`]).
+    same: &'a [Vec<bool>],
+    /// Generated tokens of every chain in the batch: the token loss's divisor.
+    total_tokens: usize,
+    /// Top-advantage chains in the batch: the item loss's divisor.
+    total_top: usize,
+}
+
+impl<'a> BatchTerms<'a> {
+    /// The terms of the loss of `groups`, whose target-item vectors are `items`.
+    fn new(
+        model: &'a LoadedModel,
+        cfg: &RecPoConfig,
+        groups: &[Group],
+        items: &'a Tensor,
+        same: &'a [Vec<bool>],
+    ) -> Self {
+        Self {
+            model,
+            clip: ClipRange {
+                eps_low: cfg.eps_low,
+                eps_high: cfg.eps_high,
+            },
+            tau: cfg.tau as f64,
+            items,
+            same,
+            total_tokens: groups
+                .iter()
+                .flat_map(|g| &g.chains)
+                .map(|c| c.sampled_tokens)
+                .sum(),
+            total_top: groups.iter().map(|g| g.top.len()).sum(),
+        }
+    }
+
+    /// Token loss per chain (SPEC §5.5): the clipped surrogate over the micro-batch's
+    /// sampled tokens, each with its chain's advantage, over the batch's token count;
+    /// with how many were clipped. `None` when the chains sampled no token.
+    fn token_part(
+        &self,
+        group: &Group,
+        chunk: &[usize],
+        seqs: &[Vec<u32>],
+        hidden: &Tensor,
+    ) -> Result<Option<(Tensor, usize)>, TrainError> {
+        let (rows, l, h) = hidden.dims3()?;
+        // Position of each sampled token's prediction in the flattened [rows * L, H].
+        let (mut at, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, (&i, seq)) in chunk.iter().zip(seqs).enumerate() {
+            let c = &group.chains[i];
+            let first = l - seq.len() + group.prompt_ids.len();
+            for j in 0..c.sampled_tokens {
+                at.push((row * l + first + j - 1) as u32);
+                targets.push(c.token_ids[j]);
+                adv.push(group.advantages[i] as f32);
+            }
+        }
+        if at.is_empty() {
+            return Ok(None);
+        }
+        let device = self.model.device();
+        let idx = Tensor::new(at.as_slice(), device)?;
+        let picked = hidden.reshape((rows * l, h))?.index_select(&idx, 0)?;
+        let logp = token_logprobs(&self.model.backbone.logits_train(&picked)?, &targets)?;
+        let adv = Tensor::new(adv.as_slice(), device)?;
+        let s = clipped_objective_sum(&logp, &logp.detach(), &adv, self.clip)?;
+        Ok(Some(((s.loss_sum / self.total_tokens as f64)?, s.clipped)))
+    }
+
+    /// Item loss (SPEC §5.5): the clipped surrogate of the h_T of the micro-batch's
+    /// top-advantage chains of group `g` against the batch's target items, over the
+    /// batch's top-chain count. `None` when none of them is top.
+    fn item_part(
+        &self,
+        g: usize,
+        group: &Group,
+        chunk: &[usize],
+        last: &Tensor,
+    ) -> Result<Option<Tensor>, TrainError> {
+        let top_rows: Vec<u32> = (0..chunk.len())
+            .filter(|&r| group.top.contains(&chunk[r]))
+            .map(|r| r as u32)
+            .collect();
+        if top_rows.is_empty() {
+            return Ok(None);
+        }
+        let device = self.model.device();
+        let h_t = last.index_select(&Tensor::new(top_rows.as_slice(), device)?, 0)?;
+        let own = vec![g; top_rows.len()];
+        let same_rows = vec![self.same[g].clone(); top_rows.len()];
+        let logp = in_batch_item_logprobs(&h_t, self.items, &own, &same_rows, self.tau)?;
+        let adv: Vec<f32> = top_rows
+            .iter()
+            .map(|&r| group.advantages[chunk[r as usize]] as f32)
+            .collect();
+        let adv = Tensor::new(adv.as_slice(), device)?;
+        let s = clipped_objective_sum(&logp, &logp.detach(), &adv, self.clip)?;
+        Ok(Some((s.loss_sum / self.total_top as f64)?))
+    }
+}
+
+/// RecPO's loss over the sampled groups, and its gradient (SPEC §5.5): one forward and
+/// one backward per micro-batch of a group's chains, the gradients summed.
 pub fn recpo_loss(
     model: &LoadedModel,
     adapter: &dyn TrainableAdapter,
@@ -124,19 +234,10 @@ pub fn recpo_loss(
     let start = Instant::now();
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
-    let clip = ClipRange {
-        eps_low: cfg.eps_low,
-        eps_high: cfg.eps_high,
-    };
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
     let same = same_targets(&examples);
     let (items, item_tokens) = encode_targets(model, data, &examples, hook)?;
-    let total_tokens: usize = groups
-        .iter()
-        .flat_map(|g| &g.chains)
-        .map(|c| c.sampled_tokens)
-        .sum();
-    let total_top: usize = groups.iter().map(|g| g.top.len()).sum();
+    let terms = BatchTerms::new(model, cfg, groups, &items, &same);
     let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
     let (mut token_loss, mut item_loss, mut clipped) = (0.0f64, 0.0f64, 0usize);
     let mut train_tokens = item_tokens;
@@ -149,47 +250,13 @@ pub fn recpo_loss(
                 .collect();
             train_tokens += seqs.iter().map(Vec::len).sum::<usize>();
             let (last, hidden) = forward_last(model, &seqs, hook)?;
-            let (rows, l, h) = hidden.dims3()?;
-            // Position of each sampled token's prediction in the flattened [rows * L, H].
-            let (mut at, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
-            for (row, (&i, seq)) in chunk.iter().zip(&seqs).enumerate() {
-                let c = &group.chains[i];
-                let first = l - seq.len() + group.prompt_ids.len();
-                for j in 0..c.sampled_tokens {
-                    at.push((row * l + first + j - 1) as u32);
-                    targets.push(c.token_ids[j]);
-                    adv.push(group.advantages[i] as f32);
-                }
-            }
             let mut loss = Tensor::zeros((), candle_core::DType::F32, model.device())?;
-            if !at.is_empty() {
-                let idx = Tensor::new(at.as_slice(), model.device())?;
-                let picked = hidden.reshape((rows * l, h))?.index_select(&idx, 0)?;
-                let logp = token_logprobs(&model.backbone.logits_train(&picked)?, &targets)?;
-                let adv = Tensor::new(adv.as_slice(), model.device())?;
-                let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
-                clipped += s.clipped;
-                let part = (s.loss_sum / total_tokens as f64)?;
+            if let Some((part, n)) = terms.token_part(group, chunk, &seqs, &hidden)? {
+                clipped += n;
                 token_loss += f64::from(part.to_scalar::<f32>()?);
                 loss = (loss + part)?;
             }
-            let top_rows: Vec<u32> = (0..chunk.len())
-                .filter(|&r| group.top.contains(&chunk[r]))
-                .map(|r| r as u32)
-                .collect();
-            if !top_rows.is_empty() {
-                let h_t =
-                    last.index_select(&Tensor::new(top_rows.as_slice(), model.device())?, 0)?;
-                let own = vec![g; top_rows.len()];
-                let same_rows = vec![same[g].clone(); top_rows.len()];
-                let logp = in_batch_item_logprobs(&h_t, &items, &own, &same_rows, cfg.tau as f64)?;
-                let adv: Vec<f32> = top_rows
-                    .iter()
-                    .map(|&r| group.advantages[chunk[r as usize]] as f32)
-                    .collect();
-                let adv = Tensor::new(adv.as_slice(), model.device())?;
-                let s = clipped_objective_sum(&logp, &logp.detach(), &adv, clip)?;
-                let part = (s.loss_sum / total_top as f64)?;
+            if let Some(part) = terms.item_part(g, group, chunk, &last)? {
                 item_loss += f64::from(part.to_scalar::<f32>()?);
                 loss = (loss + part)?;
             }
@@ -200,8 +267,8 @@ pub fn recpo_loss(
         loss: token_loss + item_loss,
         token_loss,
         item_loss,
-        clip_frac: if total_tokens > 0 {
-            clipped as f64 / total_tokens as f64
+        clip_frac: if terms.total_tokens > 0 {
+            clipped as f64 / terms.total_tokens as f64
         } else {
             0.0
         },

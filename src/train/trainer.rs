@@ -1,8 +1,9 @@
 //! The RecPO training loop (SPEC §5): per step, a batch of users in a seeded order,
 //! rollouts, rewards and advantages, the losses and their gradient, the global norm
 //! clip, AdamW with warm-up, the refresh of the batch targets' item-table rows; every
-//! so often the whole table rebuilt and an evaluation. Every step ends with a
-//! checkpoint and then its log lines, so a killed run resumes where it stood.
+//! so often the whole table rebuilt and an evaluation. Every step writes its log
+//! lines and then its checkpoint, so a killed run resumes from its last checkpoint
+//! with logs that agree with it.
 //! The loop reports through [`TrainReporter`] and stops between steps when asked.
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,10 @@ use super::optim::{clip_grad_norm, AdamW, AdamWParams};
 use super::report::{
     ChainSample, EvalMetrics, RolloutSample, StepMetrics, TrainEnd, TrainReporter,
 };
-use super::rollout::{rows_of, sample_groups, user_prompt_ids};
+use super::reward::{fused_reward, Reward};
+use super::rollout::{
+    policy_encoder, rows_of, sample_groups, user_prompt_ids, Group, RolloutTiming,
+};
 use super::step::{contrastive_loss, recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
@@ -34,8 +38,77 @@ use crate::model::loaded::LoadedModel;
 use crate::rec::{batch_user_scores, mask_history, ItemTable};
 use crate::util::atomic::write_atomic;
 
-/// Per chain: reward, R_d, R_c, advantage, sampled tokens.
-type ChainStats = (f64, f64, f64, f64, usize);
+/// One chain's numbers that the step's metrics average (one per user without
+/// reasoning, where the user vector read after the prompt stands in for a chain).
+#[derive(Debug, Clone, Copy)]
+struct ChainStats {
+    /// The fused reward R (SPEC §5.3).
+    reward: f64,
+    /// R_d: NDCG@k of the target's rank.
+    ndcg: f64,
+    /// R_c: softmax probability of the target.
+    softmax: f64,
+    /// The chain's advantage within its group (0 without reasoning).
+    advantage: f64,
+    /// Tokens the chain sampled (0 without reasoning).
+    sampled_tokens: usize,
+}
+
+impl ChainStats {
+    fn new(r: &Reward, advantage: f64, sampled_tokens: usize) -> Self {
+        Self {
+            reward: r.reward,
+            ndcg: r.ndcg,
+            softmax: r.softmax,
+            advantage,
+            sampled_tokens,
+        }
+    }
+}
+
+/// What a step's rollout and loss leave for the update and the logs.
+struct BatchLoss {
+    /// The losses and the gradient of their sum.
+    loss: StepLoss,
+    /// One entry per chain, in batch order.
+    chains: Vec<ChainStats>,
+    /// Rollout time, scoring time and sampled tokens (no generation without
+    /// reasoning: only the scoring of the prompt-only user vectors is timed).
+    timing: RolloutTiming,
+    /// The groups as rollouts.jsonl logs them (none without reasoning).
+    samples: Vec<RolloutSample>,
+}
+
+impl BatchLoss {
+    /// Logging: the metrics line of step `step` (already counted), chain numbers
+    /// averaged over the step's chains; `start` is when the step began.
+    fn metrics(&self, step: usize, lr: f64, grad_norm: f64, start: Instant) -> StepMetrics {
+        let n = self.chains.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&ChainStats) -> f64| self.chains.iter().map(f).sum::<f64>() / n;
+        let loss = &self.loss;
+        StepMetrics {
+            step,
+            reward: mean(&|c| c.reward),
+            ndcg: mean(&|c| c.ndcg),
+            softmax: mean(&|c| c.softmax),
+            advantage: mean(&|c| c.advantage),
+            advantage_abs: mean(&|c| c.advantage.abs()),
+            reasoning_len: mean(&|c| c.sampled_tokens as f64),
+            loss: loss.loss,
+            token_loss: loss.token_loss,
+            item_loss: loss.item_loss,
+            clip_frac: loss.clip_frac,
+            lr,
+            grad_norm,
+            step_secs: start.elapsed().as_secs_f64(),
+            rollout_secs: self.timing.generate_secs,
+            scoring_secs: self.timing.scoring_secs,
+            backward_secs: loss.secs,
+            rollout_tokens: self.timing.sampled_tokens,
+            train_tokens: loss.train_tokens,
+        }
+    }
+}
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -184,7 +257,7 @@ impl<'a> RecPo<'a> {
         out
     }
 
-    /// One optimizer step, its evaluation when due, its checkpoint and its log lines.
+    /// One optimizer step, its evaluation when due, its log lines and its checkpoint.
     pub fn step(&mut self, reporter: &mut dyn TrainReporter) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let examples = self.next_batch();
@@ -192,179 +265,53 @@ impl<'a> RecPo<'a> {
         let step_seed = mix(self.state.seed, self.state.step as u64);
         self.adapter.reseed(step_seed);
         self.adapter.set_training(false);
-        let (loss, chains, rollout_secs, scoring_secs, rollout_tokens, samples) =
-            if self.cfg.no_reasoning {
-                self.contrastive_step(&examples)?
-            } else {
-                let (groups, timing) = sample_groups(
-                    self.model,
-                    self.adapter,
-                    self.data,
-                    &self.table,
-                    &examples,
-                    &self.cfg,
-                    step_seed,
-                )?;
-                self.adapter.set_training(true);
-                let loss = recpo_loss(self.model, self.adapter, self.data, &groups, &self.cfg);
-                self.adapter.set_training(false);
-                let loss = loss?;
-                let mut chains = Vec::new();
-                let mut samples = Vec::new();
-                for g in &groups {
-                    let mut cs = Vec::new();
-                    for (i, c) in g.chains.iter().enumerate() {
-                        let r = g.rewards[i];
-                        chains.push((
-                            r.reward,
-                            r.ndcg,
-                            r.softmax,
-                            g.advantages[i],
-                            c.sampled_tokens,
-                        ));
-                        cs.push(ChainSample {
-                            text: c.text.clone(),
-                            tokens: c.sampled_tokens,
-                            reward: r.reward,
-                            ndcg: r.ndcg,
-                            softmax: r.softmax,
-                            rank: r.rank,
-                            advantage: g.advantages[i],
-                            top: g.top.contains(&i),
-                        });
-                    }
-                    samples.push(RolloutSample {
-                        step: self.state.step + 1,
-                        user_id: g.example.user_id.clone(),
-                        target: g.example.target.item_id.clone(),
-                        chains: cs,
-                    });
-                }
-                let tokens = timing.sampled_tokens;
-                (
-                    loss,
-                    chains,
-                    timing.generate_secs,
-                    timing.scoring_secs,
-                    tokens,
-                    samples,
-                )
-            };
-        let StepLoss {
-            loss: loss_value,
-            token_loss,
-            item_loss,
-            clip_frac,
-            mut grads,
-            target_vectors,
-            train_tokens,
-            secs: backward_secs,
-        } = loss;
-        let grad_norm = clip_grad_norm(&mut grads, self.cfg.max_grad_norm)?;
-        self.optim.step(&grads, lr)?;
-        for (e, v) in examples.iter().zip(&target_vectors) {
-            self.table.set(&e.target.item_id, v)?;
-        }
-        self.state.step += 1;
-        self.state.optimizer_steps = self.optim.steps_taken();
-        let n = chains.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&ChainStats) -> f64| chains.iter().map(f).sum::<f64>() / n;
-        let metrics = StepMetrics {
-            step: self.state.step,
-            reward: mean(&|c| c.0),
-            ndcg: mean(&|c| c.1),
-            softmax: mean(&|c| c.2),
-            advantage: mean(&|c| c.3),
-            advantage_abs: mean(&|c| c.3.abs()),
-            reasoning_len: mean(&|c| c.4 as f64),
-            loss: loss_value,
-            token_loss,
-            item_loss,
-            clip_frac,
-            lr,
-            grad_norm,
-            step_secs: start.elapsed().as_secs_f64(),
-            rollout_secs,
-            scoring_secs,
-            backward_secs,
-            rollout_tokens,
-            train_tokens,
-        };
-        let s = self.state.step;
-        // `eval_every = 0` turns evaluation off entirely (it rebuilds the item table
-        // and generates for every example, hours on a CPU); otherwise the last step is
-        // always evaluated so the run ends with a best checkpoint.
-        let eval_due = self.cfg.eval_every > 0
-            && (s.is_multiple_of(self.cfg.eval_every) || s == self.cfg.steps);
-        let eval = if eval_due {
-            Some(self.evaluate(reporter)?)
+        let mut batch = if self.cfg.no_reasoning {
+            self.contrastive_step(&examples)?
         } else {
-            None
+            self.rollout_step(&examples, step_seed)?
         };
-        let improved = eval
-            .as_ref()
-            .and_then(EvalMetrics::valid_ndcg10)
-            .filter(|&v| self.state.best.as_ref().is_none_or(|b| v > b.valid_ndcg10));
-        if let Some(v) = improved {
-            self.state.best = Some(BestSoFar {
-                step: s,
-                valid_ndcg10: v,
-            });
-        }
-        // The step's log lines go first and its checkpoint last: a kill in between
-        // resumes from the previous checkpoint, which drops these lines and redoes the
-        // step, so the logs and the checkpoint never disagree.
-        let mut lines =
-            vec![serde_json::to_value(&metrics).map_err(|e| TrainError::Input(e.to_string()))?];
-        if let Some(e) = &eval {
-            lines.push(serde_json::to_value(e).map_err(|e| TrainError::Input(e.to_string()))?);
-        }
-        self.metrics.append(&lines)?;
-        let log_rollouts =
-            self.cfg.rollout_log_every > 0 && s.is_multiple_of(self.cfg.rollout_log_every);
-        if log_rollouts && !samples.is_empty() {
-            self.rollouts.append(&samples)?;
-        }
-        let ckpt = save_checkpoint(
-            &self.run_dir,
-            &self.state,
-            self.adapter,
-            &self.optim,
-            &self.table,
-        )?;
-        if improved.is_some() {
-            save_best(&self.run_dir, &ckpt)?;
-        }
-        reporter.on_step(&metrics);
-        if log_rollouts && !samples.is_empty() {
-            reporter.on_rollouts(&samples);
-        }
-        if let Some(e) = &eval {
-            reporter.on_eval(e);
-        }
+        let grad_norm = self.update(&mut batch.loss, &examples, lr)?;
+        let metrics = batch.metrics(self.state.step, lr, grad_norm, start);
+        let eval = self.evaluate_if_due(reporter)?;
+        let improved = self.note_best(eval.as_ref());
+        self.log_step(reporter, &metrics, eval.as_ref(), &batch.samples, improved)?;
         Ok(metrics)
     }
 
-    /// The "w/o reasoning" step: no rollouts; the rewards of the prompt-only user
-    /// vectors are logged for comparison.
-    #[allow(clippy::type_complexity)]
-    fn contrastive_step(
-        &mut self,
-        examples: &[Example],
-    ) -> Result<
-        (
-            StepLoss,
-            Vec<ChainStats>,
-            f64,
-            f64,
-            usize,
-            Vec<RolloutSample>,
-        ),
-        TrainError,
-    > {
+    /// Rollout and loss (SPEC §5.1–5.5): G chains per user sampled, scored and rewarded,
+    /// then the token and item losses and their gradient.
+    fn rollout_step(&mut self, examples: &[Example], seed: u64) -> Result<BatchLoss, TrainError> {
+        let (groups, timing) = sample_groups(
+            self.model,
+            self.adapter,
+            self.data,
+            &self.table,
+            examples,
+            &self.cfg,
+            seed,
+        )?;
+        // Training-only noise (dropout) in the differentiable pass alone, and off again
+        // even when the loss fails.
+        self.adapter.set_training(true);
+        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, &self.cfg);
+        self.adapter.set_training(false);
+        let loss = loss?;
+        let (chains, samples) = chain_logs(&groups, self.state.step + 1);
+        Ok(BatchLoss {
+            loss,
+            chains,
+            timing,
+            samples,
+        })
+    }
+
+    /// Loss of the "w/o reasoning" ablation: no rollouts, the contrastive item loss on
+    /// prompt-only user vectors, whose full-catalogue rewards are logged for comparison.
+    fn contrastive_step(&mut self, examples: &[Example]) -> Result<BatchLoss, TrainError> {
+        let encoder = policy_encoder(self.model, None, self.data, &self.cfg);
         let prompts = examples
             .iter()
-            .map(|e| user_prompt_ids(self.model, self.data, e, self.cfg.history_window, true))
+            .map(|e| user_prompt_ids(&encoder, e, 0, true))
             .collect::<Result<Vec<_>, _>>()?;
         self.adapter.set_training(true);
         let out = contrastive_loss(
@@ -383,10 +330,115 @@ impl<'a> RecPo<'a> {
         for (e, s) in examples.iter().zip(scores.iter_mut()) {
             let (target, masked) = rows_of(&self.table, e)?;
             mask_history(s, &masked);
-            let r = super::reward::fused_reward(&self.cfg.reward, s, target, &masked);
-            chains.push((r.reward, r.ndcg, r.softmax, 0.0, 0));
+            let r = fused_reward(&self.cfg.reward, s, target, &masked);
+            chains.push(ChainStats::new(&r, 0.0, 0));
         }
-        Ok((loss, chains, 0.0, t.elapsed().as_secs_f64(), 0, Vec::new()))
+        let timing = RolloutTiming {
+            scoring_secs: t.elapsed().as_secs_f64(),
+            ..RolloutTiming::default()
+        };
+        Ok(BatchLoss {
+            loss,
+            chains,
+            timing,
+            samples: Vec::new(),
+        })
+    }
+
+    /// Optimizer update: the global gradient-norm clip, AdamW at `lr`, and the refresh
+    /// of the batch targets' item-table rows (SPEC §5.7). Returns the norm before the
+    /// clip.
+    fn update(
+        &mut self,
+        loss: &mut StepLoss,
+        examples: &[Example],
+        lr: f64,
+    ) -> Result<f64, TrainError> {
+        let grad_norm = clip_grad_norm(&mut loss.grads, self.cfg.max_grad_norm)?;
+        self.optim.step(&loss.grads, lr)?;
+        for (e, v) in examples.iter().zip(&loss.target_vectors) {
+            self.table.set(&e.target.item_id, v)?;
+        }
+        self.state.step += 1;
+        self.state.optimizer_steps = self.optim.steps_taken();
+        Ok(grad_norm)
+    }
+
+    /// Evaluation (SPEC §4, §5.7), when the step just taken is due for one.
+    fn evaluate_if_due(
+        &mut self,
+        reporter: &mut dyn TrainReporter,
+    ) -> Result<Option<EvalMetrics>, TrainError> {
+        let s = self.state.step;
+        // `eval_every = 0` turns evaluation off entirely (it rebuilds the item table
+        // and generates for every example, hours on a CPU); otherwise the last step is
+        // always evaluated so the run ends with a best checkpoint.
+        let due = self.cfg.eval_every > 0
+            && (s.is_multiple_of(self.cfg.eval_every) || s == self.cfg.steps);
+        if !due {
+            return Ok(None);
+        }
+        Ok(Some(self.evaluate(reporter)?))
+    }
+
+    /// Model selection (SPEC §4): the step becomes the best so far when its valid
+    /// NDCG@10 beats the best's; returns whether it did.
+    fn note_best(&mut self, eval: Option<&EvalMetrics>) -> bool {
+        let improved = eval
+            .and_then(EvalMetrics::valid_ndcg10)
+            .filter(|&v| self.state.best.as_ref().is_none_or(|b| v > b.valid_ndcg10));
+        if let Some(v) = improved {
+            self.state.best = Some(BestSoFar {
+                step: self.state.step,
+                valid_ndcg10: v,
+            });
+        }
+        improved.is_some()
+    }
+
+    /// Logging: the step's log lines, its checkpoint (and best copy), then the reporter.
+    fn log_step(
+        &mut self,
+        reporter: &mut dyn TrainReporter,
+        metrics: &StepMetrics,
+        eval: Option<&EvalMetrics>,
+        samples: &[RolloutSample],
+        improved: bool,
+    ) -> Result<(), TrainError> {
+        // The step's log lines go first and its checkpoint last: a kill in between
+        // resumes from the previous checkpoint, which drops these lines and redoes the
+        // step, so the logs and the checkpoint never disagree.
+        let mut lines =
+            vec![serde_json::to_value(metrics).map_err(|e| TrainError::Input(e.to_string()))?];
+        if let Some(e) = eval {
+            lines.push(serde_json::to_value(e).map_err(|e| TrainError::Input(e.to_string()))?);
+        }
+        self.metrics.append(&lines)?;
+        let s = self.state.step;
+        let log_rollouts = self.cfg.rollout_log_every > 0
+            && s.is_multiple_of(self.cfg.rollout_log_every)
+            && !samples.is_empty();
+        if log_rollouts {
+            self.rollouts.append(samples)?;
+        }
+        let ckpt = save_checkpoint(
+            &self.run_dir,
+            &self.state,
+            self.adapter,
+            &self.optim,
+            &self.table,
+        )?;
+        if improved {
+            save_best(&self.run_dir, &ckpt)?;
+        }
+        reporter.on_step(metrics);
+        if log_rollouts {
+            reporter.on_rollouts(samples);
+        }
+        if let Some(e) = eval {
+            reporter.on_eval(e);
+        }
+        Ok(())
     }
 
     /// Rebuild the whole item table with the current adapter, then evaluate valid and
@@ -433,6 +485,37 @@ impl<'a> RecPo<'a> {
             eval_secs: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// Logging: each chain's numbers for the step's means, and each group as
+/// rollouts.jsonl logs it at `step`.
+fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSample>) {
+    let mut chains = Vec::new();
+    let mut samples = Vec::new();
+    for g in groups {
+        let mut cs = Vec::new();
+        for (i, c) in g.chains.iter().enumerate() {
+            let r = g.rewards[i];
+            chains.push(ChainStats::new(&r, g.advantages[i], c.sampled_tokens));
+            cs.push(ChainSample {
+                text: c.text.clone(),
+                tokens: c.sampled_tokens,
+                reward: r.reward,
+                ndcg: r.ndcg,
+                softmax: r.softmax,
+                rank: r.rank,
+                advantage: g.advantages[i],
+                top: g.top.contains(&i),
+            });
+        }
+        samples.push(RolloutSample {
+            step,
+            user_id: g.example.user_id.clone(),
+            target: g.example.target.item_id.clone(),
+            chains: cs,
+        });
+    }
+    (chains, samples)
 }
 
 /// The seeded shuffle of the train examples for one epoch.

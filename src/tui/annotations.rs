@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::annotate::{self, set, Record, Store};
-use crate::tui::app::annotate::{OpenedSet, SetChoices};
+use crate::tui::app::annotate::LIVE_SET;
+use crate::tui::msg::{OpenedSet, SetChoices};
 
 fn folders(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -80,7 +81,7 @@ pub fn collect(
     sessions: &Path,
     mut chains: Vec<crate::annotate::Chain>,
 ) -> Result<(String, usize), String> {
-    let name = crate::tui::app::annotate::LIVE_SET;
+    let name = LIVE_SET;
     let dir = set::set_dir(sessions, name).map_err(|e| e.to_string())?;
     let path = set::chains_path(&dir);
     let mut all = if path.is_file() {

@@ -14,8 +14,7 @@ use crate::data::prepared::PreparedDataset;
 
 use super::effect::{Effect, SamplingSettings};
 use super::keys::{Action, KeyBinding, KeyMap};
-use super::msg::{KeyInput, Msg};
-use super::worker::WorkerEvent;
+use super::msg::{KeyInput, Msg, WorkerEvent};
 pub use annotate::AnnotateState;
 pub use editor::EditorState;
 pub use picker::PickerState;

@@ -1,5 +1,7 @@
 //! Effects out of the state machine: what should happen in the world (draw, run the
 //! model, cancel, file I/O, quit). The runtime carries them out and answers with `Msg`s.
+//! The requests effects carry (`RunRequest`, `TrainSettings`) live here too, so the
+//! state machine and the worker both build on this module and neither on the other.
 
 use crate::data::Interaction;
 
@@ -24,6 +26,27 @@ impl Default for SamplingSettings {
             max_new_tokens: 640,
             seed: 0,
             group_size: 4,
+        }
+    }
+}
+
+/// What the Training screen lets one choose before starting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSettings {
+    pub steps: usize,
+    pub users_per_step: usize,
+    pub group_size: usize,
+    pub max_new_tokens: usize,
+}
+
+impl Default for TrainSettings {
+    /// Small enough for a CPU: a step takes about a minute on two cores.
+    fn default() -> Self {
+        Self {
+            steps: 20,
+            users_per_step: 2,
+            group_size: 4,
+            max_new_tokens: 48,
         }
     }
 }
@@ -59,7 +82,7 @@ pub enum Effect {
     /// Read the run folders and evaluation reports (answered with `Msg::RunsLoaded`).
     LoadRuns,
     /// Start a RecPO run in a new folder under `runs/` (answered with `Msg::TrainingStarted`).
-    StartTraining(crate::tui::worker::train_job::TrainSettings),
+    StartTraining(TrainSettings),
     /// Stop the training run at its next step boundary.
     StopTraining,
     /// List annotation sets and evaluation reports (answered with `Msg::AnnotationSets`).

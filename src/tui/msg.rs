@@ -1,12 +1,25 @@
 //! Messages into the state machine: keys, mouse scrolls, resizes, ticks, and what the
 //! model worker and session files report back. Everything the app reacts to is one.
+//! What those reports carry (`WorkerEvent` and its results, the runs and annotation
+//! sets read from disk) lives here too, so the state machine, the worker and the
+//! runtime all build on this module and it builds on none of them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyModifiers};
 
+use super::analysis::GroupMember;
+use super::effect::RunRequest;
 use super::session::SessionFile;
-use super::worker::WorkerEvent;
+use crate::annotate::{Chain, Record};
+use crate::data::prepared::PreparedDataset;
+use crate::model::generate::{StopReason, Timings};
+use crate::plot::lengths::StepLength;
+use crate::plot::RunSeries;
+use crate::rec::ranking::Ranking;
+use crate::rec::trace::RankTrace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInput {
@@ -47,11 +60,127 @@ pub enum Msg {
     SessionOpened(Result<(PathBuf, SessionFile), String>),
     SessionSaved(Result<PathBuf, String>),
     /// The run folders and evaluation reports, as just read.
-    RunsLoaded(crate::tui::app::training::RunsSnapshot),
+    RunsLoaded(RunsSnapshot),
     TrainingStarted(PathBuf),
-    AnnotationSets(crate::tui::app::annotate::SetChoices),
-    AnnotationSetOpened(Result<crate::tui::app::annotate::OpenedSet, String>),
+    AnnotationSets(SetChoices),
+    AnnotationSetOpened(Result<OpenedSet, String>),
     /// (set name, chains added) or why not.
     ChainsCollected(Result<(String, usize), String>),
-    TagSaved(Result<crate::annotate::Record, String>),
+    TagSaved(Result<Record, String>),
+}
+
+/// What the model thread reports.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    Progress {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    DataReady(Arc<PreparedDataset>),
+    ModelReady {
+        model: String,
+        device: String,
+        table: String,
+    },
+    LoadFailed(String),
+    /// The model thread panicked (the message and where); it takes no more jobs.
+    Crashed(String),
+    /// A line about the training run under way.
+    TrainProgress(String),
+    /// The training run ended: a line for the status bar, or why it failed.
+    TrainEnded(Result<String, String>),
+    RunStarted {
+        id: u64,
+        prompt: String,
+        /// Set when the prompt shows only the latest part of the history.
+        notice: Option<String>,
+    },
+    Prefill {
+        id: u64,
+        secs: f64,
+        prompt_tokens: usize,
+    },
+    Text {
+        id: u64,
+        sample: usize,
+        piece: String,
+        elapsed: f64,
+    },
+    RunDone {
+        id: u64,
+        result: Box<RunResult>,
+    },
+    GroupDone {
+        id: u64,
+        result: Box<GroupResult>,
+    },
+    RunCancelled {
+        id: u64,
+    },
+    RunFailed {
+        id: u64,
+        error: String,
+    },
+}
+
+/// One finished recommendation, with everything the inspector's screens show.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub request: RunRequest,
+    pub prompt: String,
+    pub reasoning: String,
+    pub tokens: usize,
+    pub stop: StopReason,
+    pub timings: Timings,
+    pub ranking: Ranking,
+    /// Ranking from h_T read straight after the prompt (no reasoning).
+    pub no_reasoning: Ranking,
+    pub trace: RankTrace,
+    /// The record as `r2ec recommend --json` would print it.
+    pub record: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    pub request: RunRequest,
+    pub sampling: String,
+    pub members: Vec<GroupMember>,
+    pub timings: Timings,
+}
+
+/// One run as loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRun {
+    pub series: RunSeries,
+    pub lengths: Vec<StepLength>,
+    /// The latest sampled groups of `rollouts.jsonl`, newest first (at most
+    /// `app::training::ROLLOUTS_KEPT`).
+    pub rollouts: Vec<crate::train::report::RolloutSample>,
+}
+
+/// What a read of the run folders and evaluation reports gave.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunsSnapshot {
+    pub runs: Vec<LoadedRun>,
+    /// (report name, reasoning length of every example), for reports with reasoning.
+    pub evals: Vec<(String, Vec<usize>)>,
+    /// Folders that could not be read, with why.
+    pub errors: Vec<String>,
+}
+
+/// An annotation set as opened: its chains and every annotator's latest records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedSet {
+    pub name: String,
+    pub chains: Vec<Chain>,
+    pub records: BTreeMap<String, BTreeMap<String, Record>>,
+}
+
+/// What can be opened: existing annotation sets, and evaluation reports not yet turned
+/// into sets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SetChoices {
+    pub sets: Vec<String>,
+    pub reports: Vec<String>,
 }

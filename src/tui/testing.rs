@@ -12,12 +12,12 @@ use crate::model::generate::{StopReason, Timings};
 use crate::rec::testing::FakeEncoder;
 use crate::rec::ItemTable;
 
-use super::analysis::{rank_trace, Ranking};
+use crate::rec::ranking::Ranking;
+use crate::rec::trace::rank_trace;
 use super::app::{update, Header, State};
 use super::effect::{Effect, RunRequest};
 use super::keys::KeyMap;
-use super::msg::{KeyInput, Msg};
-use super::worker::{RunResult, WorkerEvent};
+use super::msg::{KeyInput, Msg, RunResult, WorkerEvent};
 
 pub const TITLES: [&str; 8] = [
     "Star Wars",

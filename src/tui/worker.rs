@@ -2,7 +2,8 @@
 //! progress at a bounded rate), then runs one job at a time: a recommendation with its
 //! rank trace and no-reasoning ranking, or a group of G sampled chains with RecPO's
 //! rewards. Model compute never runs on the UI thread (STYLE.md §8); cancellation is an
-//! `AtomicBool` the generator checks at every token.
+//! `AtomicBool` the generator checks at every token. What it reports are
+//! `msg::WorkerEvent`s on the one event channel.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,16 +11,14 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::analysis::{GroupMember, RankTrace, Ranking};
-use super::effect::RunRequest;
+use super::effect::{RunRequest, TrainSettings};
 use super::event::EventSender;
-use super::msg::Msg;
+use super::msg::{Msg, WorkerEvent};
 use crate::data::prepared::PreparedDataset;
 use crate::model::backbone::LoadOptions;
 use crate::model::device::{pick_device, DeviceChoice};
-use crate::model::generate::{StopReason, Timings};
 use crate::model::loaded::LoadedModel;
-use crate::rec::recommender::load_item_table;
+use crate::rec::items::load_item_table;
 use crate::rec::ItemTable;
 
 mod jobs;
@@ -45,88 +44,9 @@ pub enum Job {
     Run(Box<RunRequest>),
     /// A RecPO run into `out`, stopped at a step boundary when `stop` is set.
     Train {
-        settings: train_job::TrainSettings,
+        settings: TrainSettings,
         out: PathBuf,
         stop: Arc<AtomicBool>,
-    },
-}
-
-/// One finished recommendation, with everything the inspector's screens show.
-#[derive(Debug, Clone)]
-pub struct RunResult {
-    pub request: RunRequest,
-    pub prompt: String,
-    pub reasoning: String,
-    pub tokens: usize,
-    pub stop: StopReason,
-    pub timings: Timings,
-    pub ranking: Ranking,
-    /// Ranking from h_T read straight after the prompt (no reasoning).
-    pub no_reasoning: Ranking,
-    pub trace: RankTrace,
-    /// The record as `r2ec recommend --json` would print it.
-    pub record: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct GroupResult {
-    pub request: RunRequest,
-    pub sampling: String,
-    pub members: Vec<GroupMember>,
-    pub timings: Timings,
-}
-
-#[derive(Debug)]
-pub enum WorkerEvent {
-    Progress {
-        stage: String,
-        done: usize,
-        total: usize,
-    },
-    DataReady(Arc<PreparedDataset>),
-    ModelReady {
-        model: String,
-        device: String,
-        table: String,
-    },
-    LoadFailed(String),
-    /// The model thread panicked (the message and where); it takes no more jobs.
-    Crashed(String),
-    /// A line about the training run under way.
-    TrainProgress(String),
-    /// The training run ended: a line for the status bar, or why it failed.
-    TrainEnded(Result<String, String>),
-    RunStarted {
-        id: u64,
-        prompt: String,
-        /// Set when the prompt shows only the latest part of the history.
-        notice: Option<String>,
-    },
-    Prefill {
-        id: u64,
-        secs: f64,
-        prompt_tokens: usize,
-    },
-    Text {
-        id: u64,
-        sample: usize,
-        piece: String,
-        elapsed: f64,
-    },
-    RunDone {
-        id: u64,
-        result: Box<RunResult>,
-    },
-    GroupDone {
-        id: u64,
-        result: Box<GroupResult>,
-    },
-    RunCancelled {
-        id: u64,
-    },
-    RunFailed {
-        id: u64,
-        error: String,
     },
 }
 

@@ -58,7 +58,7 @@ fn generate(model: &Path) -> Vec<String> {
 }
 
 fn real_gguf(h: &Path) -> Vec<u8> {
-    fs::read(h.join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap()
+    fs::read(h.join("assets/models").join(crate::support::model::SMOLLM2)).unwrap()
 }
 
 const ITEM_HEADER: &str =
@@ -98,10 +98,8 @@ fn annotation_set(h: &Path) {
         ));
     }
     fs::write(&ex, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(["annotate", "open", "--name", "s", "--from"])
+    let out = crate::support::bin::cmd(h, ["annotate", "open", "--name", "s", "--from"])
         .arg(&ex)
-        .env("R2EC_HOME", h)
         .output()
         .unwrap();
     assert!(

@@ -1,54 +1,14 @@
-//! Homes for the bad-input cases: the tiny MovieLens fixture, prepared, and tiny model
-//! folders written on demand.
+//! Tiny model folders for the bad-input cases, written on demand. The homes themselves
+//! (the tiny MovieLens fixture, prepared, the real model linked in) come from
+//! `tests/support/home.rs`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use candle_core::Device;
 use r2ec::model::config::{Family, ModelConfig};
 use r2ec::model::random::{random_tensors, tiny_config};
 use serde_json::json;
-
-pub fn real_model() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "note: {} not present (run `r2ec setup`); cases that need it are skipped",
-            p.display()
-        );
-        None
-    }
-}
-
-/// The tiny fixture as raw and prepared `ml-100k`, and the real model linked in.
-pub fn fixture_home(real: Option<&Path>) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("datasets/raw/ml-100k");
-    fs::create_dir_all(&raw).unwrap();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/movielens");
-    fs::copy(fx.join("tiny.inter"), raw.join("ml-100k.inter")).unwrap();
-    fs::copy(fx.join("tiny.item"), raw.join("ml-100k.item")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_r2ec"))
-        .args(["data", "prepare", "ml-100k"])
-        .env("R2EC_HOME", home.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if let Some(m) = real {
-        let models = home.path().join("assets/models");
-        fs::create_dir_all(&models).unwrap();
-        std::os::unix::fs::symlink(m, models.join("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    }
-    home
-}
 
 /// A tiny Llama model folder: config.json, model.safetensors and a word-level
 /// tokenizer.json; `knock_out` leaves one tensor out, `reshape` writes one with a

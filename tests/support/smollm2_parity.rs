@@ -1,25 +1,15 @@
 //! Shared by the SmolLM2 logit parity tests (each in its own process, because candle
-//! reads its dequantize switch from the environment).
+//! reads its dequantize switch from the environment). Included there as `mod parity`
+//! beside `mod support`, whose `model::real_model` finds the GGUF (or skips).
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use r2ec::model::backbone::{KvCache, LoadOptions};
 use r2ec::model::loaded::LoadedModel;
-
-pub fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not present (run `r2ec setup`)", p.display());
-        None
-    }
-}
 
 /// quantized_llama returns the last position's logits only, so feed one token at a time.
 pub fn reference_logits(path: &Path, ids: &[u32]) -> Vec<Vec<f32>> {
@@ -108,7 +98,9 @@ fn top2(v: &[f32]) -> (usize, f32, f32) {
 /// strict (8-bit kernels on both sides): mean cosine >= 0.999 and the same argmax at
 /// >= 95% of those positions, since each side's kernel rounding differs.
 pub fn check(label: &str, opts: LoadOptions, stepwise: bool, strict: bool) {
-    let Some(path) = model_path() else { return };
+    let Some(path) = crate::support::model::real_model() else {
+        return;
+    };
     let (ids, got) = ours(&path, opts, stepwise);
     assert_eq!(ids.len(), 343, "the shared prompt is 343 SmolLM2 tokens");
     let want = reference_logits(&path, &ids);

@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 
+use crate::util::simd::{dot, fmadd};
+
 /// Query rows per sequence up to which [`attend`] is used; prefill (many rows) stays
 /// on the gemm, which is faster there.
 pub const FEW_ROWS: usize = 4;
@@ -57,25 +59,6 @@ impl<'a> View<'a> {
 
 /// Width of the blocks the kernels below work in: two AVX2 registers of f32.
 const W: usize = 16;
-
-/// Sum of `a[i] * b[i]`.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// `a * b + c`, fused where the target has the instruction (one rounding, half the
-/// work); elsewhere `mul_add` would be a library call per element.
-#[inline(always)]
-fn fmadd(a: f32, b: f32, c: f32) -> f32 {
-    #[cfg(any(target_feature = "fma", target_arch = "aarch64"))]
-    {
-        a.mul_add(b, c)
-    }
-    #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
-    {
-        a * b + c
-    }
-}
 
 /// `acc[i] += a[i] * b[i]` over one block (vectorised by the compiler).
 #[inline(always)]

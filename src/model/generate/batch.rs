@@ -110,7 +110,7 @@ pub fn generate_batch_hooked(
         return Ok((Vec::new(), timings));
     }
     let answer_ids = if opts.force_answer {
-        tokenizer.encode(crate::data::prompt::ANSWER_TAG)?
+        tokenizer.encode(crate::model::chat_template::ANSWER_TAG)?
     } else {
         Vec::new()
     };

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::metadata::MetadataError;
-use crate::data::chat_template::UnknownTemplate;
+use crate::model::chat_template::UnknownTemplate;
 use crate::model::tokenizer::TokenizerError;
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{Tokenizer, TokenizerError};
-use crate::data::chat_template::ChatTemplate;
+use crate::model::chat_template::ChatTemplate;
 
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";

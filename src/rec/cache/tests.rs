@@ -1,7 +1,7 @@
 //! Tests of the item table cache: round trip, stale keys, damaged files.
 
 use super::*;
-use crate::data::chat_template::ChatTemplate;
+use crate::model::chat_template::ChatTemplate;
 use crate::data::Domain;
 use crate::rec::testing::{small_catalog, FakeEncoder};
 use crate::rec::TableError;

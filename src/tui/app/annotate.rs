@@ -14,25 +14,10 @@ use crate::annotate::stats::TAGGER;
 use crate::annotate::store::Span;
 use crate::annotate::{Behaviour, Chain, Record};
 use crate::tui::keys::Action;
-use crate::tui::msg::KeyInput;
+use crate::tui::msg::{KeyInput, OpenedSet, SetChoices};
 
 /// The set that chains sampled in the TUI (Group screen) are collected into.
 pub const LIVE_SET: &str = "live";
-
-/// A set as opened: its chains and every annotator's latest records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenedSet {
-    pub name: String,
-    pub chains: Vec<Chain>,
-    pub records: BTreeMap<String, BTreeMap<String, Record>>,
-}
-
-/// What can be opened: existing sets, and evaluation reports not yet turned into sets.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SetChoices {
-    pub sets: Vec<String>,
-    pub reports: Vec<String>,
-}
 
 #[derive(Debug, Default)]
 pub struct AnnotateState {

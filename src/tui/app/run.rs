@@ -8,7 +8,7 @@ use super::{Screen, State};
 use crate::tui::effect::{Effect, RunRequest};
 use crate::tui::highlight;
 use crate::tui::keys::Action;
-use crate::tui::worker::{GroupResult, RunResult, WorkerEvent};
+use crate::tui::msg::{GroupResult, RunResult, WorkerEvent};
 
 const TEMPERATURES: [f64; 7] = [0.0, 0.3, 0.7, 1.0, 1.5, 2.0, 3.0];
 const TOP_KS: [Option<usize>; 4] = [None, Some(10), Some(50), Some(200)];

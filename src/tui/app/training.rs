@@ -7,37 +7,17 @@
 use std::path::PathBuf;
 
 use super::{Effect, Screen, State};
-use crate::plot::lengths::StepLength;
-use crate::plot::RunSeries;
+use crate::tui::effect::TrainSettings;
 use crate::tui::keys::Action;
-pub use crate::tui::worker::train_job::TrainSettings;
+use crate::tui::msg::{LoadedRun, RunsSnapshot};
 
 /// Re-read the runs every 2 s (ticks come 8 a second) while a training screen shows.
 pub const FOLLOW_TICKS: usize = 16;
 /// Smoothing weights `m` cycles through.
 pub const SMOOTHING: [f64; 4] = [0.0, 0.3, 0.6, 0.9];
 
-/// One run as loaded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedRun {
-    pub series: RunSeries,
-    pub lengths: Vec<StepLength>,
-    /// The latest sampled groups of `rollouts.jsonl`, newest first (at most `ROLLOUTS_KEPT`).
-    pub rollouts: Vec<crate::train::report::RolloutSample>,
-}
-
 /// Rollout groups kept per run for browsing.
 pub const ROLLOUTS_KEPT: usize = 64;
-
-/// What a read of the run folders and evaluation reports gave.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RunsSnapshot {
-    pub runs: Vec<LoadedRun>,
-    /// (report name, reasoning length of every example), for reports with reasoning.
-    pub evals: Vec<(String, Vec<usize>)>,
-    /// Folders that could not be read, with why.
-    pub errors: Vec<String>,
-}
 
 #[derive(Debug, Default)]
 pub struct TrainingState {

@@ -9,11 +9,11 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{block, cut, notice, ranking};
-use crate::tui::analysis::rank_changes;
+use crate::rec::ranking::rank_changes;
 use crate::tui::app::run::CompareMode;
 use crate::tui::app::State;
+use crate::tui::msg::RunResult;
 use crate::tui::theme::Theme;
-use crate::tui::worker::RunResult;
 
 fn rank_text(r: Option<usize>) -> String {
     r.map_or("masked".into(), |r| r.to_string())

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 
 use super::cut;
 use crate::data::Catalog;
-use crate::tui::analysis::{RankChange, Ranking};
+use crate::rec::ranking::{RankChange, Ranking};
 use crate::tui::theme::Theme;
 
 fn change_span(c: &RankChange, theme: &Theme) -> Span<'static> {

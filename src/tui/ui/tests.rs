@@ -6,13 +6,13 @@ use ratatui::Terminal;
 
 use super::{draw, Extras};
 use crate::train::reward::Reward;
-use crate::tui::analysis::{GroupMember, Ranking};
+use crate::rec::ranking::Ranking;
+use crate::tui::analysis::GroupMember;
 use crate::tui::app::{update, Header, State};
 use crate::tui::keys::KeyMap;
-use crate::tui::msg::Msg;
+use crate::tui::msg::{GroupResult, Msg, WorkerEvent};
 use crate::tui::testing::{code, key, ready_state, result_for, run_request, tiny_data, tiny_table};
 use crate::tui::theme::Theme;
-use crate::tui::worker::{GroupResult, WorkerEvent};
 
 fn screen(s: &State, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -313,9 +313,9 @@ fn help_overlay_and_tiny_terminal() {
 }
 
 /// Two runs and an evaluation, as the runtime's `read_runs` would give them.
-fn training_snapshot() -> crate::tui::app::training::RunsSnapshot {
+fn training_snapshot() -> crate::tui::msg::RunsSnapshot {
     use crate::plot::lengths::StepLength;
-    use crate::tui::app::training::{LoadedRun, RunsSnapshot};
+    use crate::tui::msg::{LoadedRun, RunsSnapshot};
     let run = |name: &str, shift: f64| {
         let mut series = std::collections::BTreeMap::new();
         series.insert(
@@ -428,12 +428,12 @@ fn lengths_screen_shows_growth_and_the_eval_histogram() {
     // No runs at all: the screen says how to get one.
     update(
         &mut s,
-        Msg::RunsLoaded(crate::tui::app::training::RunsSnapshot::default()),
+        Msg::RunsLoaded(crate::tui::msg::RunsSnapshot::default()),
     );
     has(&screen(&s, 110, 30), "no run folders");
 }
 
-fn opened_set() -> crate::tui::app::annotate::OpenedSet {
+fn opened_set() -> crate::tui::msg::OpenedSet {
     use crate::annotate::{Behaviour, Chain, Record};
     let chain = |i: usize, text: &str| Chain {
         id: format!("ex{i}"),
@@ -471,7 +471,7 @@ fn opened_set() -> crate::tui::app::annotate::OpenedSet {
             .into_iter()
             .collect(),
     );
-    crate::tui::app::annotate::OpenedSet {
+    crate::tui::msg::OpenedSet {
         name: "r2ec-test".into(),
         chains: vec![
             chain(0, "Recently they liked comedies"),
@@ -485,8 +485,8 @@ fn opened_set() -> crate::tui::app::annotate::OpenedSet {
 #[test]
 fn annotate_screen_tags_saves_and_goes_blind() {
     use crate::annotate::Behaviour;
-    use crate::tui::app::annotate::SetChoices;
     use crate::tui::effect::Effect;
+    use crate::tui::msg::SetChoices;
     let mut s = ready_state();
     s.annotate.annotator = "ann".into();
     // The last screen; entering it lists the sets once.
@@ -626,7 +626,6 @@ fn a_span_is_marked_by_hand_and_saved_with_its_tag() {
 #[test]
 fn training_starts_and_stops_from_the_training_screen() {
     use crate::tui::effect::Effect;
-    use crate::tui::worker::WorkerEvent;
     let mut s = ready_state();
     key(&mut s, '8');
     update(&mut s, Msg::RunsLoaded(training_snapshot()));

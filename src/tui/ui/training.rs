@@ -244,7 +244,7 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         }
     }
     if let Some((name, lengths)) = evals.get(t.eval % evals.len().max(1)) {
-        let (labels, counts) = crate::eval::charts::length_bins(lengths, 10);
+        let (labels, counts) = crate::plot::lengths::length_bins(lengths, 10);
         let bars: Vec<Bar> = labels
             .iter()
             .zip(&counts)

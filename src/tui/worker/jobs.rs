@@ -8,17 +8,19 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{send, GroupResult, Loaded, RunResult, WorkerEvent};
-use crate::data::prompt::{ANSWER_TAG, HISTORY_WINDOW};
+use super::{send, Loaded};
+use crate::data::UserHistory;
 use crate::model::error::ModelError;
-use crate::model::generate::{
-    generate_batch, Chain, GenEvent, GenerateOptions, GenerateRequest, StopReason, Timings,
-};
+use crate::model::generate::{Chain, GenEvent, GenerateOptions, StopReason, Timings};
 use crate::model::sampling::Sampling;
-use crate::rec::recommender::RecError;
-use crate::tui::analysis::{group_rewards, rank_trace, GroupMember, Ranking};
+use crate::rec::error::RecError;
+use crate::rec::pipeline::{UserEncoder, UserPrompt};
+use crate::rec::ranking::Ranking;
+use crate::rec::trace::rank_trace;
+use crate::tui::analysis::{group_rewards, GroupMember};
 use crate::tui::effect::{RunRequest, SamplingSettings};
 use crate::tui::event::EventSender;
+use crate::tui::msg::{GroupResult, RunResult, WorkerEvent};
 
 fn sampling_of(s: &SamplingSettings) -> Sampling {
     match (s.temperature, s.top_k) {
@@ -28,32 +30,33 @@ fn sampling_of(s: &SamplingSettings) -> Sampling {
     }
 }
 
-/// The prompt for the request's history, cut to the window and to the context (the
-/// cut is reported with the run, so the user sees it).
-fn prompt_of(l: &Loaded, req: &RunRequest) -> Result<(String, Option<String>), RecError> {
-    let (prompt, cut) = crate::rec::context::fit_prompt(
-        &l.model,
-        &l.data,
-        &req.history,
-        req.now,
-        HISTORY_WINDOW,
-        req.sampling.max_new_tokens,
-    )?;
-    Ok((prompt, cut.map(|c| c.to_string())))
+/// The pipeline over the loaded model and data set.
+fn encoder(l: &Loaded) -> UserEncoder<'_> {
+    UserEncoder::new(&l.model, &l.data)
 }
 
-fn masked_of(l: &Loaded, req: &RunRequest) -> Vec<usize> {
-    req.history
-        .iter()
-        .filter_map(|h| l.table.position(&h.item_id))
-        .collect()
+/// The request's history, checked; its prompt, cut to the window and to the context
+/// (the cut is reported with the run, so the user sees it).
+fn prompt_of(
+    enc: &UserEncoder<'_>,
+    req: &RunRequest,
+) -> Result<(UserHistory, UserPrompt, Option<String>), RecError> {
+    let history = UserHistory::new(
+        req.history.clone(),
+        req.now,
+        req.target.clone(),
+        &enc.data().catalog,
+    )?;
+    let prompt = enc.prompt(&history, req.sampling.max_new_tokens)?;
+    let notice = prompt.cut.map(|c| c.to_string());
+    Ok((history, prompt, notice))
 }
 
 /// Generate, streaming text as `Text` events; `None` when cancelled.
 fn generate(
-    l: &Loaded,
+    enc: &UserEncoder<'_>,
     req: &RunRequest,
-    prompt: &str,
+    prompt: &UserPrompt,
     opts: &GenerateOptions,
     samples: usize,
     events: &EventSender,
@@ -61,10 +64,6 @@ fn generate(
 ) -> Result<Option<(Vec<Chain>, Timings)>, RecError> {
     let start = Instant::now();
     let id = req.id;
-    let request = GenerateRequest {
-        prompt_ids: l.model.tokenizer.encode(prompt).map_err(ModelError::from)?,
-        samples,
-    };
     let mut on_event = |e: GenEvent| match e {
         GenEvent::Text { sample, piece, .. } => {
             send(
@@ -92,10 +91,9 @@ fn generate(
         }
         GenEvent::Finished { .. } => {}
     };
-    let (chains, timings) = generate_batch(
-        &l.model.backbone,
-        &l.model.tokenizer,
-        &[request],
+    let (chains, timings) = enc.reason(
+        std::slice::from_ref(prompt),
+        samples,
         opts,
         &mut on_event,
         Some(cancel),
@@ -112,12 +110,13 @@ pub(super) fn run_one(
     events: &EventSender,
     cancel: &AtomicBool,
 ) -> Result<Option<RunResult>, RecError> {
-    let (prompt, notice) = prompt_of(l, req)?;
+    let enc = encoder(l);
+    let (history, prompt, notice) = prompt_of(&enc, req)?;
     send(
         events,
         WorkerEvent::RunStarted {
             id: req.id,
-            prompt: prompt.clone(),
+            prompt: prompt.text.clone(),
             notice,
         },
     );
@@ -128,38 +127,29 @@ pub(super) fn run_one(
         keep_step_hidden: true,
         ..Default::default()
     };
-    let Some((mut chains, timings)) = generate(l, req, &prompt, &opts, 1, events, cancel)? else {
+    let Some((mut chains, timings)) = generate(&enc, req, &prompt, &opts, 1, events, cancel)?
+    else {
         return Ok(None);
     };
     let chain = chains
         .pop()
         .ok_or_else(|| ModelError::Input("generation returned no chain".into()))?;
-    let masked = masked_of(l, req);
-    let target = req.target.as_ref().map(|t| t.item_id.as_str());
-    let catalog = &l.data.catalog;
-    let ranking = Ranking::of_user_vector(
-        &l.table,
-        catalog,
-        &chain.user_vector,
-        &masked,
-        target,
-        req.top_k,
-    )?;
-    // Without reasoning the answer tag follows the prompt directly, as for items.
-    let ids = l
-        .model
-        .tokenizer
-        .encode(&format!("{prompt}{ANSWER_TAG}"))
-        .map_err(ModelError::from)?;
-    let direct = l
-        .model
-        .last_hidden(std::slice::from_ref(&ids), 1)?
+    let direct = enc
+        .answer_now(std::slice::from_ref(&prompt), 1)?
         .pop()
         .unwrap_or_default();
-    let no_reasoning =
-        Ranking::of_user_vector(&l.table, catalog, &direct, &masked, target, req.top_k)?;
-    let target_title = target.map(|t| {
-        catalog
+    let [ranking, no_reasoning]: [Ranking; 2] = enc
+        .rank(
+            &l.table,
+            &[chain.user_vector.as_slice(), direct.as_slice()],
+            &[&history, &history],
+            req.top_k,
+        )?
+        .try_into()
+        .map_err(|_| ModelError::Input("ranking returned the wrong count".into()))?;
+    let target_title = history.target_id().map(|t| {
+        l.data
+            .catalog
             .get(t)
             .map_or(t.to_string(), |i| format!("target: {}", i.title))
     });
@@ -167,25 +157,25 @@ pub(super) fn run_one(
         &l.table,
         &chain.step_hidden,
         &ranking,
-        &masked,
+        &ranking.masked,
         target_title,
     )?;
     let record = json!({
         "history": req.history,
         "target": req.target,
         "now": req.now,
-        "prompt": prompt,
+        "prompt": prompt.text,
         "reasoning": chain.text,
         "reasoning_tokens": chain.sampled_tokens,
         "stop": chain.stop,
-        "top": ranking.top.iter().map(|t| json!({"item_id": t.item_id, "title": t.title, "score": t.score})).collect::<Vec<_>>(),
+        "top": ranking.top,
         "target_rank": ranking.target_rank,
         "no_reasoning_target_rank": no_reasoning.target_rank,
         "timing": timings,
     });
     Ok(Some(RunResult {
         request: req.clone(),
-        prompt,
+        prompt: prompt.text,
         reasoning: chain.text,
         tokens: chain.sampled_tokens,
         stop: chain.stop,
@@ -204,12 +194,13 @@ pub(super) fn run_group(
     events: &EventSender,
     cancel: &AtomicBool,
 ) -> Result<Option<GroupResult>, RecError> {
-    let (prompt, notice) = prompt_of(l, req)?;
+    let enc = encoder(l);
+    let (history, prompt, notice) = prompt_of(&enc, req)?;
     send(
         events,
         WorkerEvent::RunStarted {
             id: req.id,
-            prompt: prompt.clone(),
+            prompt: prompt.text.clone(),
             notice,
         },
     );
@@ -226,25 +217,13 @@ pub(super) fn run_group(
         ..Default::default()
     };
     let g = req.group.unwrap_or(1).max(1);
-    let Some((mut chains, timings)) = generate(l, req, &prompt, &opts, g, events, cancel)? else {
+    let Some((mut chains, timings)) = generate(&enc, req, &prompt, &opts, g, events, cancel)?
+    else {
         return Ok(None);
     };
     chains.sort_by_key(|c| c.sample);
-    let masked = masked_of(l, req);
-    let target = req.target.as_ref().map(|t| t.item_id.as_str());
-    let rankings = chains
-        .iter()
-        .map(|c| {
-            Ranking::of_user_vector(
-                &l.table,
-                &l.data.catalog,
-                &c.user_vector,
-                &masked,
-                target,
-                req.top_k,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let vectors: Vec<&[f32]> = chains.iter().map(|c| c.user_vector.as_slice()).collect();
+    let rankings = enc.rank(&l.table, &vectors, &vec![&history; vectors.len()], req.top_k)?;
     let (rewards, advantages) = group_rewards(&rankings);
     let members = chains
         .into_iter()

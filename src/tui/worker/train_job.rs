@@ -6,32 +6,13 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::{send, Loaded, WorkerEvent};
-use crate::train::lora::{Lora, LoraConfig};
+use super::{send, Loaded};
+use crate::model::lora::{Lora, LoraConfig};
 use crate::train::report::{EvalMetrics, RolloutSample, StepMetrics, TrainEnd, TrainReporter};
 use crate::train::{RecPo, RecPoConfig};
+use crate::tui::effect::TrainSettings;
 use crate::tui::event::EventSender;
-
-/// What the Training screen lets one choose before starting.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TrainSettings {
-    pub steps: usize,
-    pub users_per_step: usize,
-    pub group_size: usize,
-    pub max_new_tokens: usize,
-}
-
-impl Default for TrainSettings {
-    /// Small enough for a CPU: a step takes about a minute on two cores.
-    fn default() -> Self {
-        Self {
-            steps: 20,
-            users_per_step: 2,
-            group_size: 4,
-            max_new_tokens: 48,
-        }
-    }
-}
+use crate::tui::msg::WorkerEvent;
 
 struct Reporter<'a> {
     events: &'a EventSender,

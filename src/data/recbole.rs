@@ -18,7 +18,7 @@ pub struct Column {
 
 /// A whole atomic file held in memory, header parsed.
 #[derive(Debug)]
-pub struct AtomicTable {
+pub struct RecboleTable {
     path: PathBuf,
     text: String,
     columns: Vec<Column>,
@@ -26,7 +26,7 @@ pub struct AtomicTable {
     body: usize,
 }
 
-impl AtomicTable {
+impl RecboleTable {
     pub fn read(path: &Path) -> Result<Self, DataError> {
         let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
         Self::from_bytes(path, bytes)
@@ -128,13 +128,13 @@ impl AtomicTable {
 /// One record line, its fields split on tabs.
 #[derive(Debug)]
 pub struct Record<'a> {
-    table: &'a AtomicTable,
+    table: &'a RecboleTable,
     pub line: usize,
     fields: Vec<&'a str>,
 }
 
 impl<'a> Record<'a> {
-    /// The raw text of a column (index from [`AtomicTable::column`]).
+    /// The raw text of a column (index from [`RecboleTable::column`]).
     pub fn get(&self, column: usize) -> &'a str {
         self.fields[column]
     }
@@ -252,8 +252,8 @@ fn utf8_error(path: &Path, err: std::string::FromUtf8Error) -> DataError {
 mod tests {
     use super::*;
 
-    fn table(text: &[u8]) -> Result<AtomicTable, DataError> {
-        AtomicTable::from_bytes(Path::new("t.inter"), text.to_vec())
+    fn table(text: &[u8]) -> Result<RecboleTable, DataError> {
+        RecboleTable::from_bytes(Path::new("t.inter"), text.to_vec())
     }
 
     #[test]

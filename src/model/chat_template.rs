@@ -5,6 +5,10 @@
 
 use std::fmt::Write as _;
 
+/// The stop string that ends a reasoning chain; it is kept in the output and the user
+/// vector is read at its last token.
+pub const ANSWER_TAG: &str = "<answer>";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     System,

@@ -10,6 +10,9 @@ use crate::model::generate::GenerateOptions;
 use crate::rec::pipeline::{UserEncoder, UserPrompt};
 use crate::rec::{ItemTable, UserVectorAt};
 
+/// User vectors and, with reasoning, the chain each came from.
+type Vectors = (Vec<Vec<f32>>, Vec<Option<Reasoning>>);
+
 pub struct ModelScorer<'a> {
     pub encoder: UserEncoder<'a>,
     pub table: &'a ItemTable,
@@ -57,7 +60,7 @@ impl<'a> ModelScorer<'a> {
         &self,
         prompts: &[UserPrompt],
         examples: &[&Example],
-    ) -> Result<(Vec<Vec<f32>>, Vec<Option<Reasoning>>), EvalError> {
+    ) -> Result<Vectors, EvalError> {
         let (chains, _) = self
             .encoder
             .reason(prompts, 1, &self.generate, &mut |_| {}, None)?;

@@ -2,7 +2,8 @@
 //! two forward paths over the same weights:
 //! - `forward_hidden`: inference, fused kernels, KV cache, left-padded batches;
 //! - `forward_hidden_train`: no cache, differentiable ops only, a [`LinearHook`] on
-//!   every projection (LoRA for RecPO training).
+//!   every projection (LoRA for RecPO training); `prefix` runs a prompt once and many
+//!   continuations after it on the same path.
 //!
 //! Both return the final-norm hidden state at every position (R²ec scores items from
 //! it; SPEC §1); `logits` applies the token head. Layout and names follow
@@ -16,6 +17,7 @@ mod layer;
 mod mask;
 mod mlp;
 mod norm;
+mod prefix;
 mod rope;
 #[cfg(test)]
 mod tests;
@@ -25,6 +27,7 @@ use candle_core::{DType, Device, Tensor};
 pub use cache::KvCache;
 pub use hook::{LinearHook, LoraTarget};
 pub use mask::RowSlots;
+pub use prefix::TrainPrefix;
 
 use self::layer::{DecoderLayer, StepInputs};
 use self::norm::RmsNorm;
@@ -180,7 +183,7 @@ impl Backbone {
         let step = self.step_inputs(&rows, 0, l, &positions)?;
         let mut x = self.embed(ids)?;
         for layer in &self.layers {
-            x = layer.forward_train(&x, &step, hook)?;
+            x = layer.forward_train(&x, &step, hook, None)?.0;
         }
         self.norm.forward_train(&x)
     }

@@ -2,18 +2,27 @@
 //! chain and the item loss on each group's top-advantage chain(s), through the
 //! differentiable path with the adapter as hook; gradients of all adapter variables.
 //!
-//! Chains go through the differentiable path `train_micro_batch` at a time (one
-//! forward and one backward each), and the gradients are summed, so memory holds one
-//! micro-batch's activations, never the batch's: candle keeps every intermediate of
-//! the unfused path (a group of 4 SmolLM2 chains of ~400 tokens took ~14 GB). Each
-//! part of the loss is already divided by the batch-wide counts (total generated
+//! Exact cost cuts (same gradient as one forward and backward per chain over prompt +
+//! chain, checked against that reference in `step/tests.rs`):
+//! - one prompt pass per group: the G chains of a user share the prompt, so its forward
+//!   runs once and the chains continue after its keys and values (`TrainPrefix`);
+//! - chains go through `train_micro_batch` at a time, each micro-batch with its own
+//!   backward, so memory holds the prompt and one micro-batch's activations. The
+//!   prompt's keys and values, and its last hidden state, are leaves of those passes:
+//!   their gradients are summed, and the prompt's graph is walked once with the sum;
+//! - the item side once: the batch's target-item vectors are encoded with gradient once,
+//!   they are a leaf of every group's backward, and one backward through the item
+//!   prompts carries the summed gradient of the vectors;
+//! - logits only where used: the token head runs on the positions that predict a
+//!   sampled token, never on the prompt.
+//!
+//! Each part of the loss is already divided by the batch-wide counts (total generated
 //! tokens, total top chains), so the summed gradient is the gradient of the batch's
-//! loss. The batch's target-item vectors are encoded once, with gradient, and
-//! their graph is shared by every group's backward.
+//! loss.
 
 use std::time::Instant;
 
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 
 use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
@@ -156,34 +165,32 @@ impl<'a> BatchTerms<'a> {
         }
     }
 
-    /// Token loss per chain (SPEC §5.5): the clipped surrogate over the micro-batch's
-    /// sampled tokens, each with its chain's advantage, over the batch's token count;
-    /// with how many were clipped. `None` when the chains sampled no token.
+    /// Token loss per chain (SPEC §5.5): the clipped surrogate over the sampled tokens
+    /// of `chunk`'s chains, each with its chain's advantage, over the batch's token
+    /// count; with how many were clipped. `rows` `[N, H]` holds hidden states and
+    /// `at(c, j)` is the row that predicts token `j` of the `c`-th chain of `chunk`.
+    /// `None` when the chains sampled no token.
     fn token_part(
         &self,
         group: &Group,
         chunk: &[usize],
-        seqs: &[Vec<u32>],
-        hidden: &Tensor,
+        rows: &Tensor,
+        at: impl Fn(usize, usize) -> usize,
     ) -> Result<Option<(Tensor, usize)>, TrainError> {
-        let (rows, l, h) = hidden.dims3()?;
-        // Position of each sampled token's prediction in the flattened [rows * L, H].
-        let (mut at, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, (&i, seq)) in chunk.iter().zip(seqs).enumerate() {
-            let c = &group.chains[i];
-            let first = l - seq.len() + group.prompt_ids.len();
-            for j in 0..c.sampled_tokens {
-                at.push((row * l + first + j - 1) as u32);
-                targets.push(c.token_ids[j]);
+        let (mut idx, mut targets, mut adv) = (Vec::new(), Vec::new(), Vec::new());
+        for (c, &i) in chunk.iter().enumerate() {
+            let chain = &group.chains[i];
+            for j in 0..chain.sampled_tokens {
+                idx.push(at(c, j) as u32);
+                targets.push(chain.token_ids[j]);
                 adv.push(group.advantages[i] as f32);
             }
         }
-        if at.is_empty() {
+        if idx.is_empty() {
             return Ok(None);
         }
         let device = self.model.device();
-        let idx = Tensor::new(at.as_slice(), device)?;
-        let picked = hidden.reshape((rows * l, h))?.index_select(&idx, 0)?;
+        let picked = rows.index_select(&Tensor::new(idx.as_slice(), device)?, 0)?;
         let logp = token_logprobs(&self.model.backbone.logits_train(&picked)?, &targets)?;
         let adv = Tensor::new(adv.as_slice(), device)?;
         let s = clipped_objective_sum(&logp, &logp.detach(), &adv, self.clip)?;
@@ -222,8 +229,158 @@ impl<'a> BatchTerms<'a> {
     }
 }
 
-/// RecPO's loss over the sampled groups, and its gradient (SPEC §5.5): one forward and
-/// one backward per micro-batch of a group's chains, the gradients summed.
+/// Sums of one step's losses as plain numbers.
+#[derive(Debug, Default, Clone, Copy)]
+struct LossSums {
+    token_loss: f64,
+    item_loss: f64,
+    clipped: usize,
+    train_tokens: usize,
+}
+
+/// Gradients collected from several backward passes: the adapter's, and those of leaf
+/// tensors (the prompt's keys and values, the item vectors) whose own graphs are
+/// walked once afterwards.
+struct Grads<'a> {
+    vars: &'a [Var],
+    acc: Vec<Option<Tensor>>,
+}
+
+impl<'a> Grads<'a> {
+    fn new(vars: &'a [Var]) -> Self {
+        Self {
+            vars,
+            acc: vec![None; vars.len()],
+        }
+    }
+
+    /// Backward from `loss`; the adapter's gradients are added, and each leaf's
+    /// gradient is added into its slot of `leaf_grads`.
+    fn backward(
+        &mut self,
+        loss: &Tensor,
+        leaves: &[&Tensor],
+        leaf_grads: &mut [Option<Tensor>],
+    ) -> candle_core::Result<()> {
+        let grads = loss.backward()?;
+        accumulate(&mut self.acc, self.vars, &grads)?;
+        for (leaf, slot) in leaves.iter().zip(leaf_grads.iter_mut()) {
+            if let Some(g) = grads.get(leaf) {
+                *slot = Some(match slot.take() {
+                    Some(s) => (s + g)?,
+                    None => g.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One backward through the graphs of `outputs` carrying `grads` (the summed
+    /// gradients of their leaf copies): `d/dθ sum(output * grad)` is exactly the
+    /// chain-rule term those outputs contribute.
+    fn through(&mut self, outputs: &[&Tensor], grads: &[Option<Tensor>]) -> candle_core::Result<()> {
+        let mut terms = Vec::new();
+        for (out, g) in outputs.iter().zip(grads) {
+            if let Some(g) = g {
+                terms.push((*out * g)?.sum_all()?);
+            }
+        }
+        if terms.is_empty() {
+            return Ok(());
+        }
+        let surrogate = Tensor::stack(&terms, 0)?.sum_all()?;
+        accumulate(&mut self.acc, self.vars, &surrogate.backward()?)
+    }
+}
+
+/// One group's share of the loss: the prompt once, its chains `micro` at a time after
+/// it, a backward per micro-batch into `grads`; the gradient of the group's use of the
+/// batch's item vectors is added into `item_grad`.
+fn group_loss(
+    terms: &BatchTerms<'_>,
+    g: usize,
+    group: &Group,
+    hook: &dyn LinearHook,
+    micro: usize,
+    grads: &mut Grads<'_>,
+    item_grad: &mut Option<Tensor>,
+) -> Result<LossSums, TrainError> {
+    let device = terms.model.device();
+    let backbone = &terms.model.backbone;
+    let p = group.prompt_ids.len();
+    let ids = Tensor::new(group.prompt_ids.as_slice(), device)?.unsqueeze(0)?;
+    let (prompt_hidden, prefix) = backbone.forward_prefix_train(&ids, Some(hook))?;
+    let prompt_last = prompt_hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
+    // Leaves for the chains' passes: the prompt's keys and values, and its last hidden
+    // state (it predicts every chain's first token).
+    let (leaf_prefix, kv_leaves) = prefix.detached()?;
+    let last_leaf = Var::from_tensor(&prompt_last.detach())?;
+    let mut leaves: Vec<&Tensor> = kv_leaves.iter().map(Var::as_tensor).collect();
+    leaves.push(last_leaf.as_tensor());
+    leaves.push(terms.items);
+    let mut leaf_grads: Vec<Option<Tensor>> = vec![None; leaves.len()];
+    let mut sums = LossSums {
+        train_tokens: p,
+        ..Default::default()
+    };
+    let all: Vec<usize> = (0..group.chains.len()).collect();
+    for chunk in all.chunks(micro.max(1)) {
+        let lens: Vec<usize> = chunk.iter().map(|&i| group.chains[i].token_ids.len()).collect();
+        let width = lens.iter().copied().max().unwrap_or(0);
+        sums.train_tokens += lens.iter().sum::<usize>();
+        // Row 0 is the prompt's last hidden state, then each chain's `width` rows.
+        let rows = if width == 0 {
+            last_leaf.as_tensor().clone()
+        } else {
+            let (mut flat, mut pad) = (Vec::new(), Vec::new());
+            for &i in chunk {
+                let t = &group.chains[i].token_ids;
+                flat.extend(t.iter().copied().chain(std::iter::repeat_n(0, width - t.len())));
+                pad.extend((0..width).map(|j| u8::from(j < t.len())));
+            }
+            let cont = Tensor::from_vec(flat, (chunk.len(), width), device)?;
+            let pad = Tensor::from_vec(pad, (chunk.len(), width), device)?;
+            let hidden =
+                backbone.forward_continuation_train(&cont, Some(&pad), &leaf_prefix, Some(hook))?;
+            let h = hidden.dim(2)?;
+            let flat = hidden.reshape((chunk.len() * width, h))?;
+            Tensor::cat(&[last_leaf.as_tensor(), &flat], 0)?
+        };
+        // Token j of chain c is predicted by the hidden state before it; h_T is the
+        // chain's last token (the prompt's last one for an empty chain).
+        let row = |c: usize, j: usize| if j == 0 { 0 } else { 1 + c * width + j - 1 };
+        let mut loss = Tensor::zeros((), DType::F32, device)?;
+        if let Some((part, n)) = terms.token_part(group, chunk, &rows, row)? {
+            sums.clipped += n;
+            sums.token_loss += f64::from(part.to_scalar::<f32>()?);
+            loss = (loss + part)?;
+        }
+        let last_rows: Vec<u32> = lens.iter().enumerate().map(|(c, &n)| row(c, n) as u32).collect();
+        let last = rows.index_select(&Tensor::new(last_rows.as_slice(), device)?, 0)?;
+        if let Some(part) = terms.item_part(g, group, chunk, &last)? {
+            sums.item_loss += f64::from(part.to_scalar::<f32>()?);
+            loss = (loss + part)?;
+        }
+        grads.backward(&loss, &leaves, &mut leaf_grads)?;
+    }
+    let Some(items) = leaf_grads.pop() else {
+        return Err(TrainError::Input("no leaf for the item vectors".into()));
+    };
+    if let Some(gi) = items {
+        *item_grad = Some(match item_grad.take() {
+            Some(s) => (s + gi)?,
+            None => gi,
+        });
+    }
+    // The prompt's graph, walked once with every chain's gradient.
+    let mut outputs = prefix.tensors();
+    outputs.push(&prompt_last);
+    grads.through(&outputs, &leaf_grads)?;
+    Ok(sums)
+}
+
+/// RecPO's loss over the sampled groups, and its gradient (SPEC §5.5), with the exact
+/// cost cuts of this module's header.
 pub fn recpo_loss(
     model: &LoadedModel,
     adapter: &dyn TrainableAdapter,
@@ -237,44 +394,35 @@ pub fn recpo_loss(
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
     let same = same_targets(&examples);
     let (items, item_tokens) = encode_targets(model, data, &examples, hook)?;
-    let terms = BatchTerms::new(model, cfg, groups, &items, &same);
-    let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
-    let (mut token_loss, mut item_loss, mut clipped) = (0.0f64, 0.0f64, 0usize);
-    let mut train_tokens = item_tokens;
+    let items_leaf = Var::from_tensor(&items.detach())?;
+    let terms = BatchTerms::new(model, cfg, groups, items_leaf.as_tensor(), &same);
+    let mut grads = Grads::new(&vars);
+    let mut item_grad = None;
+    let mut total = LossSums {
+        train_tokens: item_tokens,
+        ..Default::default()
+    };
     for (g, group) in groups.iter().enumerate() {
-        let ids: Vec<usize> = (0..group.chains.len()).collect();
-        for chunk in ids.chunks(cfg.train_micro_batch.max(1)) {
-            let seqs: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|&i| [group.prompt_ids.as_slice(), &group.chains[i].token_ids].concat())
-                .collect();
-            train_tokens += seqs.iter().map(Vec::len).sum::<usize>();
-            let (last, hidden) = forward_last(model, &seqs, hook)?;
-            let mut loss = Tensor::zeros((), candle_core::DType::F32, model.device())?;
-            if let Some((part, n)) = terms.token_part(group, chunk, &seqs, &hidden)? {
-                clipped += n;
-                token_loss += f64::from(part.to_scalar::<f32>()?);
-                loss = (loss + part)?;
-            }
-            if let Some(part) = terms.item_part(g, group, chunk, &last)? {
-                item_loss += f64::from(part.to_scalar::<f32>()?);
-                loss = (loss + part)?;
-            }
-            accumulate(&mut acc, &vars, &loss.backward()?)?;
-        }
+        let micro = cfg.train_micro_batch;
+        let s = group_loss(&terms, g, group, hook, micro, &mut grads, &mut item_grad)?;
+        total.token_loss += s.token_loss;
+        total.item_loss += s.item_loss;
+        total.clipped += s.clipped;
+        total.train_tokens += s.train_tokens;
     }
+    grads.through(&[&items], &[item_grad])?;
     Ok(StepLoss {
-        loss: token_loss + item_loss,
-        token_loss,
-        item_loss,
+        loss: total.token_loss + total.item_loss,
+        token_loss: total.token_loss,
+        item_loss: total.item_loss,
         clip_frac: if terms.total_tokens > 0 {
-            clipped as f64 / terms.total_tokens as f64
+            total.clipped as f64 / terms.total_tokens as f64
         } else {
             0.0
         },
-        grads: acc,
+        grads: grads.acc,
         target_vectors: items.detach().to_vec2::<f32>()?,
-        train_tokens,
+        train_tokens: total.train_tokens,
         secs: start.elapsed().as_secs_f64(),
     })
 }
@@ -319,3 +467,6 @@ pub fn contrastive_loss(
     };
     Ok((step, users.detach().to_vec2::<f32>()?))
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,13 @@ use crate::model::error::ModelError;
 use crate::model::linear::{Linear, LoadOptions};
 use crate::model::weights::Weights;
 
+/// One layer's keys (after rope) and values `[B, kv, T, d]` on the differentiable path.
+#[derive(Debug, Clone)]
+pub struct PrefixKv {
+    pub k: Tensor,
+    pub v: Tensor,
+}
+
 #[derive(Debug)]
 pub struct Attention {
     /// q, k and v projections fused row-wise: `[(H + 2 kv) d, hidden]`.
@@ -106,6 +113,9 @@ impl Attention {
     }
 
     /// Differentiable path: slow rope, `ops::softmax`, every projection through `hook`.
+    /// With `prefix`, the queries also attend to a shared prefix's keys and values (a
+    /// prompt computed once for a group of continuations); returns this call's own keys
+    /// and values too, so a prompt pass can serve as the prefix of later calls.
     pub fn forward_train(
         &self,
         x: &Tensor,
@@ -113,7 +123,8 @@ impl Attention {
         rope: &RopeAt,
         mask: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
-    ) -> candle_core::Result<Tensor> {
+        prefix: Option<&PrefixKv>,
+    ) -> candle_core::Result<(Tensor, PrefixKv)> {
         let (q, k, v) = self.split_qkv(&self.qkv.forward_train(x)?)?;
         let q = hooked(hook, layer, LoraTarget::Q, x, q)?;
         let k = hooked(hook, layer, LoraTarget::K, x, k)?;
@@ -121,14 +132,32 @@ impl Attention {
         let q = rope.apply_slow(&self.split_heads(&q, self.heads)?)?;
         let k = rope.apply_slow(&self.split_heads(&k, self.kv_heads)?)?;
         let v = self.split_heads(&v, self.kv_heads)?.contiguous()?;
-        let out = self.attend(&q, &k, &v, mask, |s| candle_nn::ops::softmax(s, D::Minus1))?;
-        hooked(
+        let own = PrefixKv { k, v };
+        let out = match prefix {
+            Some(p) => {
+                // Every row sees the same prefix: broadcast (its gradient sums over the
+                // rows), then the row's own keys after it.
+                let b = q.dim(0)?;
+                let widen = |t: &Tensor| {
+                    let (_, n, len, d) = t.dims4()?;
+                    t.broadcast_as((b, n, len, d))
+                };
+                let k = Tensor::cat(&[&widen(&p.k)?, &own.k], 2)?.contiguous()?;
+                let v = Tensor::cat(&[&widen(&p.v)?, &own.v], 2)?.contiguous()?;
+                self.attend(&q, &k, &v, mask, |s| candle_nn::ops::softmax(s, D::Minus1))?
+            }
+            None => self.attend(&q, &own.k, &own.v, mask, |s| {
+                candle_nn::ops::softmax(s, D::Minus1)
+            })?,
+        };
+        let out = hooked(
             hook,
             layer,
             LoraTarget::O,
             &out,
             self.o.forward_train(&out)?,
-        )
+        )?;
+        Ok((out, own))
     }
 
     /// `q` `[B, H, L, d]`, `k`/`v` `[B, kv, T, d]`, `mask` `[B, 1, L, T]`; returns `[B, L, H*d]`.

@@ -4,7 +4,7 @@
 
 use candle_core::Tensor;
 
-use super::attention::Attention;
+use super::attention::{Attention, PrefixKv};
 use super::cache::KvCache;
 use super::hook::LinearHook;
 use super::mlp::Mlp;
@@ -105,16 +105,19 @@ impl DecoderLayer {
         x + m
     }
 
+    /// Differentiable path; with `prefix`, attention also sees a shared prefix's keys and
+    /// values. Returns the output and this layer's own keys and values.
     pub fn forward_train(
         &self,
         x: &Tensor,
         step: &StepInputs,
         hook: Option<&dyn LinearHook>,
-    ) -> candle_core::Result<Tensor> {
+        prefix: Option<&PrefixKv>,
+    ) -> candle_core::Result<(Tensor, PrefixKv)> {
         let h = self.input_norm.forward_train(x)?;
-        let mut a = self
-            .attn
-            .forward_train(&h, self.index, &step.rope, self.mask(step), hook)?;
+        let (mut a, kv) =
+            self.attn
+                .forward_train(&h, self.index, &step.rope, self.mask(step), hook, prefix)?;
         if let Some(n) = &self.post_attn_norm {
             a = n.forward_train(&a)?;
         }
@@ -125,6 +128,6 @@ impl DecoderLayer {
         if let Some(n) = &self.post_mlp_norm {
             m = n.forward_train(&m)?;
         }
-        x + m
+        Ok(((x + m)?, kv))
     }
 }

@@ -1,0 +1,171 @@
+//! A shared prefix on the differentiable path: a prompt's forward pass is computed once,
+//! its keys and values kept with their graph, and any number of continuations (the G
+//! chains RecPO sampled for one user) run after it. A continuation's hidden states are
+//! those of `forward_hidden_train` over prompt + continuation, and one backward through
+//! the sum of the continuations' losses adds every chain's gradient into the prompt's,
+//! so the prompt is computed (and differentiated) once per group instead of once per
+//! chain.
+
+use candle_core::{Tensor, Var};
+
+use super::attention::PrefixKv;
+use super::hook::LinearHook;
+use super::mask::RowSlots;
+use super::Backbone;
+
+/// A prompt's keys and values of every layer `[1, kv, P, d]`, with their graph.
+pub struct TrainPrefix {
+    kv: Vec<PrefixKv>,
+    len: usize,
+}
+
+impl TrainPrefix {
+    /// Tokens in the prefix.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The keys and values of every layer, in layer order, keys before values.
+    pub fn tensors(&self) -> Vec<&Tensor> {
+        self.kv.iter().flat_map(|kv| [&kv.k, &kv.v]).collect()
+    }
+
+    /// The same prefix with its keys and values as fresh leaves (in [`Self::tensors`]
+    /// order): continuations run after it in several backward passes collect their
+    /// gradients there, and the prompt's own graph is then walked once with their sum.
+    pub fn detached(&self) -> candle_core::Result<(TrainPrefix, Vec<Var>)> {
+        let mut leaves = Vec::with_capacity(2 * self.kv.len());
+        let mut kv = Vec::with_capacity(self.kv.len());
+        for layer in &self.kv {
+            let k = Var::from_tensor(&layer.k.detach())?;
+            let v = Var::from_tensor(&layer.v.detach())?;
+            kv.push(PrefixKv {
+                k: k.as_tensor().clone(),
+                v: v.as_tensor().clone(),
+            });
+            leaves.extend([k, v]);
+        }
+        Ok((TrainPrefix { kv, len: self.len }, leaves))
+    }
+}
+
+impl Backbone {
+    /// Differentiable pass over one prompt `ids` `[1, P]` (no padding): the final-norm
+    /// hidden states `[1, P, H]` and the prefix later continuations attend to.
+    pub fn forward_prefix_train(
+        &self,
+        ids: &Tensor,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<(Tensor, TrainPrefix)> {
+        let (b, l) = ids.dims2()?;
+        if b != 1 {
+            candle_core::bail!("a shared prefix is one prompt, got a batch of {b}");
+        }
+        let mut row = RowSlots::default();
+        let positions = row.extend(&vec![true; l]);
+        let step = self.step_inputs(std::slice::from_ref(&row), 0, l, &positions)?;
+        let mut x = self.embed(ids)?;
+        let mut kv = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (y, own) = layer.forward_train(&x, &step, hook, None)?;
+            x = y;
+            kv.push(own);
+        }
+        Ok((self.norm.forward_train(&x)?, TrainPrefix { kv, len: l }))
+    }
+
+    /// Differentiable pass over continuations `ids` `[B, L]` of `prefix`, right-padded
+    /// (`pad` `[B, L]`, 1 = real token; `None` when all are real): the final-norm hidden
+    /// states `[B, L, H]`, position `j` of row `i` being token `P + j` of that sequence.
+    pub fn forward_continuation_train(
+        &self,
+        ids: &Tensor,
+        pad: Option<&Tensor>,
+        prefix: &TrainPrefix,
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let real = super::real_flags(b, l, pad)?;
+        if real.iter().any(|r| r.windows(2).any(|w| !w[0] && w[1])) {
+            candle_core::bail!("continuations must be right-padded");
+        }
+        let mut rows = vec![RowSlots::default(); b];
+        let mut positions = Vec::with_capacity(b * l);
+        for (row, r) in rows.iter_mut().zip(&real) {
+            row.extend(&vec![true; prefix.len]);
+            positions.extend(row.extend(r));
+        }
+        let step = self.step_inputs(&rows, prefix.len, l, &positions)?;
+        let mut x = self.embed(ids)?;
+        for (layer, kv) in self.layers.iter().zip(&prefix.kv) {
+            x = layer.forward_train(&x, &step, hook, Some(kv))?.0;
+        }
+        self.norm.forward_train(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use crate::model::backbone::{Backbone, LoadOptions, WeightFormat};
+    use crate::model::config::Family;
+    use crate::model::random::{random_weights, tiny_config};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Prompt once, then two continuations of different lengths: the hidden states
+    /// equal a full pass over each prompt + continuation, for every family.
+    #[test]
+    fn continuations_of_a_prefix_match_full_sequences() {
+        for family in [Family::Llama, Family::Qwen2, Family::Gemma2] {
+            let cfg = tiny_config(family);
+            let dev = Device::Cpu;
+            let w = random_weights(&cfg, 5, &dev).unwrap();
+            let opts = LoadOptions {
+                format: WeightFormat::F32,
+                ..Default::default()
+            };
+            let bb = Backbone::new(&cfg, &w, &opts).unwrap();
+            let prompt: Vec<u32> = vec![3, 9, 4, 1, 7, 2];
+            let conts: [Vec<u32>; 2] = [vec![5, 8, 6, 11], vec![12, 2]];
+            let ids = Tensor::new(prompt.as_slice(), &dev).unwrap().unsqueeze(0).unwrap();
+            let (ph, prefix) = bb.forward_prefix_train(&ids, None).unwrap();
+            let full_prompt = bb.forward_hidden_train(&ids, None, None).unwrap();
+            assert!(max_diff(&ph, &full_prompt) < 1e-5, "{family:?} prompt");
+            let padded: Vec<u32> = [conts[0].clone(), vec![12, 2, 0, 0]].concat();
+            let cont = Tensor::from_vec(padded, (2, 4), &dev).unwrap();
+            let pad = Tensor::new(&[[1u8, 1, 1, 1], [1, 1, 0, 0]], &dev).unwrap();
+            let h = bb
+                .forward_continuation_train(&cont, Some(&pad), &prefix, None)
+                .unwrap();
+            for (i, c) in conts.iter().enumerate() {
+                let seq = [prompt.clone(), c.clone()].concat();
+                let t = Tensor::new(seq.as_slice(), &dev).unwrap().unsqueeze(0).unwrap();
+                let full = bb.forward_hidden_train(&t, None, None).unwrap();
+                let want = full.narrow(1, prompt.len(), c.len()).unwrap();
+                let got = h.narrow(0, i, 1).unwrap().narrow(1, 0, c.len()).unwrap();
+                assert!(max_diff(&got, &want) < 1e-4, "{family:?} continuation {i}");
+            }
+            let left = Tensor::new(&[[0u8, 1, 1, 1], [1, 1, 1, 1]], &dev).unwrap();
+            assert!(bb
+                .forward_continuation_train(&cont, Some(&left), &prefix, None)
+                .is_err());
+        }
+    }
+}

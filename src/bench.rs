@@ -5,9 +5,11 @@
 //! Prefill and batch-1 decode use the same fixed 343-token ChatML prompt and the same
 //! protocol as the llama.cpp anchor (prompt in one forward from an empty cache; exactly N
 //! greedy steps, end of sequence ignored; median of the repeats), so the two can be
-//! compared figure for figure.
+//! compared figure for figure. `gpu` holds the GPU check's parts (parity with the CPU,
+//! the device sampler, seconds per recommendation, a short RecPO run).
 
 pub mod decode;
+pub mod gpu;
 pub mod prompt;
 pub mod scoring;
 

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod coldwarm;
 pub mod compare;
 pub mod distributions;
+pub mod health;
 pub mod metrics;
 pub mod model_scorer;
 pub mod protocol;

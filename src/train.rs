@@ -14,6 +14,7 @@ pub mod lora;
 pub mod loss;
 pub mod metrics_log;
 pub mod optim;
+pub mod probe;
 pub mod report;
 pub mod reward;
 pub mod rollout;

@@ -20,6 +20,7 @@ pub mod latency;
 pub mod msg;
 pub mod session;
 pub mod terminal;
+pub mod text;
 pub mod theme;
 pub mod ui;
 pub mod worker;
@@ -66,6 +67,10 @@ pub struct Launch {
     pub runs: Vec<PathBuf>,
     /// Where runs started from the Training screen go (`runs/`).
     pub runs_root: PathBuf,
+    /// Evaluation report folders shipped with the checkpoints (`<checkpoint>/eval/`),
+    /// offered on the Annotate screen and drawn on the Lengths screen beside those under
+    /// `sessions/eval/`.
+    pub reports: Vec<PathBuf>,
     /// Whose tags the Annotate screen saves.
     pub annotator: String,
     pub latency_log: Option<PathBuf>,
@@ -108,6 +113,9 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
     let (jobs, _worker) = worker::spawn(launch.worker, tx.clone(), cancel.clone());
     event::spawn_input_and_ticks(tx.clone());
     let mut state = State::new(launch.header, launch.keys);
+    if let Ok(size) = guard.terminal.size() {
+        state.viewport = (size.width, size.height);
+    }
     state.annotate.annotator = launch.annotator.clone();
     state.sampling = launch.sampling;
     let theme = theme::Theme::default();
@@ -211,13 +219,27 @@ pub fn run(launch: Launch) -> Result<LatencyReport, TuiError> {
                         let mut runs = launch.runs.clone();
                         runs.extend(state.training.started.iter().cloned());
                         let tx = tx.clone();
-                        let evals = launch.sessions.join("eval");
+                        let sessions = launch.sessions.clone();
+                        let shipped = launch.reports.clone();
                         std::thread::spawn(move || {
-                            tx.send(Msg::RunsLoaded(app::training::read_runs(&runs, &evals)));
+                            let reports: Vec<(String, PathBuf)> =
+                                annotations::report_files(&sessions, &shipped)
+                                    .into_iter()
+                                    .map(|(name, path, _)| (name, path))
+                                    .collect();
+                            tx.send(Msg::RunsLoaded(app::training::read_runs(&runs, &reports)));
                         });
                     }
                     Effect::ListAnnotationSets => {
-                        tx.send(Msg::AnnotationSets(annotations::choices(&launch.sessions)));
+                        // Off the UI thread: every report is read to count its chains.
+                        let tx = tx.clone();
+                        let sessions = launch.sessions.clone();
+                        let shipped = launch.reports.clone();
+                        std::thread::spawn(move || {
+                            tx.send(Msg::AnnotationSets(annotations::choices(
+                                &sessions, &shipped,
+                            )));
+                        });
                     }
                     Effect::OpenAnnotationSet { name, from_report } => {
                         let r = annotations::open(&launch.sessions, &name, from_report.as_deref());

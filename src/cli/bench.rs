@@ -1,18 +1,41 @@
-//! `r2ec bench`: speed figures of the model core on this machine (see `r2ec::bench`).
+//! `r2ec bench`: speed figures of the model core on this machine (see `r2ec::bench`), or
+//! with `--suite gpu` the prepared GPU check (`bench/gpu.rs`).
 
-use clap::Args;
+mod gpu;
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::model_opts::ModelOpts;
+use super::model_opts::{weights_in_use, ModelOpts};
 use r2ec::bench::{
     anchor_prompt, bench_decode, bench_item_table, bench_prefill, bench_scoring, peak_rss_mib,
 };
 use r2ec::paths::Paths;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Suite {
+    /// The model core's speed figures.
+    #[default]
+    Core,
+    /// The GPU check: CPU/GPU parity, the device sampler, `recommend` with the shipped
+    /// adapter, speed figures, a short RecPO run; one JSON record.
+    Gpu,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelOpts,
+    /// What to run.
+    #[arg(long, value_enum, default_value_t = Suite::Core)]
+    pub suite: Suite,
+    /// `--suite gpu`: folder for its record (`gpu-check.json`) and its RecPO run.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub gpu: gpu::GpuCheckArgs,
     /// Repeats of each timing (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
@@ -35,6 +58,9 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+        if self.suite == Suite::Gpu {
+            return gpu::run(&self, paths);
+        }
         let model = self.model.load(paths, self.json)?;
         let say = |s: &str| {
             if !self.json {
@@ -85,7 +111,8 @@ impl BenchArgs {
             "model": model.name,
             "device": format!("{:?}", model.device().location()),
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "weights": format!("{:?}", self.model.weights),
+            "weights": self.model.weight_format().on(model.device()).name(),
+            "weights_in_use": weights_in_use(&model),
             "prompt_tokens": prefill.prompt_tokens,
             "new_tokens": self.new_tokens,
             "prefill_tok_s": round2(prefill.tok_s),

@@ -1,5 +1,6 @@
-//! Options shared by every command that runs the model: which model, where, how it
-//! samples. Flattened into `recommend`, `bench` and later commands.
+//! Options shared by every command that runs the model: which model, where, in which
+//! weight format, how it samples (with repetition control for demos). Flattened into
+//! `recommend`, `generate`, `eval`, `bench` and `tui`; `train` fills one in.
 
 use std::path::PathBuf;
 
@@ -11,16 +12,20 @@ use r2ec::model::device::{pick_device, DeviceChoice};
 use r2ec::model::generate::GenerateOptions;
 use r2ec::model::linear::WeightFormat;
 use r2ec::model::loaded::LoadedModel;
+use r2ec::model::sampling::repetition::Repetition;
 use r2ec::model::sampling::Sampling;
 use r2ec::paths::Paths;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum FormatChoice {
-    /// Keep quantized weights quantized, in the fastest kernel format.
+    /// On the CPU, keep quantized weights quantized, in the fastest kernel format; on a
+    /// GPU, dense f32.
     #[default]
     Auto,
     /// Dequantize everything to f32.
     F32,
+    /// Dense bf16 matrices (activations rounded to bf16 for each product).
+    Bf16,
     /// Quantize every matrix to Q8_0.
     Q8_0,
     /// Exactly as stored in the file, whatever the kernel's speed.
@@ -59,6 +64,37 @@ pub struct ModelOpts {
     pub top_p: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Repetition penalty, as transformers' `repetition_penalty`: the logit of every
+    /// token already in the prompt or chain is divided by it when positive and multiplied
+    /// by it when negative. 1 is off (the evaluation and training setting).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_penalty)]
+    pub repetition_penalty: f32,
+    /// Never repeat an n-gram of the prompt or chain, as transformers'
+    /// `no_repeat_ngram_size`. 0 is off.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub no_repeat_ngram: usize,
+}
+
+fn parse_penalty(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let r = Repetition {
+        penalty: p,
+        no_repeat_ngram: 0,
+    };
+    r.validate().map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+/// How a loaded model's fast path holds its matrices: `f32 x31` or
+/// `q8_0+pad x30, q8_0 x1` (storage and count; `+pad` is the CPU's VNNI padding).
+pub fn weights_in_use(model: &LoadedModel) -> String {
+    model
+        .backbone
+        .weight_storage()
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ModelOpts {
@@ -66,16 +102,27 @@ impl ModelOpts {
         self.model.clone().unwrap_or_else(|| paths.default_model())
     }
 
-    pub fn load_options(&self) -> LoadOptions {
-        let format = match self.weights {
+    pub fn weight_format(&self) -> WeightFormat {
+        match self.weights {
             FormatChoice::Auto => WeightFormat::Auto,
             FormatChoice::F32 => WeightFormat::F32,
+            FormatChoice::Bf16 => WeightFormat::Bf16,
             FormatChoice::Q8_0 => WeightFormat::Q8_0,
             FormatChoice::Stored => WeightFormat::Stored,
-        };
+        }
+    }
+
+    pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
-            format,
+            format: self.weight_format(),
             ..Default::default()
+        }
+    }
+
+    pub fn repetition(&self) -> Repetition {
+        Repetition {
+            penalty: self.repetition_penalty,
+            no_repeat_ngram: self.no_repeat_ngram,
         }
     }
 
@@ -99,8 +146,10 @@ impl ModelOpts {
                 .map(|a| format!(" + adapter {}", a.display()))
                 .unwrap_or_default();
             eprintln!(
-                "model: {}{with} on {label}, loaded in {:.1} s",
+                "model: {}{with} on {label}, weights {} ({}), loaded in {:.1} s",
                 model.name,
+                self.weight_format().on(&device).name(),
+                weights_in_use(&model),
                 t.elapsed().as_secs_f64()
             );
         }
@@ -129,6 +178,7 @@ impl ModelOpts {
             max_new_tokens: self.max_new_tokens,
             sampling: self.sampling(),
             seed: self.seed,
+            repetition: self.repetition(),
             ..Default::default()
         }
     }

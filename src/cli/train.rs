@@ -87,10 +87,25 @@ pub struct TrainArgs {
     /// Contrastive item loss only, h_T right after the prompt, no rollouts.
     #[arg(long)]
     pub no_reasoning: bool,
-    /// Evaluate every N steps and at the last step (0: never); each evaluation rebuilds
-    /// the item table and generates for `--eval-limit` examples of valid and test.
-    #[arg(long, default_value_t = 50)]
+    /// Full evaluation every N steps and at the last step (0: never, the default: the
+    /// valid probe watches the run, `r2ec eval` scores whole splits); each rebuilds the
+    /// item table and generates for `--eval-limit` examples of valid and test.
+    #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
+    /// The valid probe: a fixed, seeded subset of valid scored with greedy decoding
+    /// every `--probe-every` steps and at the last one (0: never); it picks the best
+    /// checkpoint.
+    #[arg(long, default_value_t = 256)]
+    pub probe_size: usize,
+    #[arg(long, default_value_t = 25)]
+    pub probe_every: usize,
+    /// Rebuild the whole item table through the current adapter every N steps (0:
+    /// never; the batch targets' rows are refreshed after every update).
+    #[arg(long, default_value_t = 25)]
+    pub table_every: usize,
+    /// Chains per differentiable forward and backward (memory grows with it).
+    #[arg(long, default_value_t = 1)]
+    pub micro_batch: usize,
     /// Evaluate on the first N examples of valid and test.
     #[arg(long)]
     pub eval_limit: Option<usize>,
@@ -151,6 +166,10 @@ impl TrainArgs {
             eval_limit: self.eval_limit,
             eval_max_new_tokens: self.eval_max_new_tokens.unwrap_or(self.max_new_tokens),
             rollout_log_every: self.rollout_log_every,
+            probe_size: self.probe_size,
+            probe_every: self.probe_every,
+            table_every: self.table_every,
+            train_micro_batch: self.micro_batch,
             seed: self.seed,
             ..d
         }
@@ -224,6 +243,9 @@ impl TrainArgs {
             top_k: Some(self.top_k),
             top_p: None,
             seed: self.seed,
+            // Rollouts sample as SPEC §5 says: no repetition control.
+            repetition_penalty: 1.0,
+            no_repeat_ngram: 0,
         };
         let model = opts.load(paths, false)?;
         let mut last = std::time::Instant::now();

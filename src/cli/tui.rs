@@ -1,5 +1,7 @@
 //! `r2ec tui` (and plain `r2ec`): open the inspector on the shipped checkpoint for the
 //! data set when there is one, else on the base model; the default data set is ml-100k.
+//! The reasoning budget starts at the one the loaded checkpoint was evaluated with (its
+//! run's `config.json`) unless `--max-new-tokens` is given.
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +84,11 @@ impl TuiArgs {
                 .unwrap_or_default(),
             None => "none (base model)".into(),
         };
+        // A budget given on the command line wins; else the checkpoint's own.
+        let max_new_tokens = match (&adapter_dir, flag_given("--max-new-tokens")) {
+            (Some(dir), false) => checkpoint_budget(dir).unwrap_or(self.model.max_new_tokens),
+            _ => self.model.max_new_tokens,
+        };
         let model_path = self.model.model_path(paths);
         let header = Header {
             device: format!("{:?}", self.model.device).to_lowercase(),
@@ -106,8 +113,10 @@ impl TuiArgs {
             sampling: SamplingSettings {
                 temperature: self.model.temperature.max(0.0),
                 top_k: self.model.top_k,
-                max_new_tokens: self.model.max_new_tokens,
+                max_new_tokens,
                 seed: self.model.seed,
+                repetition_penalty: self.model.repetition_penalty,
+                no_repeat_ngram: self.model.no_repeat_ngram,
                 ..SamplingSettings::default()
             },
             sessions: paths.sessions(),
@@ -118,6 +127,7 @@ impl TuiArgs {
             },
             annotator,
             runs_root: paths.root.join("runs"),
+            reports: find_reports(&paths.root),
             latency_log: self.latency_log.clone(),
         };
         let report = r2ec::tui::run(launch).context("running the TUI")?;
@@ -169,6 +179,58 @@ fn no_reasoning(checkpoint: &Path) -> bool {
     .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
     .and_then(|v| v.get("no_reasoning")?.as_bool())
     .unwrap_or(false)
+}
+
+/// Whether `flag` is on the command line (as `--flag V` or `--flag=V`): clap's default
+/// and a value typed by the user look the same once parsed.
+fn flag_given(flag: &str) -> bool {
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&format!("{flag}="))
+    })
+}
+
+/// The run config of a checkpoint: `<checkpoint>/run/config.json` for a shipped one;
+/// for a checkpoint inside a training run (`<run>/best/`, `<run>/checkpoints/step-N/`),
+/// the run's own `config.json` above it.
+fn run_config(checkpoint: &Path) -> Option<serde_json::Value> {
+    let file = r2ec::train::trainer::CONFIG_FILE;
+    let candidates = [
+        Some(checkpoint.join("run").join(file)),
+        checkpoint.parent().map(|p| p.join(file)),
+        checkpoint
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join(file)),
+    ];
+    candidates.into_iter().flatten().find_map(|p| {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        // Only a RecPO run config names the budget; another config.json is not one.
+        v.get("max_new_tokens")?;
+        Some(v)
+    })
+}
+
+/// The reasoning budget a checkpoint was evaluated with (`eval_max_new_tokens`), else
+/// the one it was trained with.
+pub fn checkpoint_budget(checkpoint: &Path) -> Option<usize> {
+    let v = run_config(checkpoint)?;
+    ["eval_max_new_tokens", "max_new_tokens"]
+        .iter()
+        .find_map(|k| v.get(*k)?.as_u64())
+        .filter(|&n| n > 0)
+        .map(|n| n as usize)
+}
+
+/// Evaluation reports shipped with the checkpoints: each `assets/checkpoints/*/eval/`
+/// that holds an `examples.jsonl`.
+pub fn find_reports(root: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("assets").join("checkpoints"))
+        .map(|rd| rd.flatten().map(|e| e.path().join("eval")).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.join("examples.jsonl").is_file());
+    found.sort();
+    found
 }
 
 /// Run folders to show by default: each shipped checkpoint's `run/`, then `runs/*`.
@@ -231,5 +293,38 @@ mod tests {
         assert_eq!(find_checkpoint(r, "ml-1m"), Some(r.join("r2ec-ml1m")));
         // No table for the data set: still an R²ec adapter rather than the base model.
         assert_eq!(find_checkpoint(r, "beauty"), Some(r.join("r2ec-ml100k")));
+    }
+
+    #[test]
+    fn the_budget_comes_from_the_checkpoints_run_config() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        // A shipped checkpoint: <checkpoint>/run/config.json, evaluated at 48 tokens.
+        let shipped = r.join("shipped");
+        std::fs::create_dir_all(shipped.join("run")).unwrap();
+        std::fs::write(
+            shipped.join("run").join("config.json"),
+            r#"{"max_new_tokens": 64, "eval_max_new_tokens": 48}"#,
+        )
+        .unwrap();
+        assert_eq!(checkpoint_budget(&shipped), Some(48));
+        // A checkpoint inside a training run: the run's config.json two folders up.
+        let step = r.join("run-a").join("checkpoints").join("step-10");
+        std::fs::create_dir_all(&step).unwrap();
+        std::fs::write(
+            r.join("run-a").join("config.json"),
+            r#"{"max_new_tokens": 96}"#,
+        )
+        .unwrap();
+        assert_eq!(checkpoint_budget(&step), Some(96));
+        // No run config: the command line's default stays.
+        let bare = r.join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        assert_eq!(checkpoint_budget(&bare), None);
+        // The shipped checkpoints' reports are found where they ship.
+        std::fs::create_dir_all(r.join("assets/checkpoints/c1/eval")).unwrap();
+        std::fs::write(r.join("assets/checkpoints/c1/eval/examples.jsonl"), "").unwrap();
+        std::fs::create_dir_all(r.join("assets/checkpoints/c2")).unwrap();
+        assert_eq!(find_reports(r), vec![r.join("assets/checkpoints/c1/eval")]);
     }
 }

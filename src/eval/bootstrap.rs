@@ -87,6 +87,54 @@ pub fn bootstrap_intervals(
         .collect()
 }
 
+/// The 95% percentile-bootstrap interval of `stat` over per-example `values` (e.g. the
+/// mean or the median of target ranks); `None` for no examples.
+pub fn bootstrap_stat(
+    values: &[f64],
+    stat: impl Fn(&mut [f64]) -> f64,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    let n = values.len();
+    if n == 0 || resamples == 0 {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sample = vec![0.0; n];
+    let mut draws: Vec<f64> = (0..resamples)
+        .map(|_| {
+            for x in sample.iter_mut() {
+                *x = values[rng.random_range(0..n)];
+            }
+            stat(&mut sample)
+        })
+        .collect();
+    draws.sort_by(f64::total_cmp);
+    Some(Interval {
+        lo: percentile(&draws, 0.025),
+        hi: percentile(&draws, 0.975),
+    })
+}
+
+/// Mean of a sample.
+pub fn mean(values: &mut [f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// Median of a sample (sorts it in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let m = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[m]
+    } else {
+        (values[m - 1] + values[m]) / 2.0
+    }
+}
+
 /// Linear interpolation between the closest ranks of a sorted sample.
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -106,6 +154,23 @@ pub fn intervals_json(intervals: &BTreeMap<String, Interval>) -> Value {
         }
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::*;
+
+    #[test]
+    fn a_statistic_interval_holds_the_statistic_and_is_seeded() {
+        let values: Vec<f64> = (1..=101).map(f64::from).collect();
+        let i = bootstrap_stat(&values, mean, 500, 3).unwrap();
+        assert!(i.lo < 51.0 && 51.0 < i.hi && i.width() < 20.0, "{i:?}");
+        assert_eq!(Some(i), bootstrap_stat(&values, mean, 500, 3));
+        let m = bootstrap_stat(&values, median, 500, 3).unwrap();
+        assert!(m.contains(51.0), "{m:?}");
+        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert!(bootstrap_stat(&[], mean, 10, 1).is_none());
+    }
 }
 
 #[cfg(test)]

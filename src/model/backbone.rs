@@ -6,11 +6,14 @@
 //!   continuations after it on the same path.
 //!
 //! Both return the final-norm hidden state at every position (R²ec scores items from
-//! it; SPEC §1); `logits` applies the token head. Layout and names follow
+//! it; SPEC §1); `logits` applies the token head. On a GPU, one-token decode steps take
+//! their attention masks from a buffer kept on the device (`device_mask.rs`); the CPU
+//! builds them on the host, its fast path. Layout and names follow
 //! transformers' `modeling_llama.py`, `modeling_qwen2.py` and `modeling_gemma2.py`.
 
 mod attention;
 mod cache;
+mod device_mask;
 mod few_rows;
 mod hook;
 mod layer;
@@ -58,6 +61,8 @@ pub struct Backbone {
     lm_head: Linear,
     rope: Rope,
     device: Device,
+    /// Decode steps' masks from the device-side buffer (on a GPU) instead of the host.
+    device_masks: bool,
 }
 
 impl Backbone {
@@ -85,7 +90,14 @@ impl Backbone {
             lm_head,
             rope: Rope::new(cfg, &w.device)?,
             device: w.device.clone(),
+            device_masks: !w.device.is_cpu(),
         })
+    }
+
+    /// Builds decode masks on the device even on the CPU, to test that path there.
+    #[cfg(test)]
+    pub(crate) fn set_device_masks(&mut self, on: bool) {
+        self.device_masks = on;
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -148,15 +160,36 @@ impl Backbone {
         pad: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let real = real_flags(b, l, pad)?;
+        self.forward_hidden_flags(ids, cache, &real, hook)
+    }
+
+    /// [`Backbone::forward_hidden_hooked`] with the padding as host flags (`real[b][l]`,
+    /// true for a real token) rather than a tensor, which would have to be read back
+    /// from the device.
+    pub fn forward_hidden_flags(
+        &self,
+        ids: &Tensor,
+        cache: &mut KvCache,
+        real: &[Vec<bool>],
+        hook: Option<&dyn LinearHook>,
+    ) -> candle_core::Result<Tensor> {
         let hook = hook.or_else(|| {
             self.adapter
                 .as_ref()
                 .map(|h| h.0.as_ref() as &dyn LinearHook)
         });
         let (b, l) = ids.dims2()?;
-        let real = real_flags(b, l, pad)?;
-        let (start, positions) = cache.extend_rows(&real)?;
-        let step = self.step_inputs(cache.rows(), start, l, &positions)?;
+        if real.len() != b || real.iter().any(|r| r.len() != l) {
+            candle_core::bail!("padding flags do not match ids of shape [{b}, {l}]")
+        }
+        let (start, positions) = cache.extend_rows(real)?;
+        let step = if self.device_masks && l == 1 {
+            self.decode_step_inputs(cache, &positions)?
+        } else {
+            self.step_inputs(cache.rows(), start, l, &positions)?
+        };
         let mut x = self.embed(ids)?;
         for layer in &self.layers {
             x = layer.forward(&x, &step, cache, start, hook)?;
@@ -202,6 +235,37 @@ impl Backbone {
             Some(w) => mask::attention_mask(rows, start, len, Some(w), &self.device)?,
             None => None,
         };
+        Ok(StepInputs {
+            rope,
+            mask_global,
+            mask_local,
+        })
+    }
+
+    /// How the fast path holds the matrices: storage name (see [`Linear::storage`]) and
+    /// how many matrices have it, the fused ones counted once, the token head included.
+    pub fn weight_storage(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        let all = self
+            .layers
+            .iter()
+            .flat_map(|l| l.linears())
+            .chain(std::iter::once(&self.lm_head));
+        for lin in all {
+            *out.entry(lin.storage()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// A one-token step's inputs with the masks from the cache's device-side buffer.
+    fn decode_step_inputs(
+        &self,
+        cache: &mut KvCache,
+        positions: &[u32],
+    ) -> candle_core::Result<StepInputs> {
+        let rope = self.rope.at(positions, cache.batch(), 1)?;
+        let window = (0..self.layers.len()).find_map(|i| self.cfg.layer_window(i));
+        let (mask_global, mask_local) = cache.decode_masks(window, &self.device)?;
         Ok(StepInputs {
             rope,
             mask_global,

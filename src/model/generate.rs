@@ -3,6 +3,9 @@
 //! (RecPO rollouts, evaluation), stopping at `<answer>` (kept), with the final-norm hidden
 //! state of every step available so item ranks can be traced while the model reasons.
 //!
+//! Next tokens are chosen on the host on the CPU and where the logits are on a GPU
+//! (`next.rs`), so a GPU decode step copies only the chosen ids back.
+//!
 //! The user vector h_T of R²ec (SPEC §1) is the hidden state at the last token of the
 //! chain, i.e. after the model has read the `<answer>` it emitted. A chain cut by the
 //! token budget gets `<answer>` appended (teacher-forced), so h_T is always read at the
@@ -10,11 +13,27 @@
 
 pub mod batch;
 pub mod events;
+mod next;
 
 pub use batch::{generate_batch, generate_batch_hooked, GenerateRequest};
 pub use events::{Chain, GenEvent, StopReason, Timings};
 
+use super::sampling::repetition::Repetition;
 use super::sampling::Sampling;
+
+/// Where the next tokens are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplePlace {
+    /// On the device of the logits when it is a GPU (only the ids come back), on the
+    /// host on the CPU.
+    #[default]
+    Auto,
+    /// Logits copied to the host and sampled there ([`crate::model::sampling::LogitsSampler`]).
+    Host,
+    /// Tensor ops on the logits' device
+    /// ([`crate::model::sampling::device::DeviceSampler`]), whatever the device.
+    Device,
+}
 
 /// Settings of one generation call.
 #[derive(Debug, Clone)]
@@ -29,6 +48,13 @@ pub struct GenerateOptions {
     /// Append `<answer>` to chains that end without it, so every chain has h_T. Off for
     /// plain chat, where the text is all that is wanted.
     pub force_answer: bool,
+    /// Repetition penalty and n-gram bans (transformers' `repetition_penalty` and
+    /// `no_repeat_ngram_size`); off by default, as SPEC decoding is.
+    pub repetition: Repetition,
+    /// End-of-turn tokens cannot be sampled before a chain has this many tokens
+    /// (transformers' `min_new_tokens`); benchmarks use it to time exactly N tokens.
+    pub min_new_tokens: usize,
+    pub sample_on: SamplePlace,
 }
 
 impl Default for GenerateOptions {
@@ -40,6 +66,9 @@ impl Default for GenerateOptions {
             stop: vec![crate::model::chat_template::ANSWER_TAG.to_string()],
             keep_step_hidden: false,
             force_answer: true,
+            repetition: Repetition::OFF,
+            min_new_tokens: 0,
+            sample_on: SamplePlace::Auto,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! A linear layer over a dense or quantized weight, with two forwards: the fast one
 //! (candle's quantized matmul when the weight stays quantized) and a differentiable one
 //! over a dense f32 copy that is only materialised when training first asks for it.
+//!
+//! On a GPU, `Auto` keeps every matrix dense ([`GPU_AUTO`]): cuBLAS gemms, never a
+//! quantized matrix expanded again on every call.
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,18 +19,49 @@ pub use frozen::frozen_matmul_t;
 /// How the backbone stores its matrices for the fast path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
-    /// Quantized stays quantized, except types whose CPU dot product has no SIMD kernel
-    /// in candle (Q4_1, Q5_0, Q5_1, Q8_1): those are requantized to Q8_0, which has one.
-    /// Dense stays dense f32.
+    /// On the CPU: quantized stays quantized, except types whose CPU dot product has no
+    /// SIMD kernel in candle (Q4_1, Q5_0, Q5_1, Q8_1): those are requantized to Q8_0,
+    /// which has one; dense stays dense f32. On a GPU: [`GPU_AUTO`].
     #[default]
     Auto,
     /// Everything dense f32.
     F32,
+    /// Everything dense bf16; activations stay f32 and are rounded to bf16 for each
+    /// product (cuBLAS accumulates in f32), whose output is f32 again.
+    Bf16,
     /// Every matrix quantized to Q8_0 (those whose rows are not a multiple of 32 stay f32).
     Q8_0,
     /// Exactly as stored, whatever the kernel's speed: the arithmetic of llama.cpp-style
     /// engines reading the same file (activations quantized inside the matmul).
     Stored,
+}
+
+/// What `Auto` means on a GPU: dense f32. SmolLM2-135M's dense f32 matrices take
+/// 0.54 GB, nothing for a GPU, and its decode steps are bound by kernel launches rather
+/// than by weight bytes, so bf16's halving buys little; while its rounding (8 bits of
+/// mantissa against the 15 or more a dequantized Q4_1/Q8_0 weight has) moves the logits
+/// by more than the CPU/GPU parity bound of the GPU check allows (measured on the CPU,
+/// see the README's GPU section). `--weights bf16` remains for larger models.
+pub const GPU_AUTO: WeightFormat = WeightFormat::F32;
+
+impl WeightFormat {
+    /// The format matrices get on `device`: `Auto` on a GPU is [`GPU_AUTO`].
+    pub fn on(self, device: &Device) -> Self {
+        match self {
+            Self::Auto if !device.is_cpu() => GPU_AUTO,
+            f => f,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::Q8_0 => "q8_0",
+            Self::Stored => "stored",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +192,7 @@ impl Linear {
         opts: &LoadOptions,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let format = opts.format;
+        let format = opts.format.on(device);
         let in_dim = weight.dims().last().copied().unwrap_or(0);
         let q8_fits = in_dim % GgmlDType::Q8_0.block_size() == 0;
         let pad = q8_pad(in_dim, device);
@@ -192,6 +226,9 @@ impl Linear {
             (w, WeightFormat::Q8_0) if q8_fits => {
                 in_pad = pad;
                 quantize_q8_padded(&w.to_f32(device)?, pad)?
+            }
+            (w, WeightFormat::Bf16) => {
+                Kind::Dense(w.to_f32(device)?.to_dtype(DType::BF16)?.contiguous()?)
             }
             (w, _) => Kind::Dense(w.to_f32(device)?.contiguous()?),
         };
@@ -233,11 +270,19 @@ impl Linear {
                 let q = Arc::new(QTensor::new(storage, (rows, in_dim))?);
                 Kind::Quantized(q.clone(), QMatMul::from_arc(q)?)
             }
-            Kind::Dense(_) if parts.iter().all(|p| matches!(p.kind, Kind::Dense(_))) => {
-                let dense = parts
+            Kind::Dense(w0)
+                if parts
                     .iter()
-                    .map(|p| p.dense_weight().cloned())
-                    .collect::<candle_core::Result<Vec<_>>>()?;
+                    .all(|p| matches!(&p.kind, Kind::Dense(w) if w.dtype() == w0.dtype())) =>
+            {
+                // Stored as they are (f32 or bf16), so a fused bf16 layer stays bf16.
+                let dense: Vec<Tensor> = parts
+                    .iter()
+                    .filter_map(|p| match &p.kind {
+                        Kind::Dense(w) => Some(w.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 Kind::Dense(Tensor::cat(&dense, 0)?)
             }
             _ => {
@@ -292,11 +337,38 @@ impl Linear {
         self.bias.as_ref()
     }
 
+    /// How the fast path holds this layer's matrix: `f32`, `bf16`, a GGML type name
+    /// (`q8_0`, `q4k`, ...), `+pad` where zero columns were added for the CPU's VNNI
+    /// kernels, `parts` for row blocks kept apart.
+    pub fn storage(&self) -> String {
+        match &self.kind {
+            Kind::Dense(w) => format!("{:?}", w.dtype()).to_lowercase(),
+            Kind::Quantized(q, _) => {
+                let t = format!("{:?}", q.dtype()).to_lowercase();
+                if self.in_pad > 0 {
+                    format!("{t}+pad")
+                } else {
+                    t
+                }
+            }
+            Kind::Parts(_) => "parts".to_string(),
+        }
+    }
+
     /// The weight as dense f32 `[out, in]`; for a quantized layer it is dequantized once
     /// and kept.
     pub fn dense_weight(&self) -> candle_core::Result<&Tensor> {
         match &self.kind {
-            Kind::Dense(w) => Ok(w),
+            Kind::Dense(w) if w.dtype() == DType::F32 => Ok(w),
+            Kind::Dense(w) => {
+                if let Some(w) = self.dense.get() {
+                    return Ok(w);
+                }
+                let _ = self.dense.set(w.to_dtype(DType::F32)?);
+                self.dense
+                    .get()
+                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
+            }
             Kind::Quantized(q, _) => {
                 if let Some(w) = self.dense.get() {
                     return Ok(w);
@@ -332,6 +404,9 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
         let y = match &self.kind {
+            Kind::Dense(w) if w.dtype() != x.dtype() => {
+                matmul_t(&x.to_dtype(w.dtype())?, w)?.to_dtype(x.dtype())?
+            }
             Kind::Dense(w) => matmul_t(x, w)?,
             Kind::Quantized(..) if self.dense_prefill && rows >= PREFILL_ROWS => {
                 matmul_t(x, self.dense_weight()?)?

@@ -66,14 +66,16 @@ impl LoadedModel {
                 vec![path.to_path_buf()],
             )
         };
-        // Dense f32 weights take the adapter merged (exact, and no extra matmuls).
-        // Quantized weights keep it beside them as a hook: merging would re-quantize
-        // `W + scale B A`, and the rounding of Q8_0 is larger than a trained update.
+        // Dense f32 weights (asked for, or `Auto` on a GPU) take the adapter merged
+        // (exact, and no extra matmuls). Quantized and bf16 weights keep it beside them
+        // as a hook: merging would round `W + scale B A` again, and the rounding of Q8_0
+        // or bf16 is larger than a trained update.
         let (adapter_files, hook) = match adapter {
             Some(dir) => {
                 let lora = Lora::from_dir(dir, &config, device)?;
-                let hook = if opts.format == WeightFormat::F32 {
-                    lora.merge_into(&mut weights, opts.format)?;
+                let format = opts.format.on(device);
+                let hook = if format == WeightFormat::F32 {
+                    lora.merge_into(&mut weights, format)?;
                     None
                 } else {
                     Some(SharedHook(std::sync::Arc::new(lora)))

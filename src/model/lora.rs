@@ -331,19 +331,78 @@ impl Lora {
         Ok(())
     }
 
-    /// Inverted dropout of `x` with this adapter's seeded generator.
+    /// Inverted dropout of `x`. One key per call is drawn from this adapter's seeded
+    /// stream (calls come in a fixed order, so a resumed run draws the same masks); the
+    /// mask itself is made from that key on the tensor's device: on the CPU by a
+    /// counter-based hash in parallel, on a GPU by its own generator seeded with the key,
+    /// so no per-element draw waits on a lock or crosses to the host.
     fn dropout(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let p = self.cfg.dropout;
         let keep = (1.0 / (1.0 - p)) as f32;
-        let mask: Vec<f32> = {
+        let key: u64 = {
             // A poisoned lock only means another thread panicked mid-draw; the state is fine.
             let mut rng = self.dropout_rng.lock().unwrap_or_else(|e| e.into_inner());
-            (0..x.elem_count())
-                .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
-                .collect()
+            rng.random()
         };
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        x * mask
+        let mask = if x.device().is_cpu() {
+            Tensor::from_vec(keep_mask(key, x.elem_count(), p, keep), x.shape(), x.device())?
+        } else {
+            x.device().set_seed(key)?;
+            let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
+            (u.ge(p as f32)?.to_dtype(DType::F32)? * f64::from(keep))?
+        };
+        x * mask.to_dtype(x.dtype())?
+    }
+}
+
+/// Element `i` of a dropout mask with stream `key`: 0 with probability `p`, else `keep`.
+/// SplitMix64 of (key, i): independent of how the mask is split across threads.
+fn keep_mask(key: u64, n: usize, p: f64, keep: f32) -> Vec<f32> {
+    use rayon::prelude::*;
+    // Compare 24-bit uniforms with p as an integer threshold.
+    let threshold = (p * (1u64 << 24) as f64).round() as u64;
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(1 << 14).enumerate().for_each(|(c, chunk)| {
+        for (j, m) in chunk.iter_mut().enumerate() {
+            let i = (c << 14) + j;
+            *m = if splitmix64(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40
+                < threshold
+            {
+                0.0
+            } else {
+                keep
+            };
+        }
+    });
+    out
+}
+
+/// The SplitMix64 finaliser (Steele et al.): a fast, well-mixed 64-bit hash.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn dropout_masks_keep_the_right_share_and_depend_only_on_the_key() {
+        let (n, p) = (200_000, 0.05);
+        let a = keep_mask(7, n, p, 2.0);
+        let dropped = a.iter().filter(|&&m| m == 0.0).count() as f64 / n as f64;
+        assert!((dropped - p).abs() < 0.003, "dropped share {dropped}");
+        assert!(a.iter().all(|&m| m == 0.0 || m == 2.0));
+        assert_eq!(a, keep_mask(7, n, p, 2.0), "same key, same mask");
+        let b = keep_mask(8, n, p, 2.0);
+        let same = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / n as f64;
+        // Independent masks agree where both keep or both drop: 0.95^2 + 0.05^2.
+        assert!((same - 0.905).abs() < 0.01, "agreement {same}");
+        assert_eq!(&keep_mask(7, 1000, p, 2.0)[..], &a[..1000], "a prefix of the stream");
+        assert!(keep_mask(1, 1000, 0.0, 1.0).iter().all(|&m| m == 1.0));
     }
 }
 

@@ -6,6 +6,14 @@
 //! Conventions (as in Hugging Face `generate`): temperature <= 0 is greedy, `k = 0`
 //! keeps every token, `p >= 1` keeps every token. Greedy picks the lowest index among
 //! equal logits; NaN logits are never chosen.
+//!
+//! This is the host's sampler (the CPU's path, over logits copied to a slice).
+//! [`device::DeviceSampler`] makes the same choices with tensor ops where the logits are
+//! (a GPU), drawing from the same per-row generators; [`repetition`] holds the
+//! repetition penalty and n-gram bans both apply before sampling.
+
+pub mod device;
+pub mod repetition;
 
 use std::cmp::Ordering;
 
@@ -35,8 +43,14 @@ impl Sampling {
         }
     }
 
+    /// Whether this picks the best token without drawing (temperature <= 0 is greedy).
+    pub fn is_greedy(&self) -> bool {
+        let t = self.parts().0;
+        !(t > 0.0 && t.is_finite())
+    }
+
     /// (temperature, k or 0, p or 1); temperature 0 for greedy.
-    fn parts(&self) -> (f64, usize, f64) {
+    pub(crate) fn parts(&self) -> (f64, usize, f64) {
         match *self {
             Self::ArgMax => (0.0, 0, 1.0),
             Self::All { temperature } => (temperature, 0, 1.0),
@@ -72,6 +86,12 @@ impl LogitsSampler {
 
     pub fn sampling(&self) -> Sampling {
         self.sampling
+    }
+
+    /// The next uniform draw in [0, 1) of this sampler's generator: what the device
+    /// sampler picks a row's token with, so a row's draws come from its own seed there too.
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.random::<f64>()
     }
 
     /// The next token id.

@@ -38,7 +38,8 @@ pub struct RecPoConfig {
     /// The "w/o reasoning" ablation: h_T right after the prompt and `<answer>`,
     /// contrastive item loss only, no rollouts.
     pub no_reasoning: bool,
-    /// Evaluate every this many steps (0: only at the end).
+    /// Full evaluation (the whole table rebuilt, the first `eval_limit` examples of
+    /// valid and test) every this many steps (0: never; `r2ec eval` is the full one).
     pub eval_every: usize,
     /// Evaluate on the first N examples of each split (None: all).
     pub eval_limit: Option<usize>,
@@ -51,6 +52,13 @@ pub struct RecPoConfig {
     pub encode_batch: usize,
     /// Chains per differentiable forward/backward (memory grows with it).
     pub train_micro_batch: usize,
+    /// The valid probe (`train::probe`): examples, and every how many steps (0: never).
+    /// The run's best checkpoint is the one with the best probe N@10.
+    pub probe_size: usize,
+    pub probe_every: usize,
+    /// Rebuild the whole item table through the current adapter every this many steps
+    /// (0: never; between rebuilds only the batch targets' rows are refreshed).
+    pub table_every: usize,
     pub seed: u64,
 }
 
@@ -76,7 +84,7 @@ impl Default for RecPoConfig {
             adam_eps: 1e-8,
             max_grad_norm: 1.0,
             no_reasoning: false,
-            eval_every: 50,
+            eval_every: 0,
             eval_limit: None,
             eval_max_new_tokens: 640,
             rollout_log_every: 10,
@@ -84,6 +92,9 @@ impl Default for RecPoConfig {
             tau: crate::rec::TAU,
             encode_batch: 16,
             train_micro_batch: 1,
+            probe_size: 256,
+            probe_every: 25,
+            table_every: 25,
             seed: 0,
         }
     }

@@ -12,7 +12,9 @@ use crate::model::backbone::LinearHook;
 use crate::model::generate::GenerateOptions;
 use crate::model::loaded::LoadedModel;
 use crate::model::sampling::Sampling;
-use crate::rec::items::{build_table, ModelEncoder};
+use crate::data::prompt::item_prompt;
+use crate::rec::items::{build_table, ModelEncoder, ITEM_BATCH};
+use crate::rec::ItemEncoder;
 use crate::rec::ItemTable;
 
 /// Every catalogue item encoded again through the adapter.
@@ -25,6 +27,32 @@ pub fn rebuild_table(
 ) -> Result<ItemTable, TrainError> {
     let mut enc = ModelEncoder { model, hook, batch };
     Ok(build_table(&mut enc, data, progress)?)
+}
+
+/// The item vectors of `ids` through the adapter on the fast path (as a table rebuild
+/// encodes them), in order.
+pub fn encode_items(
+    model: &LoadedModel,
+    hook: Option<&dyn LinearHook>,
+    data: &PreparedDataset,
+    ids: &[&str],
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let domain = data.domain();
+    let prompts = ids
+        .iter()
+        .map(|id| {
+            let item = data.catalog.get(id).ok_or_else(|| {
+                TrainError::Input(format!("item `{id}` is not in the catalogue"))
+            })?;
+            Ok(item_prompt(&model.template, &domain, item))
+        })
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    let mut enc = ModelEncoder {
+        model,
+        hook,
+        batch: ITEM_BATCH,
+    };
+    Ok(enc.encode(&prompts)?)
 }
 
 pub struct SplitEval {

@@ -19,9 +19,20 @@ pub struct StepMetrics {
     pub advantage_abs: f64,
     /// Mean sampled tokens per chain.
     pub reasoning_len: f64,
+    /// Share of chains that wrote `<answer>` themselves, and the mean repeated-4-gram
+    /// share of their tokens (`eval::health`).
+    #[serde(default)]
+    pub answered: f64,
+    #[serde(default)]
+    pub repeat4: f64,
     pub loss: f64,
     pub token_loss: f64,
     pub item_loss: f64,
+    /// The item side as plain in-batch cross-entropy, and its negatives per user.
+    #[serde(default)]
+    pub item_ce: f64,
+    #[serde(default)]
+    pub item_negatives: usize,
     pub clip_frac: f64,
     pub lr: f64,
     /// Gradient norm before clipping.

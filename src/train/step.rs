@@ -41,6 +41,12 @@ pub struct StepLoss {
     pub loss: f64,
     pub token_loss: f64,
     pub item_loss: f64,
+    /// The item side as a plain in-batch cross-entropy: mean -log p(target) of the h_T
+    /// that got the item loss, against the batch's target items; chance is
+    /// ln(1 + item_negatives).
+    pub item_ce: f64,
+    /// Distinct other target items each h_T is scored against.
+    pub item_negatives: usize,
     pub clip_frac: f64,
     /// One entry per adapter variable, in `vars()` order.
     pub grads: Vec<Option<Tensor>>,
@@ -104,6 +110,13 @@ fn same_targets(examples: &[Example]) -> Vec<Vec<bool>> {
                 .collect()
         })
         .collect()
+}
+
+/// Distinct target items of the batch but one: the in-batch negatives of each user.
+fn negatives(examples: &[Example]) -> usize {
+    let distinct: std::collections::HashSet<&str> =
+        examples.iter().map(|e| e.target.item_id.as_str()).collect();
+    distinct.len().saturating_sub(1)
 }
 
 /// Adds `grads` of this backward into `acc`.
@@ -199,14 +212,15 @@ impl<'a> BatchTerms<'a> {
 
     /// Item loss (SPEC §5.5): the clipped surrogate of the h_T of the micro-batch's
     /// top-advantage chains of group `g` against the batch's target items, over the
-    /// batch's top-chain count. `None` when none of them is top.
+    /// batch's top-chain count; with the sum of their -log p (the plain cross-entropy).
+    /// `None` when none of them is top.
     fn item_part(
         &self,
         g: usize,
         group: &Group,
         chunk: &[usize],
         last: &Tensor,
-    ) -> Result<Option<Tensor>, TrainError> {
+    ) -> Result<Option<(Tensor, f64)>, TrainError> {
         let top_rows: Vec<u32> = (0..chunk.len())
             .filter(|&r| group.top.contains(&chunk[r]))
             .map(|r| r as u32)
@@ -225,7 +239,8 @@ impl<'a> BatchTerms<'a> {
             .collect();
         let adv = Tensor::new(adv.as_slice(), device)?;
         let s = clipped_objective_sum(&logp, &logp.detach(), &adv, self.clip)?;
-        Ok(Some((s.loss_sum / self.total_top as f64)?))
+        let ce = -f64::from(logp.detach().sum_all()?.to_scalar::<f32>()?);
+        Ok(Some(((s.loss_sum / self.total_top as f64)?, ce)))
     }
 }
 
@@ -234,6 +249,9 @@ impl<'a> BatchTerms<'a> {
 struct LossSums {
     token_loss: f64,
     item_loss: f64,
+    /// Sum of -log p of the top chains' targets, and how many there were.
+    item_ce_sum: f64,
+    top_chains: usize,
     clipped: usize,
     train_tokens: usize,
 }
@@ -357,8 +375,10 @@ fn group_loss(
         }
         let last_rows: Vec<u32> = lens.iter().enumerate().map(|(c, &n)| row(c, n) as u32).collect();
         let last = rows.index_select(&Tensor::new(last_rows.as_slice(), device)?, 0)?;
-        if let Some(part) = terms.item_part(g, group, chunk, &last)? {
+        if let Some((part, ce)) = terms.item_part(g, group, chunk, &last)? {
             sums.item_loss += f64::from(part.to_scalar::<f32>()?);
+            sums.item_ce_sum += ce;
+            sums.top_chains += chunk.iter().filter(|i| group.top.contains(i)).count();
             loss = (loss + part)?;
         }
         grads.backward(&loss, &leaves, &mut leaf_grads)?;
@@ -407,6 +427,8 @@ pub fn recpo_loss(
         let s = group_loss(&terms, g, group, hook, micro, &mut grads, &mut item_grad)?;
         total.token_loss += s.token_loss;
         total.item_loss += s.item_loss;
+        total.item_ce_sum += s.item_ce_sum;
+        total.top_chains += s.top_chains;
         total.clipped += s.clipped;
         total.train_tokens += s.train_tokens;
     }
@@ -415,6 +437,8 @@ pub fn recpo_loss(
         loss: total.token_loss + total.item_loss,
         token_loss: total.token_loss,
         item_loss: total.item_loss,
+        item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
+        item_negatives: negatives(&examples),
         clip_frac: if terms.total_tokens > 0 {
             total.clipped as f64 / terms.total_tokens as f64
         } else {
@@ -459,6 +483,8 @@ pub fn contrastive_loss(
         loss: value,
         token_loss: 0.0,
         item_loss: value,
+        item_ce: value,
+        item_negatives: negatives(examples),
         clip_frac: 0.0,
         grads: acc,
         target_vectors: items.detach().to_vec2::<f32>()?,

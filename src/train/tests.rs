@@ -36,6 +36,8 @@ fn cfg(steps: usize) -> RecPoConfig {
         eval_max_new_tokens: 4,
         rollout_log_every: 2,
         encode_batch: 8,
+        probe_every: 2,
+        table_every: 2,
         seed: 7,
         ..Default::default()
     }
@@ -171,10 +173,14 @@ fn resume_continues_exactly() {
             .collect()
     };
     let (s, r) = (lines(straight_dir.path()), lines(resumed_dir.path()));
-    // n step lines and one evaluation at the end.
-    assert_eq!(s.len(), n + 1);
+    // n step lines, a probe after steps 2 and 4 (each after a table rebuild), and one
+    // evaluation at the end.
+    assert_eq!(s.len(), n + 3);
     assert_eq!(s, r);
-    assert!(s[n]["eval"]["valid"]["ndcg@10"].is_number());
+    assert!(s[2]["probe_ndcg@10"].is_number() && s[2]["step"] == 2, "{}", s[2]);
+    assert!(s[2]["probe_ci"]["mean_rank"].is_array());
+    assert!(s[5]["probe_mean_rank"].is_number());
+    assert!(s[6]["eval"]["valid"]["ndcg@10"].is_number());
     assert!(straight_dir.path().join("best/state.json").is_file());
 }
 

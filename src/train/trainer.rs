@@ -21,7 +21,8 @@ use super::checkpoint::{
 };
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::evaluate::{evaluate_split, rebuild_table};
+use super::evaluate::{encode_items, evaluate_split, rebuild_table};
+use super::probe::{probe_indices, run_probe, Probe};
 use super::metrics_log::JsonLines;
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
 use super::report::{
@@ -34,6 +35,8 @@ use super::rollout::{
 use super::step::{contrastive_loss, recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
+use crate::eval::health::{repeated_ngram_share, REPEAT_N};
+use crate::model::generate::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::rec::{batch_user_scores, mask_history, ItemTable};
 use crate::util::atomic::write_atomic;
@@ -52,6 +55,9 @@ struct ChainStats {
     advantage: f64,
     /// Tokens the chain sampled (0 without reasoning).
     sampled_tokens: usize,
+    /// Whether the chain wrote `<answer>` itself, and its repeated-4-gram share.
+    answered: bool,
+    repeat4: f64,
 }
 
 impl ChainStats {
@@ -62,7 +68,16 @@ impl ChainStats {
             softmax: r.softmax,
             advantage,
             sampled_tokens,
+            answered: false,
+            repeat4: 0.0,
         }
+    }
+
+    /// With a chain's health (`answered`, its sampled tokens).
+    fn with_chain(mut self, answered: bool, tokens: &[u32]) -> Self {
+        self.answered = answered;
+        self.repeat4 = repeated_ngram_share(tokens, REPEAT_N);
+        self
     }
 }
 
@@ -94,9 +109,13 @@ impl BatchLoss {
             advantage: mean(&|c| c.advantage),
             advantage_abs: mean(&|c| c.advantage.abs()),
             reasoning_len: mean(&|c| c.sampled_tokens as f64),
+            answered: mean(&|c| f64::from(u8::from(c.answered))),
+            repeat4: mean(&|c| c.repeat4),
             loss: loss.loss,
             token_loss: loss.token_loss,
             item_loss: loss.item_loss,
+            item_ce: loss.item_ce,
+            item_negatives: loss.item_negatives,
             clip_frac: loss.clip_frac,
             lr,
             grad_norm,
@@ -125,6 +144,8 @@ pub struct RecPo<'a> {
     state: TrainState,
     metrics: JsonLines,
     rollouts: JsonLines,
+    /// The valid probe's examples (fixed for the run).
+    probe: Vec<Example>,
 }
 
 impl<'a> RecPo<'a> {
@@ -191,6 +212,10 @@ impl<'a> RecPo<'a> {
             path: cfg_path,
             source,
         })?;
+        let probe = probe_indices(data.valid.len(), cfg.probe_size, cfg.seed)
+            .into_iter()
+            .map(|i| data.valid[i].clone())
+            .collect();
         Ok(Self {
             model,
             adapter,
@@ -202,6 +227,7 @@ impl<'a> RecPo<'a> {
             state,
             metrics,
             rollouts,
+            probe,
         })
     }
 
@@ -272,9 +298,12 @@ impl<'a> RecPo<'a> {
         };
         let grad_norm = self.update(&mut batch.loss, &examples, lr)?;
         let metrics = batch.metrics(self.state.step, lr, grad_norm, start);
+        self.rebuild_table_if_due(reporter)?;
+        let probe = self.probe_if_due(reporter)?;
         let eval = self.evaluate_if_due(reporter)?;
-        let improved = self.note_best(eval.as_ref());
-        self.log_step(reporter, &metrics, eval.as_ref(), &batch.samples, improved)?;
+        let improved = self.note_best(probe.as_ref(), eval.as_ref());
+        let probe_line = probe.as_ref().map(Probe::to_json);
+        self.log_step(reporter, &metrics, probe_line, eval.as_ref(), &batch.samples, improved)?;
         Ok(metrics)
     }
 
@@ -356,8 +385,13 @@ impl<'a> RecPo<'a> {
     ) -> Result<f64, TrainError> {
         let grad_norm = clip_grad_norm(&mut loss.grads, self.cfg.max_grad_norm)?;
         self.optim.step(&loss.grads, lr)?;
-        for (e, v) in examples.iter().zip(&loss.target_vectors) {
-            self.table.set(&e.target.item_id, v)?;
+        // The targets' rows as the updated adapter encodes them, dropout off, exactly
+        // as a table rebuild would.
+        self.adapter.set_training(false);
+        let ids: Vec<&str> = examples.iter().map(|e| e.target.item_id.as_str()).collect();
+        let vectors = encode_items(self.model, Some(self.adapter), self.data, &ids)?;
+        for (id, v) in ids.iter().zip(&vectors) {
+            self.table.set(id, v)?;
         }
         self.state.step += 1;
         self.state.optimizer_steps = self.optim.steps_taken();
@@ -381,12 +415,15 @@ impl<'a> RecPo<'a> {
         Ok(Some(self.evaluate(reporter)?))
     }
 
-    /// Model selection (SPEC §4): the step becomes the best so far when its valid
-    /// NDCG@10 beats the best's; returns whether it did.
-    fn note_best(&mut self, eval: Option<&EvalMetrics>) -> bool {
-        let improved = eval
-            .and_then(EvalMetrics::valid_ndcg10)
-            .filter(|&v| self.state.best.as_ref().is_none_or(|b| v > b.valid_ndcg10));
+    /// Model selection (SPEC §4): the step becomes the best so far when its probe N@10
+    /// (else, with no probe this step, its valid N@10) beats the best's; returns
+    /// whether it did.
+    fn note_best(&mut self, probe: Option<&Probe>, eval: Option<&EvalMetrics>) -> bool {
+        let score = probe
+            .map(Probe::ndcg10)
+            .or_else(|| eval.and_then(EvalMetrics::valid_ndcg10));
+        let improved =
+            score.filter(|&v| self.state.best.as_ref().is_none_or(|b| v > b.valid_ndcg10));
         if let Some(v) = improved {
             self.state.best = Some(BestSoFar {
                 step: self.state.step,
@@ -396,11 +433,58 @@ impl<'a> RecPo<'a> {
         improved.is_some()
     }
 
+    /// Table schedule: the whole item table rebuilt through the current adapter when
+    /// the step just taken is due (`table_every`).
+    fn rebuild_table_if_due(&mut self, reporter: &mut dyn TrainReporter) -> Result<(), TrainError> {
+        let s = self.state.step;
+        if self.cfg.table_every == 0 || !s.is_multiple_of(self.cfg.table_every) {
+            return Ok(());
+        }
+        reporter.on_status("rebuilding the item table with the current adapter");
+        let mut last = Instant::now();
+        self.table = rebuild_table(
+            self.model,
+            Some(self.adapter),
+            self.data,
+            self.cfg.encode_batch,
+            &mut |done, total| {
+                if last.elapsed().as_secs() >= 10 || done == total {
+                    last = Instant::now();
+                    reporter.on_status(&format!("  items {done}/{total}"));
+                }
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The valid probe when the step just taken is due (every `probe_every` steps and
+    /// at the last one).
+    fn probe_if_due(&mut self, reporter: &mut dyn TrainReporter) -> Result<Option<Probe>, TrainError> {
+        let s = self.state.step;
+        let every = self.cfg.probe_every;
+        if every == 0 || self.probe.is_empty() || !(s.is_multiple_of(every) || s == self.cfg.steps) {
+            return Ok(None);
+        }
+        reporter.on_status(&format!("valid probe: {} examples", self.probe.len()));
+        let examples: Vec<&Example> = self.probe.iter().collect();
+        let probe = run_probe(
+            self.model,
+            Some(self.adapter),
+            self.data,
+            &self.table,
+            &examples,
+            &self.cfg,
+            s,
+        )?;
+        Ok(Some(probe))
+    }
+
     /// Logging: the step's log lines, its checkpoint (and best copy), then the reporter.
     fn log_step(
         &mut self,
         reporter: &mut dyn TrainReporter,
         metrics: &StepMetrics,
+        probe: Option<Value>,
         eval: Option<&EvalMetrics>,
         samples: &[RolloutSample],
         improved: bool,
@@ -410,6 +494,7 @@ impl<'a> RecPo<'a> {
         // step, so the logs and the checkpoint never disagree.
         let mut lines =
             vec![serde_json::to_value(metrics).map_err(|e| TrainError::Input(e.to_string()))?];
+        lines.extend(probe);
         if let Some(e) = eval {
             lines.push(serde_json::to_value(e).map_err(|e| TrainError::Input(e.to_string()))?);
         }
@@ -496,7 +581,11 @@ fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSam
         let mut cs = Vec::new();
         for (i, c) in g.chains.iter().enumerate() {
             let r = g.rewards[i];
-            chains.push(ChainStats::new(&r, g.advantages[i], c.sampled_tokens));
+            let answered = matches!(c.stop, StopReason::StopString | StopReason::EndOfTurn);
+            let tokens = &c.token_ids[..c.sampled_tokens.min(c.token_ids.len())];
+            chains.push(
+                ChainStats::new(&r, g.advantages[i], c.sampled_tokens).with_chain(answered, tokens),
+            );
             cs.push(ChainSample {
                 text: c.text.clone(),
                 tokens: c.sampled_tokens,

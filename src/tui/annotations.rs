@@ -1,11 +1,13 @@
 //! The Annotate screen's file work, done by the runtime: list sets and evaluation
-//! reports, open (or create from a report) a set, save one judgement synced.
+//! reports (those under `sessions/eval/` and those shipped with the checkpoints under
+//! `assets/checkpoints/*/eval/`), open (or create from a report) a set, save one
+//! judgement synced.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::annotate::{self, set, Record, Store};
 use crate::tui::app::annotate::LIVE_SET;
-use crate::tui::msg::{OpenedSet, SetChoices};
+use crate::tui::msg::{OpenedSet, ReportChoice, SetChoices};
 
 fn folders(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -20,32 +22,69 @@ fn folders(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Sets under `sessions/annotations/`, and reports under `sessions/eval/` with chains
-/// that have no set of their name yet.
-pub fn choices(sessions: &Path) -> SetChoices {
+/// A report folder's name; a checkpoint ships its report as `<checkpoint>/eval/`, so
+/// that one is named after the checkpoint.
+fn report_name(dir: &Path) -> String {
+    let base = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    match (base(dir).as_str(), dir.parent()) {
+        ("eval", Some(parent)) => base(parent),
+        (name, _) => name.to_string(),
+    }
+}
+
+/// Every evaluation report's `examples.jsonl`: (name, path, shipped). Those under
+/// `sessions/eval/` come first; a shipped report whose name is taken is left out.
+pub fn report_files(sessions: &Path, shipped: &[PathBuf]) -> Vec<(String, PathBuf, bool)> {
+    let mut out: Vec<(String, PathBuf, bool)> = folders(&sessions.join("eval"))
+        .into_iter()
+        .map(|r| {
+            let p = sessions.join("eval").join(&r).join("examples.jsonl");
+            (r, p, false)
+        })
+        .filter(|(_, p, _)| p.is_file())
+        .collect();
+    for dir in shipped {
+        let p = dir.join("examples.jsonl");
+        let name = report_name(dir);
+        if p.is_file() && !out.iter().any(|(n, ..)| *n == name) {
+            out.push((name, p, true));
+        }
+    }
+    out
+}
+
+/// Sets under `sessions/annotations/`, and reports with reasoning chains that have no
+/// set of their name yet (a report without reasoning, such as the w/o-reasoning
+/// ablation's, has nothing to tag and is not offered).
+pub fn choices(sessions: &Path, shipped: &[PathBuf]) -> SetChoices {
     let sets: Vec<String> = folders(&sessions.join("annotations"))
         .into_iter()
         .filter(|n| set::chains_path(&sessions.join("annotations").join(n)).is_file())
         .collect();
-    let reports = folders(&sessions.join("eval"))
+    let reports = report_files(sessions, shipped)
         .into_iter()
-        .filter(|r| !sets.contains(r) && annotate::check_name("set", r).is_ok())
-        .filter(|r| {
-            sessions
-                .join("eval")
-                .join(r)
-                .join("examples.jsonl")
-                .is_file()
+        .filter(|(name, ..)| !sets.contains(name) && annotate::check_name("set", name).is_ok())
+        .filter_map(|(name, path, shipped)| {
+            let chains = set::read_source(&path).ok()?.len();
+            (chains > 0).then_some(ReportChoice {
+                name,
+                path,
+                shipped,
+                chains,
+            })
         })
         .collect();
     SetChoices { sets, reports }
 }
 
-pub fn open(sessions: &Path, name: &str, from_report: Option<&str>) -> Result<OpenedSet, String> {
+pub fn open(sessions: &Path, name: &str, from_report: Option<&Path>) -> Result<OpenedSet, String> {
     let dir = set::set_dir(sessions, name).map_err(|e| e.to_string())?;
-    if let (Some(report), false) = (from_report, set::chains_path(&dir).is_file()) {
-        let src = sessions.join("eval").join(report).join("examples.jsonl");
-        let chains = set::read_source(&src).map_err(|e| e.to_string())?;
+    if let (Some(src), false) = (from_report, set::chains_path(&dir).is_file()) {
+        let chains = set::read_source(src).map_err(|e| e.to_string())?;
         if chains.is_empty() {
             return Err(format!(
                 "{}: no reasoning chains to annotate",
@@ -133,6 +172,73 @@ mod tests {
             set.records["tagger"].values().any(|r| !r.tags.is_empty()),
             "suggestions come with them"
         );
-        assert!(choices(dir.path()).sets.contains(&"live".to_string()));
+        assert!(choices(dir.path(), &[]).sets.contains(&"live".to_string()));
+    }
+
+    /// An examples.jsonl line as `r2ec eval` writes it.
+    fn example(index: usize, reasoning: Option<&str>) -> String {
+        serde_json::json!({
+            "index": index,
+            "reasoning": reasoning,
+            "rank": 3,
+            "reasoning_tokens": reasoning.map(|r| r.split(' ').count()),
+        })
+        .to_string()
+            + "\n"
+    }
+
+    #[test]
+    fn shipped_reports_are_offered_beside_sessions_eval_and_open_as_sets() {
+        let sessions = tempfile::tempdir().unwrap();
+        let assets = tempfile::tempdir().unwrap();
+        let shipped = |ckpt: &str, lines: &[String]| {
+            let dir = assets.path().join(ckpt).join("eval");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("examples.jsonl"), lines.concat()).unwrap();
+            dir
+        };
+        let r2ec = shipped(
+            "r2ec-ml100k",
+            &[example(0, Some("recently comedies")), example(1, Some("b"))],
+        );
+        // The w/o-reasoning ablation's report has no chains: nothing to tag.
+        let wo = shipped("wo-reasoning-ml100k", &[example(0, None)]);
+        let mine = sessions.path().join("eval").join("my-eval");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join("examples.jsonl"), example(4, Some("c"))).unwrap();
+        let c = choices(sessions.path(), &[r2ec.clone(), wo]);
+        let names: Vec<(&str, bool, usize)> = c
+            .reports
+            .iter()
+            .map(|r| (r.name.as_str(), r.shipped, r.chains))
+            .collect();
+        assert_eq!(names, [("my-eval", false, 1), ("r2ec-ml100k", true, 2)]);
+        assert_eq!(c.reports[1].path, r2ec.join("examples.jsonl"));
+        let set = open(sessions.path(), "r2ec-ml100k", Some(&c.reports[1].path)).unwrap();
+        assert_eq!(set.chains.len(), 2);
+        assert!(
+            set.records.contains_key("tagger"),
+            "suggestions come with it"
+        );
+        // Once a set, it is listed as one and no longer offered as a report.
+        let c = choices(sessions.path(), &[r2ec]);
+        assert_eq!(c.sets, ["r2ec-ml100k"]);
+        assert_eq!(c.reports.len(), 1);
+        // Tagging writes the annotator's log.
+        let rec = Record {
+            chain: "ex0".into(),
+            tags: vec![crate::annotate::Behaviour::Temporal],
+            spans: vec![],
+            note: String::new(),
+            skipped: false,
+            time: 1,
+        };
+        save(sessions.path(), "r2ec-ml100k", "ann", rec).unwrap();
+        let log = sessions
+            .path()
+            .join("annotations")
+            .join("r2ec-ml100k")
+            .join("ann.jsonl");
+        assert!(std::fs::read_to_string(log).unwrap().contains("\"ex0\""));
     }
 }

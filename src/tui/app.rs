@@ -49,6 +49,28 @@ pub const SCREENS: [Screen; 10] = [
 ];
 
 impl Screen {
+    /// The screen's number as its key gives it (1-9, then 0 for screen 10).
+    pub fn key(self) -> char {
+        let i = SCREENS.iter().position(|s| *s == self).unwrap_or(0);
+        char::from_digit(((i + 1) % 10) as u32, 10).unwrap_or('?')
+    }
+
+    /// A title short enough for the tab bar of an 80-column terminal.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Screen::Picker => "Examp",
+            Screen::Editor => "Hist",
+            Screen::Run => "Run",
+            Screen::Trace => "Trace",
+            Screen::Compare => "Comp",
+            Screen::Group => "Group",
+            Screen::Prompt => "Prmpt",
+            Screen::Training => "Train",
+            Screen::Lengths => "Len",
+            Screen::Annotate => "Annot",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Screen::Picker => "Examples",
@@ -64,32 +86,37 @@ impl Screen {
         }
     }
 
-    /// The keys shown in the footer on this screen.
+    /// The keys shown in the footer on this screen, most useful first (a narrow
+    /// footer drops them from the end).
     pub fn footer_actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Screen::Picker => &[
+            Self::Picker => &[
+                Run,
                 Pick,
                 Search,
                 CycleSplit,
                 CycleLength,
                 CycleCold,
                 ClearFilters,
-                Run,
             ],
-            Screen::Editor => &[
-                AddItem, RemoveItem, MoveUp, RatingUp, TimeLater, Save, Open, NewHistory, Run,
+            Self::Editor => &[
+                Run, AddItem, RemoveItem, MoveUp, RatingUp, TimeLater, Save, Open, NewHistory,
             ],
-            Screen::Run => &[Run, Cancel, TempUp, TempDown, CycleTopK, RunGroup],
-            Screen::Trace => &[Run, Cancel],
-            Screen::Compare => &[CompareMode, Run],
-            Screen::Group => &[RunGroup, Cancel, TempUp, TempDown, Collect],
-            Screen::Prompt => &[Up, Down],
-            Screen::Training => &[
-                Up, Down, PageDown, PageUp, Smooth, Zoom, Reload, TrainStart, TrainStop, RatingUp,
+            Self::Run => &[
+                Run, Cancel, BudgetUp, BudgetDown, TempUp, TempDown, CycleTopK, RunGroup,
             ],
-            Screen::Lengths => &[Up, Down, Zoom, Reload],
-            Screen::Annotate => &[Up, Down, Pick, Skip, Accept, MarkSpan, Note, Blind, Cancel],
+            Self::Trace => &[Run, Cancel, BudgetUp, BudgetDown],
+            Self::Compare => &[CompareMode, Run],
+            Self::Group => &[
+                RunGroup, Cancel, Collect, TempUp, TempDown, BudgetUp, BudgetDown,
+            ],
+            Self::Prompt => &[Up, Down],
+            Self::Training => &[
+                Up, Down, PageDown, PageUp, Smooth, Zoom, TrainStart, TrainStop, RatingUp, Reload,
+            ],
+            Self::Lengths => &[Up, Down, Zoom, Reload],
+            Self::Annotate => &[Pick, Skip, Accept, Note, MarkSpan, Blind, Up, Down, Cancel],
         }
     }
 }
@@ -130,11 +157,23 @@ pub struct State {
     pub annotate: AnnotateState,
     pub sampling: SamplingSettings,
     pub top_k: usize,
-    /// One line for the status bar: the last thing that happened.
+    /// One line for the status bar: the last thing that happened (cleared
+    /// `STATUS_TICKS` after it was last changed, unless something is under way).
     pub status: String,
+    /// The status as last seen by the clock, and the tick it was first seen at.
+    status_seen: (String, u64),
+    /// Ticks since the start (8 a second).
+    pub clock: u64,
     pub spinner: usize,
+    /// Columns and rows of the terminal (for scroll limits).
+    pub viewport: (u16, u16),
+    /// Help overlay scroll from the top, in rows.
+    pub help_scroll: u16,
     pub quit: bool,
 }
+
+/// A status message is cleared 10 s after it last changed (ticks come 8 a second).
+pub const STATUS_TICKS: u64 = 80;
 
 impl State {
     pub fn new(header: Header, keys: KeyMap) -> Self {
@@ -157,7 +196,11 @@ impl State {
             sampling: SamplingSettings::default(),
             top_k: 20,
             status: String::new(),
+            status_seen: (String::new(), 0),
+            clock: 0,
             spinner: 0,
+            viewport: (80, 24),
+            help_scroll: 0,
             quit: false,
         }
     }
@@ -171,6 +214,31 @@ impl State {
         matches!(self.load, LoadPhase::Loading { .. }) || self.run.live.is_some()
     }
 
+    /// Whether something is under way whose status line must stay (a run, a training
+    /// run, a failed load).
+    fn busy(&self) -> bool {
+        self.run.live.is_some()
+            || self.training.job.is_some()
+            || self.training.starting
+            || matches!(self.load, LoadPhase::Loading { .. } | LoadPhase::Failed(_))
+    }
+
+    /// Count a tick; a status line unchanged for `STATUS_TICKS` is stale and cleared.
+    /// True when the status changed.
+    fn age_status(&mut self) -> bool {
+        self.clock += 1;
+        if self.status != self.status_seen.0 {
+            self.status_seen = (self.status.clone(), self.clock);
+            return false;
+        }
+        let stale = self.clock.saturating_sub(self.status_seen.1) >= STATUS_TICKS;
+        if stale && !self.status.is_empty() && !self.busy() {
+            self.status.clear();
+            return true;
+        }
+        false
+    }
+
     fn go(&mut self, screen: Screen) {
         self.screen = screen;
     }
@@ -181,8 +249,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Tick => {
             let mut out = training::on_tick(state);
+            let cleared = state.age_status();
             if state.animating() {
                 state.spinner = state.spinner.wrapping_add(1);
+            }
+            if state.animating() || cleared {
                 out.push(Effect::Render);
             }
             out
@@ -227,7 +298,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             annotate::on_saved(state, r);
             vec![Effect::Render]
         }
-        Msg::Resize => vec![Effect::Render],
+        Msg::Resize { width, height } => {
+            state.viewport = (width, height);
+            state.help_scroll = state.help_scroll.min(super::ui::help::max_scroll(state));
+            vec![Effect::Render]
+        }
         Msg::Signal(sig) => {
             // Like `q`: a run under way is cancelled, the loop ends and the guard
             // restores the terminal.
@@ -241,6 +316,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Scroll { up, .. } => {
             let action = if up { Action::Up } else { Action::Down };
+            if state.help {
+                scroll_help(state, action);
+                return vec![Effect::Render];
+            }
             let mut out = screen_action(state, action);
             out.push(Effect::Render);
             out
@@ -325,18 +404,16 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
     }
     let Some(action) = KeyBinding::from_event(k.code, k.mods).and_then(|b| state.keys.action(&b))
     else {
-        // Screen numbers jump straight to a screen.
-        if let crossterm::event::KeyCode::Char(c @ '1'..='9') = k.code {
-            state.help = false;
-            state.go(SCREENS[c as usize - '1' as usize]);
-            return entered(state);
-        }
         return Vec::new();
     };
     if state.help {
-        // The overlay closes on any of these; other keys act below it.
+        // The overlay closes on these and scrolls on the moving keys; other keys act
+        // below it.
         if matches!(action, Action::Help | Action::Cancel) {
             state.help = false;
+            return Vec::new();
+        }
+        if scroll_help(state, action) {
             return Vec::new();
         }
     }
@@ -352,7 +429,13 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
         }
         Action::Help => {
             state.help = true;
+            state.help_scroll = 0;
             Vec::new()
+        }
+        Action::Screen(i) => {
+            state.help = false;
+            state.go(SCREENS[usize::from(i).min(SCREENS.len() - 1)]);
+            entered(state)
         }
         Action::NextScreen | Action::PrevScreen => {
             let i = SCREENS.iter().position(|s| *s == state.screen).unwrap_or(0);
@@ -366,7 +449,11 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
             entered(state)
         }
         Action::Run | Action::RunGroup => run::start(state, action == Action::RunGroup),
-        Action::TempUp | Action::TempDown | Action::CycleTopK => {
+        Action::TempUp
+        | Action::TempDown
+        | Action::CycleTopK
+        | Action::BudgetUp
+        | Action::BudgetDown => {
             run::adjust_sampling(state, action);
             Vec::new()
         }
@@ -376,6 +463,23 @@ fn on_key(state: &mut State, k: KeyInput) -> Vec<Effect> {
         }
         other => screen_action(state, other),
     }
+}
+
+/// Moving keys scroll the help overlay; false for other actions.
+fn scroll_help(state: &mut State, action: Action) -> bool {
+    let max = super::ui::help::max_scroll(state);
+    let s = &mut state.help_scroll;
+    *s = match action {
+        Action::Up => s.saturating_sub(1),
+        Action::Down => s.saturating_add(1),
+        Action::PageUp => s.saturating_sub(10),
+        Action::PageDown => s.saturating_add(10),
+        Action::Top => 0,
+        Action::Bottom => max,
+        _ => return false,
+    }
+    .min(max);
+    true
 }
 
 /// What a screen asks for when it is entered (reading runs, listing annotation sets).

@@ -8,6 +8,8 @@ use crate::data::Interaction;
 use super::session::SessionFile;
 
 /// How chains are sampled; temperature 0 is greedy (the evaluation setting).
+/// `max_new_tokens` is the reasoning budget (`>`/`<` in the TUI; the CLI starts it at
+/// the loaded checkpoint's evaluation budget).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamplingSettings {
     pub temperature: f64,
@@ -16,6 +18,10 @@ pub struct SamplingSettings {
     pub seed: u64,
     /// Chains sampled for the group view (G of RecPO).
     pub group_size: usize,
+    /// Repetition penalty (transformers' `repetition_penalty`); 1 is off.
+    pub repetition_penalty: f32,
+    /// Never repeat an n-gram of the prompt or chain (`no_repeat_ngram_size`); 0 is off.
+    pub no_repeat_ngram: usize,
 }
 
 impl Default for SamplingSettings {
@@ -26,6 +32,8 @@ impl Default for SamplingSettings {
             max_new_tokens: 640,
             seed: 0,
             group_size: 4,
+            repetition_penalty: 1.0,
+            no_repeat_ngram: 0,
         }
     }
 }
@@ -62,6 +70,9 @@ pub struct RunRequest {
     /// `Some(G)`: sample a group of G chains (RecPO's view) instead of one chain.
     pub group: Option<usize>,
     pub top_k: usize,
+    /// Where the history came from ("test #0, user 7"), so every screen showing the
+    /// run can say whose it is.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,11 +98,12 @@ pub enum Effect {
     StopTraining,
     /// List annotation sets and evaluation reports (answered with `Msg::AnnotationSets`).
     ListAnnotationSets,
-    /// Open a set, first creating it from `sessions/eval/<report>/examples.jsonl` when
-    /// `from_report` is given and no set of that name exists.
+    /// Open a set, first creating it from the evaluation report `from_report` (its
+    /// `examples.jsonl`: under `sessions/eval/` or a shipped checkpoint's `eval/`) when
+    /// that is given and no set of that name exists.
     OpenAnnotationSet {
         name: String,
-        from_report: Option<String>,
+        from_report: Option<std::path::PathBuf>,
     },
     /// Add sampled chains to the `live` annotation set (answered with `Msg::ChainsCollected`).
     CollectChains(Vec<crate::annotate::Chain>),

@@ -56,7 +56,7 @@ pub fn from_terminal(ev: CtEvent) -> Option<Msg> {
             }),
             _ => None,
         },
-        CtEvent::Resize(..) => Some(Msg::Resize),
+        CtEvent::Resize(width, height) => Some(Msg::Resize { width, height }),
         _ => None,
     }
 }

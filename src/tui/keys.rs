@@ -46,6 +46,9 @@ pub enum Action {
     TempUp,
     TempDown,
     CycleTopK,
+    /// More or fewer reasoning tokens (the chain's budget).
+    BudgetUp,
+    BudgetDown,
     CompareMode,
     Smooth,
     Zoom,
@@ -58,12 +61,15 @@ pub enum Action {
     TrainStart,
     TrainStop,
     Collect,
+    /// Jump to screen N+1 (`Screen(9)` is screen 10, key `0`).
+    Screen(u8),
 }
 
 /// Every action with its name in the TOML file, its default keys and a help line.
 pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
     (Action::Quit, "quit", &["q", "ctrl-c"], "quit"),
-    (Action::Help, "help", &["?", "f1"], "help"),
+    // F1 is screen 1: F1-F10 switch screens on every screen, Annotate included.
+    (Action::Help, "help", &["?"], "help"),
     (Action::NextScreen, "next_screen", &["tab"], "next screen"),
     (
         Action::PrevScreen,
@@ -136,6 +142,18 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
     ),
     (Action::CycleTopK, "cycle_top_k", &["p"], "top-k sampling"),
     (
+        Action::BudgetUp,
+        "budget_up",
+        &[">"],
+        "reasoning budget + (max new tokens)",
+    ),
+    (
+        Action::BudgetDown,
+        "budget_down",
+        &["<"],
+        "reasoning budget -",
+    ),
+    (
         Action::CompareMode,
         "compare_mode",
         &["v"],
@@ -166,6 +184,68 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
         "collect",
         &["shift-c"],
         "add the chains to the live annotation set",
+    ),
+    // Digits jump to screens except on Annotate, where they tag behaviours; F-keys and
+    // alt-digits jump everywhere.
+    (
+        Action::Screen(0),
+        "screen_1",
+        &["1", "f1", "alt-1"],
+        "screen 1",
+    ),
+    (
+        Action::Screen(1),
+        "screen_2",
+        &["2", "f2", "alt-2"],
+        "screen 2",
+    ),
+    (
+        Action::Screen(2),
+        "screen_3",
+        &["3", "f3", "alt-3"],
+        "screen 3",
+    ),
+    (
+        Action::Screen(3),
+        "screen_4",
+        &["4", "f4", "alt-4"],
+        "screen 4",
+    ),
+    (
+        Action::Screen(4),
+        "screen_5",
+        &["5", "f5", "alt-5"],
+        "screen 5",
+    ),
+    (
+        Action::Screen(5),
+        "screen_6",
+        &["6", "f6", "alt-6"],
+        "screen 6",
+    ),
+    (
+        Action::Screen(6),
+        "screen_7",
+        &["7", "f7", "alt-7"],
+        "screen 7",
+    ),
+    (
+        Action::Screen(7),
+        "screen_8",
+        &["8", "f8", "alt-8"],
+        "screen 8",
+    ),
+    (
+        Action::Screen(8),
+        "screen_9",
+        &["9", "f9", "alt-9"],
+        "screen 9",
+    ),
+    (
+        Action::Screen(9),
+        "screen_10",
+        &["0", "f10", "alt-0"],
+        "screen 10",
     ),
 ];
 
@@ -236,6 +316,22 @@ impl KeyMap {
             .and_then(|v| v.first())
             .map(|k| k.label())
             .unwrap_or_default()
+    }
+
+    /// The keys of the screen actions that still switch screens on Annotate (where
+    /// plain digits tag): "F1-F10" with the default keys, "" when there are none.
+    pub fn screen_jump_label(&self) -> String {
+        let non_digit = |a| {
+            self.by_action.get(&a).and_then(|v: &Vec<KeyBinding>| {
+                v.iter()
+                    .find(|k| !k.is_plain_digit())
+                    .map(KeyBinding::label)
+            })
+        };
+        match (non_digit(Action::Screen(0)), non_digit(Action::Screen(9))) {
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => String::new(),
+        }
     }
 
     /// All keys of an action, for the help overlay.

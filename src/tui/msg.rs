@@ -49,7 +49,11 @@ pub enum Msg {
         column: u16,
         row: u16,
     },
-    Resize,
+    /// The terminal's new size (columns, rows).
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// Animation clock (spinners); changes nothing when nothing animates.
     Tick,
     Worker(WorkerEvent),
@@ -107,6 +111,13 @@ pub enum WorkerEvent {
         piece: String,
         elapsed: f64,
     },
+    /// The ranking from the hidden state after `steps` tokens of a chain still being
+    /// written (sent at a bounded rate while a single chain runs).
+    LiveRanking {
+        id: u64,
+        steps: usize,
+        ranking: Box<Ranking>,
+    },
     RunDone {
         id: u64,
         result: Box<RunResult>,
@@ -163,7 +174,8 @@ pub struct LoadedRun {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunsSnapshot {
     pub runs: Vec<LoadedRun>,
-    /// (report name, reasoning length of every example), for reports with reasoning.
+    /// (report name, reasoning length of every example), for reports with reasoning:
+    /// those under `sessions/eval/`, then those shipped with checkpoints.
     pub evals: Vec<(String, Vec<usize>)>,
     /// Folders that could not be read, with why.
     pub errors: Vec<String>,
@@ -182,5 +194,18 @@ pub struct OpenedSet {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SetChoices {
     pub sets: Vec<String>,
-    pub reports: Vec<String>,
+    pub reports: Vec<ReportChoice>,
+}
+
+/// An evaluation report with reasoning chains, offered as a new annotation set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportChoice {
+    /// The set it becomes (the report folder's name, or the shipped checkpoint's).
+    pub name: String,
+    /// Its `examples.jsonl`.
+    pub path: PathBuf,
+    /// Shipped with a checkpoint under `assets/checkpoints/` (else under `sessions/eval/`).
+    pub shipped: bool,
+    /// Chains with reasoning in it.
+    pub chains: usize,
 }

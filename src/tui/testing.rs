@@ -12,12 +12,12 @@ use crate::model::generate::{StopReason, Timings};
 use crate::rec::testing::FakeEncoder;
 use crate::rec::ItemTable;
 
-use crate::rec::ranking::Ranking;
-use crate::rec::trace::rank_trace;
 use super::app::{update, Header, State};
 use super::effect::{Effect, RunRequest};
 use super::keys::KeyMap;
 use super::msg::{KeyInput, Msg, RunResult, WorkerEvent};
+use crate::rec::ranking::Ranking;
+use crate::rec::trace::rank_trace;
 
 pub const TITLES: [&str; 8] = [
     "Star Wars",
@@ -192,5 +192,56 @@ pub fn result_for(req: &RunRequest, like_title: &str, reasoning: &str) -> RunRes
         no_reasoning,
         trace,
         record: "{\n  \"target_rank\": 1\n}".into(),
+    }
+}
+
+/// An annotation set of three chains: ex0 judged by ann (temporal) and bob (pattern
+/// clustering), with the tagger's suggestion (temporal); ex1 and ex2 untouched.
+pub fn opened_set() -> crate::tui::msg::OpenedSet {
+    use crate::annotate::{Behaviour, Chain, Record};
+    let chain = |i: usize, text: &str| Chain {
+        id: format!("ex{i}"),
+        text: text.into(),
+        reward: Some(0.1 * i as f64),
+        rank: Some(10 + i as u64),
+    };
+    let rec = |c: &str, tags: &[Behaviour]| Record {
+        chain: c.into(),
+        tags: tags.to_vec(),
+        spans: crate::annotate::tagger::suggest("Recently they liked comedies"),
+        note: String::new(),
+        skipped: false,
+        time: 1,
+    };
+    let mut records = std::collections::BTreeMap::new();
+    records.insert(
+        "tagger".to_string(),
+        [("ex0".to_string(), rec("ex0", &[Behaviour::Temporal]))]
+            .into_iter()
+            .collect(),
+    );
+    records.insert(
+        "bob".to_string(),
+        [(
+            "ex0".to_string(),
+            rec("ex0", &[Behaviour::PatternClustering]),
+        )]
+        .into_iter()
+        .collect(),
+    );
+    records.insert(
+        "ann".to_string(),
+        [("ex0".to_string(), rec("ex0", &[Behaviour::Temporal]))]
+            .into_iter()
+            .collect(),
+    );
+    crate::tui::msg::OpenedSet {
+        name: "r2ec-test".into(),
+        chains: vec![
+            chain(0, "Recently they liked comedies"),
+            chain(1, "A second chain about dramas"),
+            chain(2, "A third one"),
+        ],
+        records,
     }
 }

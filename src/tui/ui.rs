@@ -1,6 +1,8 @@
 //! Drawing: one function per screen and panel, each reading `&State` and never changing
 //! it. The frame is header, screen tabs, body, status bar and footer; terminals smaller
 //! than `MIN_WIDTH` x `MIN_HEIGHT` get a one-line notice instead of a broken layout.
+//! Every screen is laid out for 80x24 as well as for large terminals: tabs abbreviate,
+//! panels stack, long lists scroll, and text is measured in cells (`text::width`).
 
 pub mod annotate;
 pub mod compare;
@@ -118,15 +120,8 @@ pub fn loading_line(stage: &str, done: usize, total: usize, tick: usize) -> Stri
     }
 }
 
-/// A title cut to `width` characters with an ellipsis.
-pub fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
+/// A title cut to `width` cells (display width, so wide characters count twice).
+pub use super::text::cut;
 
 #[cfg(test)]
 mod tests;

@@ -62,6 +62,11 @@ impl Attention {
         })
     }
 
+    /// The block's matrices (for reports of how they are stored).
+    pub fn linears(&self) -> [&Linear; 2] {
+        [&self.qkv, &self.o]
+    }
+
     /// `[B, L, n*d]` to `[B, n, L, d]`.
     fn split_heads(&self, x: &Tensor, n: usize) -> candle_core::Result<Tensor> {
         let (b, l, _) = x.dims3()?;

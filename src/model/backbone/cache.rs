@@ -2,10 +2,12 @@
 //! buffer per layer that new keys are written into in place (`slice_set`), so a decode
 //! step copies only the new token's keys. It also remembers, per row, which slots are
 //! padding and each slot's position, so decode steps after a left-padded prompt keep
-//! the right positions and masks.
+//! the right positions and masks. On a GPU it also keeps the decode steps' masks on the
+//! device (`device_mask.rs`).
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 
+use super::device_mask::{step_masks, DeviceMasks};
 use super::mask::RowSlots;
 use crate::model::config::ModelConfig;
 
@@ -27,6 +29,8 @@ pub struct KvCache {
     rows: Vec<RowSlots>,
     batch: usize,
     len: usize,
+    /// Decode-step masks on the device, while the slots since they were built are real.
+    device_masks: Option<DeviceMasks>,
 }
 
 impl KvCache {
@@ -36,6 +40,7 @@ impl KvCache {
             rows: vec![RowSlots::default(); batch],
             batch,
             len: 0,
+            device_masks: None,
         }
     }
 
@@ -44,6 +49,7 @@ impl KvCache {
         self.layers.iter_mut().for_each(|l| *l = None);
         self.rows.iter_mut().for_each(|r| *r = RowSlots::default());
         self.len = 0;
+        self.device_masks = None;
     }
 
     /// Slots filled so far (padding included), the same for every row.
@@ -90,6 +96,7 @@ impl KvCache {
             rows: rows.iter().map(|&r| self.rows[r].clone()).collect(),
             batch: rows.len(),
             len: self.len,
+            device_masks: None,
         })
     }
 
@@ -118,6 +125,10 @@ impl KvCache {
                 self.batch
             )
         }
+        // Masks built for real slots only do not describe padding.
+        if real.iter().flatten().any(|r| !r) {
+            self.device_masks = None;
+        }
         let start = self.len;
         let positions = self
             .rows
@@ -127,6 +138,16 @@ impl KvCache {
             .collect();
         self.len += real.first().map_or(0, Vec::len);
         Ok((start, positions))
+    }
+
+    /// The masks of a one-token step just recorded (global, sliding-window), from the
+    /// device-side buffer (built when missing or outgrown).
+    pub(crate) fn decode_masks(
+        &mut self,
+        window: Option<usize>,
+        device: &Device,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        step_masks(&mut self.device_masks, &self.rows, self.len, window, device)
     }
 
     /// Writes keys and values `[B, kv_heads, L, d]` of `layer` at slot `start` and

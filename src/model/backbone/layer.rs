@@ -67,6 +67,13 @@ impl DecoderLayer {
         })
     }
 
+    /// The layer's matrices: fused q/k/v, o, fused gate/up, down.
+    pub fn linears(&self) -> [&crate::model::linear::Linear; 4] {
+        let [qkv, o] = self.attn.linears();
+        let [gate_up, down] = self.mlp.linears();
+        [qkv, o, gate_up, down]
+    }
+
     fn mask<'a>(&self, step: &'a StepInputs) -> Option<&'a Tensor> {
         match self.attn.window {
             Some(_) => step.mask_local.as_ref(),

@@ -37,6 +37,11 @@ impl Mlp {
         })
     }
 
+    /// The block's matrices (for reports of how they are stored).
+    pub fn linears(&self) -> [&Linear; 2] {
+        [&self.gate_up, &self.down]
+    }
+
     fn act(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if self.gelu {
             x.gelu()

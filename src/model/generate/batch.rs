@@ -14,11 +14,11 @@ use std::time::Instant;
 use candle_core::{DType, Tensor};
 
 use super::events::{Chain, GenEvent, StopReason, Timings};
+use super::next::NextTokens;
 use super::GenerateOptions;
 use crate::model::backbone::{Backbone, KvCache, LinearHook};
 use crate::model::error::ModelError;
 use crate::model::loaded::left_pad;
-use crate::model::sampling::LogitsSampler;
 use crate::model::stop::{StopDetector, StopState};
 use crate::model::tokenizer::Tokenizer;
 
@@ -42,7 +42,6 @@ enum Phase {
 struct Row {
     request: usize,
     sample: usize,
-    sampler: LogitsSampler,
     phase: Phase,
     tokens: Vec<u32>,
     sampled: usize,
@@ -127,16 +126,21 @@ pub fn generate_batch_hooked(
         .collect();
     let stops: Vec<&str> = opts.stop.iter().map(String::as_str).collect();
 
-    // Prefill: the prompts as one left-padded batch.
+    // Prefill: the prompts as one left-padded batch. The padding is given as host flags,
+    // so nothing is read back from the device for it.
     let lens: Vec<usize> = requests.iter().map(|r| r.prompt_ids.len()).collect();
     let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt_ids.as_slice()).collect();
-    let (ids_t, pad_t) = left_pad(&prompts, &device)?;
+    let (ids_t, _) = left_pad(&prompts, &device)?;
     let max_len = ids_t.dim(1)?;
+    let real: Vec<Vec<bool>> = lens
+        .iter()
+        .map(|&n| (0..max_len).map(|j| j >= max_len - n).collect())
+        .collect();
     let p = requests.len();
     // Rows that are done are fed this token; their outputs are never read.
     let pad_id = 0u32;
     let mut cache = KvCache::new(model.config(), p);
-    let hidden = model.forward_hidden_hooked(&ids_t, &mut cache, Some(&pad_t), hook)?;
+    let hidden = model.forward_hidden_flags(&ids_t, &mut cache, &real, hook)?;
     let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
 
     // Expand to one row per sample: row order is request-major.
@@ -163,14 +167,13 @@ pub fn generate_batch_hooked(
 
     let mut rows: Vec<Row> = Vec::with_capacity(row_src.len());
     let mut sample_of = vec![0usize; p];
-    for (i, &src) in row_src.iter().enumerate() {
+    for &src in &row_src {
         let src = src as usize;
         let sample = sample_of[src];
         sample_of[src] += 1;
         rows.push(Row {
             request: src,
             sample,
-            sampler: LogitsSampler::new(opts.seed.wrapping_add(i as u64), opts.sampling),
             phase: Phase::Sampling,
             tokens: Vec::new(),
             sampled: 0,
@@ -184,16 +187,23 @@ pub fn generate_batch_hooked(
         });
     }
 
+    let row_prompts: Vec<&[u32]> = row_src
+        .iter()
+        .map(|&s| requests[s as usize].prompt_ids.as_slice())
+        .collect();
+    let mut next = NextTokens::new(opts, &row_prompts, &end_ids, &device);
     let decode_start = Instant::now();
     let mut first_token = true;
     loop {
         let cancelled = cancel.is_some_and(|c| c.load(Ordering::Relaxed));
-        let needs_logits = rows.iter().any(|r| matches!(r.phase, Phase::Sampling));
-        let logits: Option<Vec<Vec<f32>>> = if needs_logits && !cancelled {
-            let l = model.logits(&last)?.to_dtype(DType::F32)?;
-            Some(l.to_vec2::<f32>()?)
+        let active: Vec<bool> = rows
+            .iter()
+            .map(|r| matches!(r.phase, Phase::Sampling))
+            .collect();
+        let chosen: Vec<Option<u32>> = if active.iter().any(|&a| a) && !cancelled {
+            next.choose(&model.logits(&last)?, &active)?
         } else {
-            None
+            vec![None; rows.len()]
         };
         let mut feed = vec![pad_id; rows.len()];
         let mut reads_hidden = vec![false; rows.len()];
@@ -222,8 +232,8 @@ pub fn generate_batch_hooked(
                     }
                 }
                 Phase::Sampling => {
-                    let logits = logits.as_ref().expect("logits computed when a row samples");
-                    let t = row.sampler.sample(&logits[i])?;
+                    // Invariant: `choose` gives a token for every row that was sampling.
+                    let t = chosen[i].expect("a token for every sampling row");
                     if first_token {
                         timings.first_token_secs = start.elapsed().as_secs_f64();
                         first_token = false;
@@ -241,6 +251,7 @@ pub fn generate_batch_hooked(
                     }
                     row.tokens.push(t);
                     row.sampled += 1;
+                    next.record(i, t);
                     feed[i] = t;
                     reads_hidden[i] = true;
                     let piece = decode_piece(tokenizer, row)?;
@@ -282,6 +293,12 @@ pub fn generate_batch_hooked(
                 }
                 if opts.keep_step_hidden {
                     row.step_hidden.push(h[i].clone());
+                    on_event(GenEvent::StepHidden {
+                        request: row.request,
+                        sample: row.sample,
+                        step: row.step_hidden.len() - 1,
+                        hidden: h[i].clone(),
+                    });
                 }
                 if matches!(row.phase, Phase::LastFeed) {
                     row.user_vector = h[i].clone();

@@ -76,6 +76,15 @@ pub enum GenEvent {
     },
     /// The prompt has been read; sampling starts.
     PrefillDone { secs: f64, prompt_tokens: usize },
+    /// The final-norm hidden state after one more token of a sample, sent only with
+    /// `keep_step_hidden`: what h_T would be if the chain ended here (live rankings).
+    StepHidden {
+        request: usize,
+        sample: usize,
+        /// 0 for the hidden state after the first generated token.
+        step: usize,
+        hidden: Vec<f32>,
+    },
     /// One sample finished (its `Chain` comes back from the call).
     Finished {
         request: usize,

@@ -301,3 +301,183 @@ fn step_hidden_states_follow_the_tokens() {
         assert!(close(h, &full_forward(&model, &seq).1), "step {i}");
     }
 }
+
+/// The last position's logits of `seq`, the slow way.
+fn full_logits(model: &Backbone, seq: &[u32]) -> Vec<f32> {
+    let ids = Tensor::new(seq, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let mut cache = KvCache::new(model.config(), 1);
+    let h = model.forward_hidden(&ids, &mut cache, None).unwrap();
+    let last = h.narrow(1, seq.len() - 1, 1).unwrap().squeeze(1).unwrap();
+    model
+        .logits(&last)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+/// Greedy decoding the slow way with `process` applied to each step's logits (given the
+/// sequence so far and the tokens generated); stops at the end of the turn (token 2).
+fn reference_processed(
+    model: &Backbone,
+    prompt: &[u32],
+    steps: usize,
+    process: &dyn Fn(&[u32], usize, &mut Vec<f32>),
+) -> Vec<u32> {
+    let mut seq = prompt.to_vec();
+    for n in 0..steps {
+        let mut l = full_logits(model, &seq);
+        process(&seq, n, &mut l);
+        let next = crate::model::sampling::argmax(&l).unwrap();
+        if next == 2 {
+            break;
+        }
+        seq.push(next);
+    }
+    seq[prompt.len()..].to_vec()
+}
+
+fn gemma_model(seed: u64) -> Backbone {
+    let cfg = tiny_config(Family::Gemma2);
+    let w = random_weights(&cfg, seed, &Device::Cpu).unwrap();
+    Backbone::new(&cfg, &w, &LoadOptions::default()).unwrap()
+}
+
+fn three_requests(samples: usize) -> Vec<GenerateRequest> {
+    [vec![1u32, 10, 11, 12], vec![1, 40, 41], vec![1, 5, 6, 7, 8, 9, 20]]
+        .into_iter()
+        .map(|p| GenerateRequest {
+            prompt_ids: p,
+            samples,
+        })
+        .collect()
+}
+
+/// The GPU's way (tokens chosen by tensor ops, decode masks from the device-side
+/// buffer) on the CPU gives the host's chains: greedy and sampled, with left padding,
+/// with Gemma2's sliding window, with repetition control.
+#[test]
+fn device_sampling_and_masks_give_the_host_chains() {
+    let tk = tiny_tokenizer();
+    let reqs = three_requests(2);
+    for gemma in [false, true] {
+        let host_model = if gemma { gemma_model(4) } else { tiny_model(4) };
+        let mut dev_model = if gemma { gemma_model(4) } else { tiny_model(4) };
+        dev_model.set_device_masks(true);
+        for (sampling, repetition) in [
+            (Sampling::ArgMax, Repetition::OFF),
+            (Sampling::All { temperature: 1.5 }, Repetition::OFF),
+            (
+                Sampling::ArgMax,
+                Repetition {
+                    penalty: 1.7,
+                    no_repeat_ngram: 2,
+                },
+            ),
+        ] {
+            let mut o = opts(20, "<<never>>");
+            o.sampling = sampling;
+            o.repetition = repetition;
+            o.seed = 7;
+            o.sample_on = SamplePlace::Host;
+            let (want, _) = generate_batch(&host_model, &tk, &reqs, &o, &mut |_| {}, None).unwrap();
+            o.sample_on = SamplePlace::Device;
+            let (got, _) = generate_batch(&dev_model, &tk, &reqs, &o, &mut |_| {}, None).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                let what = format!("gemma {gemma}, {sampling:?}, {repetition:?}");
+                assert_eq!(g.token_ids, w.token_ids, "{what}");
+                assert_eq!(g.stop, w.stop, "{what}");
+                assert!(close(&g.user_vector, &w.user_vector), "{what}");
+            }
+        }
+    }
+}
+
+use crate::model::sampling::repetition::{Repetition, RepetitionState};
+use crate::model::sampling::Sampling;
+
+/// Repetition control in the batched loop equals the processors applied by hand in a
+/// full-sequence greedy loop, on both samplers; no bigram repeats with n = 2.
+#[test]
+fn repetition_control_matches_a_reference_loop() {
+    let model = tiny_model(13);
+    let tk = tiny_tokenizer();
+    let reqs = three_requests(1);
+    for settings in [
+        Repetition {
+            penalty: 3.0,
+            no_repeat_ngram: 0,
+        },
+        Repetition {
+            penalty: 1.0,
+            no_repeat_ngram: 2,
+        },
+        Repetition {
+            penalty: 0.7,
+            no_repeat_ngram: 3,
+        },
+    ] {
+        for place in [SamplePlace::Host, SamplePlace::Device] {
+            let mut o = opts(16, "<<never>>");
+            o.repetition = settings;
+            o.sample_on = place;
+            let (chains, _) = generate_batch(&model, &tk, &reqs, &o, &mut |_| {}, None).unwrap();
+            for c in &chains {
+                let prompt = &reqs[c.request].prompt_ids;
+                let want = reference_processed(&model, prompt, 16, &|seq, _, l| {
+                    RepetitionState::new(settings, seq).apply(l)
+                });
+                let sampled = &c.token_ids[..c.sampled_tokens];
+                assert_eq!(sampled, want.as_slice(), "{settings:?} on {place:?}");
+                if settings.no_repeat_ngram == 2 {
+                    let mut seq = prompt.clone();
+                    seq.extend_from_slice(sampled);
+                    let mut grams: Vec<&[u32]> = seq.windows(2).collect();
+                    let n = grams.len();
+                    grams.sort();
+                    grams.dedup();
+                    assert_eq!(grams.len(), n, "a bigram repeats in {seq:?}");
+                }
+            }
+        }
+    }
+}
+
+/// `min_new_tokens` keeps the end of the turn out until that many tokens are written.
+#[test]
+fn min_new_tokens_bans_the_end_of_turn_until_reached() {
+    let tk = tiny_tokenizer();
+    // Find a model and prompt whose greedy chain ends its turn early.
+    let (model, prompt) = (0..40u64)
+        .find_map(|seed| {
+            let m = tiny_model(seed);
+            for p in [vec![1u32, 3, 2], vec![1, 2], vec![1, 60, 2, 61]] {
+                let free = reference_processed(&m, &p, 12, &|_, _, _| {});
+                if free.len() < 6 {
+                    return Some((m, p));
+                }
+            }
+            None
+        })
+        .expect("a chain that ends early");
+    let reqs = [GenerateRequest {
+        prompt_ids: prompt.clone(),
+        samples: 1,
+    }];
+    for place in [SamplePlace::Host, SamplePlace::Device] {
+        let mut o = opts(12, "<<never>>");
+        o.min_new_tokens = 12;
+        o.sample_on = place;
+        let (chains, _) = generate_batch(&model, &tk, &reqs, &o, &mut |_| {}, None).unwrap();
+        let want = reference_processed(&model, &prompt, 12, &|_, n, l| {
+            if n < 12 {
+                l[2] = f32::NEG_INFINITY;
+            }
+        });
+        assert_eq!(want.len(), 12);
+        assert_eq!(chains[0].sampled_tokens, 12, "{place:?}");
+        assert_eq!(&chains[0].token_ids[..12], want.as_slice(), "{place:?}");
+        assert_eq!(chains[0].stop, StopReason::MaxTokens);
+    }
+}

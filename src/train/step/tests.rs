@@ -41,7 +41,7 @@ fn reference_loss(
                 token_loss += f64::from(part.to_scalar::<f32>().unwrap());
                 loss = (loss + part).unwrap();
             }
-            if let Some(part) = terms.item_part(g, group, &[i], &last).unwrap() {
+            if let Some((part, _)) = terms.item_part(g, group, &[i], &last).unwrap() {
                 item_loss += f64::from(part.to_scalar::<f32>().unwrap());
                 loss = (loss + part).unwrap();
             }

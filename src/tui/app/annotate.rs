@@ -1,13 +1,18 @@
 //! The Annotate screen's state: pick a set (an existing one under
-//! `sessions/annotations/`, or an evaluation report opened as a new set), then tag each
-//! chain with behaviour keys 1-7, accept the tagger's suggestions, add a note, skip, go
-//! back and forth. Every confirmed judgement is saved at once (an effect the runtime
-//! carries out with the synced store); reopening resumes at the first untagged chain.
-//! Blind mode hides other annotators' tags and the model's reward and rank.
+//! `sessions/annotations/`, or an evaluation report, from `sessions/eval/` or shipped
+//! with a checkpoint, opened as a new set), then tag each chain with behaviour keys
+//! 1-7, accept the tagger's suggestions, add a note, skip, go back and forth. Every
+//! confirmed judgement is saved at once (an effect the runtime carries out with the
+//! synced store); reopening resumes at the first untagged chain. Blind mode hides other
+//! annotators' tags and the model's reward and rank.
+//!
+//! On this screen plain digits belong to tagging and never switch screens (an
+//! annotator must not tag by accident when reaching for another screen): 1-7 toggle a
+//! behaviour, the other digits only say how to switch (F1-F10, alt-digit, tab).
 
 use std::collections::BTreeMap;
 
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyModifiers};
 
 use super::{Effect, Screen, State};
 use crate::annotate::stats::TAGGER;
@@ -15,6 +20,7 @@ use crate::annotate::store::Span;
 use crate::annotate::{Behaviour, Chain, Record};
 use crate::tui::keys::Action;
 use crate::tui::msg::{KeyInput, OpenedSet, SetChoices};
+use crate::tui::text::plural;
 
 /// The set that chains sampled in the TUI (Group screen) are collected into.
 pub const LIVE_SET: &str = "live";
@@ -151,7 +157,15 @@ pub fn on_saved(state: &mut State, r: Result<Record, String>) {
         Ok(rec) => {
             let a = &mut state.annotate;
             if let Some(set) = &mut a.set {
-                state.status = format!("saved {} ({} tags)", rec.chain, rec.tags.len());
+                state.status = if rec.skipped {
+                    format!("saved {} (skipped)", rec.chain)
+                } else {
+                    format!(
+                        "saved {} ({})",
+                        rec.chain,
+                        plural(rec.tags.len(), "tag", "tags")
+                    )
+                };
                 set.records
                     .entry(a.annotator.clone())
                     .or_default()
@@ -162,10 +176,45 @@ pub fn on_saved(state: &mut State, r: Result<Record, String>) {
     }
 }
 
-/// Keys the screen takes before any binding: behaviour keys and note typing.
+/// How to leave the Annotate screen, for the hint a stray digit gets.
+fn switch_hint(state: &State) -> String {
+    let jump = state.keys.screen_jump_label();
+    let tab = state.keys.label(Action::NextScreen);
+    match (jump.is_empty(), tab.is_empty()) {
+        (false, false) => format!("{jump} or {tab}"),
+        (false, true) => jump,
+        (true, false) => tab,
+        (true, true) => "the screen keys (see ? help)".into(),
+    }
+}
+
+/// A digit with no ctrl or alt: on this screen it tags, never switches screens.
+fn plain_digit(k: KeyInput) -> Option<char> {
+    match k.code {
+        KeyCode::Char(c)
+            if c.is_ascii_digit()
+                && !k.mods.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+/// Keys the screen takes before any binding: span marking, note typing and digits.
 pub fn key_input(state: &mut State, k: KeyInput) -> Option<Vec<Effect>> {
-    if state.screen != Screen::Annotate || state.annotate.set.is_none() {
+    if state.screen != Screen::Annotate {
         return None;
+    }
+    if state.annotate.set.is_none() {
+        // The chooser has nothing to tag, but a digit still does not switch screens
+        // here, so the keys mean the same before and after a set is opened.
+        let c = plain_digit(k)?;
+        state.status = format!(
+            "{c}: digits tag behaviours on this screen; open a set first (enter), switch screens with {}",
+            switch_hint(state)
+        );
+        return Some(Vec::new());
     }
     let a = &mut state.annotate;
     if let Some(m) = a.marking {
@@ -217,21 +266,25 @@ pub fn key_input(state: &mut State, k: KeyInput) -> Option<Vec<Effect>> {
         }
         return Some(Vec::new());
     }
-    if let KeyCode::Char(c @ '1'..='7') = k.code {
-        if let Some(b) = Behaviour::from_key(c) {
-            match a.draft.iter().position(|&x| x == b) {
-                Some(i) => {
-                    a.draft.remove(i);
-                }
-                None => {
-                    a.draft.push(b);
-                    a.draft.sort();
-                }
+    let c = plain_digit(k)?;
+    match Behaviour::from_key(c) {
+        Some(b) => match a.draft.iter().position(|&x| x == b) {
+            Some(i) => {
+                a.draft.remove(i);
             }
+            None => {
+                a.draft.push(b);
+                a.draft.sort();
+            }
+        },
+        None => {
+            state.status = format!(
+                "{c} is no behaviour (1-7 tag); switch screens with {}",
+                switch_hint(state)
+            );
         }
-        return Some(Vec::new());
     }
-    None
+    Some(Vec::new())
 }
 
 /// Save the draft (or a skip) for the current chain, then move on.
@@ -294,8 +347,8 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                 } else {
                     let report = a.choices.reports[i - a.choices.sets.len()].clone();
                     Effect::OpenAnnotationSet {
-                        name: report.clone(),
-                        from_report: Some(report),
+                        name: report.name,
+                        from_report: Some(report.path),
                     }
                 };
                 return vec![open];
@@ -316,16 +369,40 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Pick => return save(state, false),
         Action::Skip => return save(state, true),
-        Action::Accept => {
-            if let Some(s) = a.suggestion() {
-                let mut tags = s.tags.clone();
+        Action::Accept if a.blind => {
+            state.status = "blind mode hides the suggestions (b shows them)".into();
+        }
+        Action::Accept => match a.suggestion().map(|s| s.tags.clone()) {
+            Some(suggested) if !suggested.is_empty() => {
+                let before = a.draft.len();
+                let mut tags = suggested;
                 tags.extend(a.draft.iter().copied());
                 tags.sort();
                 tags.dedup();
+                let added = tags.len() - before;
                 a.draft = tags;
+                state.status = if added == 0 {
+                    "the suggested tags are ticked already".into()
+                } else {
+                    format!(
+                        "accepted {} (enter saves)",
+                        plural(added, "suggested tag", "suggested tags")
+                    )
+                };
             }
+            _ => {
+                state.status =
+                    "no suggestions for this chain: the tagger found none of its patterns".into()
+            }
+        },
+        Action::Blind => {
+            a.blind = !a.blind;
+            state.status = if a.blind {
+                "blind: other annotators' tags, the tagger's and the model's figures hidden".into()
+            } else {
+                "blind mode off".into()
+            };
         }
-        Action::Blind => a.blind = !a.blind,
         Action::MarkSpan => {
             match a.draft.first() {
                 Some(&behaviour) => {

@@ -1,6 +1,7 @@
 //! The example picker: the examples of one split, filtered by history length, cold or
 //! warm target and a search (user id, or words of the target's or history's titles).
-//! Enter copies the example into the history editor.
+//! Enter copies the example into the history editor; `r` (and `R`) run the highlighted
+//! example straight away (see `run::start`).
 
 use std::collections::HashMap;
 
@@ -219,17 +220,26 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             p.query.clear();
             p.refilter(&data);
         }
-        Action::Pick => {
-            if let Some(&i) = p.matches.get(p.selected) {
-                let split = p.split;
-                let e = &data.split(split)[i];
-                state
-                    .editor
-                    .load_example(e, format!("{} #{i}, user {}", split.name(), e.user_id));
-                state.screen = Screen::Editor;
-            }
-        }
+        Action::Pick if load_selected(state) => state.screen = Screen::Editor,
         _ => {}
     }
     Vec::new()
+}
+
+/// Copy the highlighted example (history, time of the recommendation, target) into the
+/// editor, where runs take their history from; false when no example is highlighted.
+pub fn load_selected(state: &mut State) -> bool {
+    let Some(data) = state.data.clone() else {
+        return false;
+    };
+    let p = &state.picker;
+    let Some(&i) = p.matches.get(p.selected) else {
+        return false;
+    };
+    let split = p.split;
+    let e = &data.split(split)[i];
+    state
+        .editor
+        .load_example(e, format!("{} #{i}, user {}", split.name(), e.user_id));
+    true
 }

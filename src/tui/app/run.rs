@@ -1,29 +1,52 @@
-//! Runs: starting one (or a group of G chains) for the editor's history, the live
-//! stream of the reasoning, results coming back, sampling settings, and scrolling of
-//! the result screens. The previous result is kept for the counterfactual diff.
+//! Runs: starting one (or a group of G chains) for the editor's history (on the
+//! Examples screen, for the highlighted example), the live stream of the reasoning with
+//! the ranking so far, results coming back, a cancelled run kept under its own title,
+//! sampling settings and the reasoning budget, and scrolling of the result screens.
+//! The previous result is kept for the counterfactual diff.
 
 use ratatui::text::Text;
 
 use super::{Screen, State};
-use crate::tui::effect::{Effect, RunRequest};
+use crate::rec::ranking::Ranking;
+use crate::train::config::RecPoConfig;
+use crate::tui::effect::{Effect, RunRequest, SamplingSettings};
 use crate::tui::highlight;
 use crate::tui::keys::Action;
 use crate::tui::msg::{GroupResult, RunResult, WorkerEvent};
+use crate::tui::text::plural;
 
 const TEMPERATURES: [f64; 7] = [0.0, 0.3, 0.7, 1.0, 1.5, 2.0, 3.0];
 const TOP_KS: [Option<usize>; 4] = [None, Some(10), Some(50), Some(200)];
+/// Reasoning budgets `>` and `<` step through (a budget set elsewhere steps to the
+/// nearest one).
+pub const BUDGETS: [usize; 13] = [8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 640, 1024];
 
 /// The run being generated.
 #[derive(Debug, Clone, Default)]
 pub struct LiveRun {
     pub id: u64,
     pub group: Option<usize>,
+    /// Where the history came from (the request's `source`).
+    pub source: String,
     /// Text so far, one per sample.
     pub texts: Vec<String>,
     /// Streamed pieces (about one per token).
     pub pieces: usize,
     pub prefill: Option<(f64, usize)>,
     pub elapsed: f64,
+    /// The ranking from the latest hidden state, and after how many tokens.
+    pub ranking: Option<(usize, Box<Ranking>)>,
+}
+
+/// A run cancelled before it finished: what it had written, shown under its own title
+/// so it is never taken for the last finished run.
+#[derive(Debug, Clone)]
+pub struct CancelledRun {
+    pub source: String,
+    pub group: Option<usize>,
+    pub texts: Vec<String>,
+    pub pieces: usize,
+    pub ranking: Option<(usize, Box<Ranking>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +71,8 @@ pub struct Speed {
 pub struct RunState {
     pub next_id: u64,
     pub live: Option<LiveRun>,
+    /// The run cancelled since the last finished one, if any.
+    pub cancelled: Option<CancelledRun>,
     pub last: Option<Box<RunResult>>,
     pub previous: Option<Box<RunResult>>,
     pub group: Option<Box<GroupResult>>,
@@ -75,10 +100,16 @@ pub fn start(state: &mut State, group: bool) -> Vec<Effect> {
         state.status = "a run is in progress (esc cancels it)".into();
         return Vec::new();
     }
+    // On Examples the highlighted example is what the user sees, so it is what runs.
+    if state.screen == Screen::Picker && !super::picker::load_selected(state) {
+        state.status = "no example passes the filters (x clears them)".into();
+        return Vec::new();
+    }
     if state.editor.history.is_empty() {
         state.status = "the history is empty: pick an example or add items first".into();
         return Vec::new();
     }
+    let source = source_label(state);
     let r = &mut state.run;
     r.next_id += 1;
     let g = group.then_some(state.sampling.group_size);
@@ -87,26 +118,66 @@ pub fn start(state: &mut State, group: bool) -> Vec<Effect> {
         history: state.editor.history.clone(),
         now: state.editor.now,
         target: state.editor.target.clone(),
-        sampling: state.sampling,
+        sampling: if group {
+            group_settings(&state.sampling)
+        } else {
+            state.sampling
+        },
         group: g,
         top_k: state.top_k,
+        source: source.clone(),
     };
     r.live = Some(LiveRun {
         id: req.id,
         group: g,
+        source: source.clone(),
         texts: vec![String::new(); g.unwrap_or(1)],
         ..Default::default()
     });
+    r.cancelled = None;
     r.scroll_back = 0;
     r.error = None;
     r.speed = None;
     state.status = match g {
-        Some(g) => format!("sampling a group of {g} chains…"),
-        None => "reasoning…".into(),
+        Some(g) => format!("sampling a group of {g} chains… ({source})"),
+        None => format!("reasoning… ({source})"),
     };
     state.help = false;
     state.screen = if group { Screen::Group } else { Screen::Run };
     vec![Effect::Run(Box::new(req))]
+}
+
+/// Where the editor's history came from, as runs are titled ("test #0, user 7").
+fn source_label(state: &State) -> String {
+    let ed = &state.editor;
+    let base = if ed.source.is_empty() {
+        "hand-written history"
+    } else {
+        ed.source.as_str()
+    };
+    if ed.edited && ed.source != "new history" {
+        format!("{base}, edited")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The budget after `budget` in `BUDGETS` (up) or before it (down); the ends stay.
+pub fn step_budget(budget: usize, up: bool) -> usize {
+    if up {
+        BUDGETS
+            .iter()
+            .copied()
+            .find(|&b| b > budget)
+            .unwrap_or(budget.max(BUDGETS[BUDGETS.len() - 1]))
+    } else {
+        BUDGETS
+            .iter()
+            .rev()
+            .copied()
+            .find(|&b| b < budget)
+            .unwrap_or(budget.min(BUDGETS[0]))
+    }
 }
 
 pub fn adjust_sampling(state: &mut State, action: Action) {
@@ -118,22 +189,61 @@ pub fn adjust_sampling(state: &mut State, action: Action) {
     match action {
         Action::TempUp => s.temperature = TEMPERATURES[(i + 1).min(TEMPERATURES.len() - 1)],
         Action::TempDown => s.temperature = TEMPERATURES[i.saturating_sub(1)],
+        Action::BudgetUp | Action::BudgetDown => {
+            s.max_new_tokens = step_budget(s.max_new_tokens, action == Action::BudgetUp);
+            state.status = format!(
+                "reasoning budget: {} (from the next run)",
+                plural(s.max_new_tokens, "token", "tokens")
+            );
+            return;
+        }
         _ => {
             let j = TOP_KS.iter().position(|k| *k == s.top_k).unwrap_or(0);
             s.top_k = TOP_KS[(j + 1) % TOP_KS.len()];
         }
     }
-    state.status = format!("sampling: {}", sampling_label(state));
+    state.status = format!("sampling: {}", describe(&state.sampling));
 }
 
-pub fn sampling_label(state: &State) -> String {
-    let s = &state.sampling;
+/// The settings a group is sampled with: greedy chains would all be equal, so a
+/// greedy setting samples as RecPO's rollouts do (temperature and top-k of its config).
+pub fn group_settings(s: &SamplingSettings) -> SamplingSettings {
+    if s.temperature > 0.0 {
+        return *s;
+    }
+    let rollout = RecPoConfig::default();
+    SamplingSettings {
+        temperature: rollout.temperature,
+        top_k: (rollout.top_k > 0).then_some(rollout.top_k),
+        ..*s
+    }
+}
+
+/// Sampling in words: "greedy", "T=2 top-k 50 seed 0".
+pub fn describe(s: &SamplingSettings) -> String {
     if s.temperature <= 0.0 {
         return "greedy".into();
     }
     match s.top_k {
         Some(k) => format!("T={} top-k {k} seed {}", s.temperature, s.seed),
         None => format!("T={} seed {}", s.temperature, s.seed),
+    }
+}
+
+/// What the status bar says about sampling: the settings the next run (or, on the
+/// Group screen, the next group) uses, and the reasoning budget.
+pub fn sampling_label(state: &State) -> String {
+    let group =
+        state.screen == Screen::Group || state.run.live.as_ref().is_some_and(|l| l.group.is_some());
+    let s = &state.sampling;
+    if group {
+        format!(
+            "group {} · budget {}",
+            describe(&group_settings(s)),
+            s.max_new_tokens
+        )
+    } else {
+        format!("{} · budget {}", describe(s), s.max_new_tokens)
     }
 }
 
@@ -186,8 +296,14 @@ pub fn on_worker(state: &mut State, e: WorkerEvent) {
                 live: true,
             });
         }
+        WorkerEvent::LiveRanking { id, steps, ranking } if is_live(state, id) => {
+            if let Some(l) = &mut state.run.live {
+                l.ranking = Some((steps, ranking));
+            }
+        }
         WorkerEvent::RunDone { id, result } if is_live(state, id) => {
             state.run.live = None;
+            state.run.cancelled = None;
             let t = &result.timings;
             state.run.speed = Some(Speed {
                 first_token_secs: t.first_token_secs,
@@ -208,6 +324,7 @@ pub fn on_worker(state: &mut State, e: WorkerEvent) {
         }
         WorkerEvent::GroupDone { id, result } if is_live(state, id) => {
             state.run.live = None;
+            state.run.cancelled = None;
             let t = &result.timings;
             state.run.speed = Some(Speed {
                 first_token_secs: t.first_token_secs,
@@ -222,8 +339,21 @@ pub fn on_worker(state: &mut State, e: WorkerEvent) {
             state.run.group = Some(result);
         }
         WorkerEvent::RunCancelled { id } if is_live(state, id) => {
-            state.run.live = None;
-            state.status = "cancelled".into();
+            let Some(l) = state.run.live.take() else {
+                return;
+            };
+            state.status = format!(
+                "cancelled after {} ({})",
+                plural(l.pieces, "token", "tokens"),
+                l.source
+            );
+            state.run.cancelled = Some(CancelledRun {
+                source: l.source,
+                group: l.group,
+                texts: l.texts,
+                pieces: l.pieces,
+                ranking: l.ranking,
+            });
         }
         WorkerEvent::RunFailed { id, error } if is_live(state, id) => {
             state.run.live = None;

@@ -6,7 +6,7 @@ use super::editor::EditorMode;
 use super::picker::{ColdFilter, LengthFilter};
 use super::*;
 use crate::tui::msg::KeyInput;
-use crate::tui::testing::{code, key, ready_state, result_for, run_request, tiny_data};
+use crate::tui::testing::{code, key, opened_set, ready_state, result_for, run_request, tiny_data};
 
 #[test]
 fn loading_progress_then_ready() {
@@ -300,7 +300,9 @@ fn cancel_quit_help_and_sampling() {
         &mut s,
         Msg::Worker(WorkerEvent::RunCancelled { id: req.id }),
     );
-    assert!(s.run.live.is_none() && s.status == "cancelled");
+    assert!(s.run.live.is_none());
+    assert_eq!(s.status, "cancelled after 0 tokens (test #0, user 7)");
+    assert_eq!(s.run.cancelled.as_ref().unwrap().group, Some(4));
     key(&mut s, '?');
     assert!(s.help);
     code(&mut s, KeyCode::Esc);
@@ -310,7 +312,12 @@ fn cancel_quit_help_and_sampling() {
     key(&mut s, 'p');
     assert_eq!(s.sampling.temperature, 0.7);
     assert_eq!(s.sampling.top_k, Some(10));
-    assert_eq!(run::sampling_label(&s), "T=0.7 top-k 10 seed 0");
+    assert_eq!(run::describe(&s.sampling), "T=0.7 top-k 10 seed 0");
+    // On the Group screen the status bar names the group's sampling.
+    assert_eq!(
+        run::sampling_label(&s),
+        "group T=0.7 top-k 10 seed 0 · budget 640"
+    );
     key(&mut s, 'T');
     assert_eq!(s.sampling.temperature, 0.3);
     let req = run_request(&key(&mut s, 'r')).unwrap();
@@ -396,4 +403,313 @@ fn a_signal_quits_like_q() {
     let out = update(&mut s, Msg::Signal(15));
     assert!(s.quit);
     assert!(out.contains(&Effect::Quit));
+}
+
+#[test]
+fn r_on_examples_runs_the_highlighted_example() {
+    let mut s = ready_state();
+    assert_eq!(s.screen, Screen::Picker);
+    assert!(s.editor.history.is_empty(), "nothing picked yet");
+    key(&mut s, 'j');
+    let req = run_request(&key(&mut s, 'r')).expect("r runs the highlighted example");
+    let ex = &tiny_data().test[1];
+    assert_eq!(req.history, ex.history);
+    assert_eq!(req.target.as_ref(), Some(&ex.target));
+    assert_eq!(req.now, ex.target.timestamp);
+    assert_eq!(req.group, None);
+    assert_eq!(req.source, "test #1, user 8");
+    assert_eq!(s.screen, Screen::Run);
+    assert!(
+        s.status.starts_with("reasoning… (test #1, user 8)"),
+        "{}",
+        s.status
+    );
+    // The editor holds what ran, so it can be edited and run again.
+    assert_eq!(s.editor.history, ex.history);
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunCancelled { id: req.id }),
+    );
+    // R samples a group of the highlighted example; enter still opens it for editing.
+    key(&mut s, '1');
+    key(&mut s, 'j');
+    let req = run_request(&key(&mut s, 'R')).unwrap();
+    assert_eq!(req.history, tiny_data().test[2].history);
+    assert_eq!(req.group, Some(4));
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunCancelled { id: req.id }),
+    );
+    key(&mut s, '1');
+    key(&mut s, 'k');
+    assert!(run_request(&code(&mut s, KeyCode::Enter)).is_none());
+    assert_eq!(s.screen, Screen::Editor);
+    assert_eq!(s.editor.history, tiny_data().test[1].history);
+    // With no example passing the filters, r says why.
+    key(&mut s, '1');
+    key(&mut s, '/');
+    for c in "zzz".chars() {
+        key(&mut s, c);
+    }
+    code(&mut s, KeyCode::Enter);
+    assert!(run_request(&key(&mut s, 'r')).is_none());
+    assert!(
+        s.status.contains("no example passes the filters"),
+        "{}",
+        s.status
+    );
+}
+
+#[test]
+fn a_digit_on_annotate_never_both_switches_and_tags() {
+    let mut s = ready_state();
+    s.annotate.annotator = "ann".into();
+    key(&mut s, '0');
+    assert_eq!(s.screen, Screen::Annotate, "0 is screen 10");
+    // The chooser: a digit neither tags nor switches.
+    key(&mut s, '3');
+    assert_eq!(s.screen, Screen::Annotate);
+    assert!(
+        s.status.contains("switch screens with F1-F10 or tab"),
+        "{}",
+        s.status
+    );
+    update(&mut s, Msg::AnnotationSetOpened(Ok(opened_set())));
+    for d in ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'] {
+        let before = s.annotate.draft.clone();
+        let out = key(&mut s, d);
+        assert_eq!(s.screen, Screen::Annotate, "{d} switched screens");
+        assert!(!out.contains(&Effect::ListAnnotationSets) && !out.contains(&Effect::LoadRuns));
+        let toggled = s.annotate.draft != before;
+        match crate::annotate::Behaviour::from_key(d) {
+            Some(b) => {
+                assert!(toggled, "{d} tags");
+                assert_eq!(s.annotate.draft.contains(&b), !before.contains(&b));
+            }
+            None => {
+                assert!(!toggled, "{d} tagged");
+                assert!(s.status.contains("is no behaviour"), "{}", s.status);
+            }
+        }
+    }
+    // F-keys and alt-digits switch without tagging; tab too.
+    let draft = s.annotate.draft.clone();
+    code(&mut s, KeyCode::F(3));
+    assert_eq!(s.screen, Screen::Run);
+    code(&mut s, KeyCode::F(10));
+    assert_eq!(s.screen, Screen::Annotate);
+    update(
+        &mut s,
+        Msg::Key(KeyInput {
+            code: KeyCode::Char('8'),
+            mods: KeyModifiers::ALT,
+        }),
+    );
+    assert_eq!(s.screen, Screen::Training);
+    assert_eq!(s.annotate.draft, draft, "switching never tags");
+    // Elsewhere digits switch screens as before.
+    key(&mut s, '3');
+    assert_eq!(s.screen, Screen::Run);
+}
+
+#[test]
+fn the_reasoning_budget_is_a_setting_like_temperature() {
+    let mut s = ready_state();
+    s.sampling.max_new_tokens = 48;
+    key(&mut s, '>');
+    assert_eq!(s.sampling.max_new_tokens, 64);
+    assert_eq!(s.status, "reasoning budget: 64 tokens (from the next run)");
+    key(&mut s, '<');
+    key(&mut s, '<');
+    assert_eq!(s.sampling.max_new_tokens, 32);
+    // A budget off the list steps to its neighbours; the ends stay.
+    assert_eq!(run::step_budget(50, true), 64);
+    assert_eq!(run::step_budget(50, false), 48);
+    assert_eq!(run::step_budget(8, false), 8);
+    assert_eq!(run::step_budget(1024, true), 1024);
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    assert_eq!(req.sampling.max_new_tokens, 32);
+    assert_eq!(run::sampling_label(&s), "greedy · budget 32");
+}
+
+#[test]
+fn the_group_is_sampled_and_labelled_as_the_status_bar_says() {
+    let mut s = ready_state();
+    assert_eq!(run::sampling_label(&s), "greedy · budget 640");
+    let req = run_request(&key(&mut s, 'R')).unwrap();
+    // Greedy chains would all be equal: the group samples as RecPO's rollouts do.
+    assert_eq!(
+        (req.sampling.temperature, req.sampling.top_k),
+        (2.0, Some(50))
+    );
+    assert_eq!(s.screen, Screen::Group);
+    assert_eq!(
+        run::sampling_label(&s),
+        "group T=2 top-k 50 seed 0 · budget 640"
+    );
+    assert_eq!(run::describe(&req.sampling), "T=2 top-k 50 seed 0");
+    // A sampled setting is kept as it is.
+    let mut t = s.sampling;
+    t.temperature = 0.7;
+    assert_eq!(run::group_settings(&t), t);
+}
+
+#[test]
+fn stale_status_messages_expire_but_not_while_a_run_is_under_way() {
+    let mut s = ready_state();
+    s.status = "saved sessions/a.json".into();
+    for _ in 0..STATUS_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert_eq!(s.status, "saved sessions/a.json", "not stale yet");
+    let out = update(&mut s, Msg::Tick);
+    assert!(s.status.is_empty());
+    assert!(out.contains(&Effect::Render), "the cleared line is drawn");
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    for _ in 0..2 * STATUS_TICKS {
+        update(&mut s, Msg::Tick);
+    }
+    assert!(s.status.starts_with("reasoning…"), "{}", s.status);
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::RunCancelled { id: req.id }),
+    );
+    assert!(s.status.starts_with("cancelled after 0 tokens"));
+}
+
+#[test]
+fn live_rankings_of_the_current_run_only() {
+    let mut s = ready_state();
+    let req = run_request(&key(&mut s, 'r')).unwrap();
+    let r = result_for(&req, "Fargo", "").ranking;
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::LiveRanking {
+            id: req.id + 1,
+            steps: 3,
+            ranking: Box::new(r.clone()),
+        }),
+    );
+    assert!(
+        s.run.live.as_ref().unwrap().ranking.is_none(),
+        "another run's"
+    );
+    update(
+        &mut s,
+        Msg::Worker(WorkerEvent::LiveRanking {
+            id: req.id,
+            steps: 3,
+            ranking: Box::new(r),
+        }),
+    );
+    let (steps, ranking) = s.run.live.as_ref().unwrap().ranking.as_ref().unwrap();
+    assert_eq!(*steps, 3);
+    assert_eq!(ranking.top[0].title, "Fargo");
+}
+
+#[test]
+fn accept_with_no_suggestions_and_saved_tags_say_so() {
+    let mut s = ready_state();
+    s.annotate.annotator = "ann".into();
+    key(&mut s, '0');
+    update(&mut s, Msg::AnnotationSetOpened(Ok(opened_set())));
+    // ex1 has no suggestion in the fixture.
+    assert_eq!(s.annotate.chain().unwrap().id, "ex1");
+    code(&mut s, KeyCode::Char('A'));
+    assert!(s.annotate.draft.is_empty());
+    assert!(
+        s.status.starts_with("no suggestions for this chain"),
+        "{}",
+        s.status
+    );
+    code(&mut s, KeyCode::Up);
+    code(&mut s, KeyCode::Char('A'));
+    assert_eq!(s.status, "the suggested tags are ticked already");
+    key(&mut s, '1');
+    code(&mut s, KeyCode::Char('A'));
+    assert_eq!(s.status, "the suggested tags are ticked already");
+    let rec = crate::annotate::Record {
+        chain: "ex0".into(),
+        tags: vec![crate::annotate::Behaviour::Temporal],
+        spans: vec![],
+        note: String::new(),
+        skipped: false,
+        time: 1,
+    };
+    update(&mut s, Msg::TagSaved(Ok(rec.clone())));
+    assert_eq!(s.status, "saved ex0 (1 tag)");
+    update(
+        &mut s,
+        Msg::TagSaved(Ok(crate::annotate::Record {
+            skipped: true,
+            tags: vec![],
+            ..rec
+        })),
+    );
+    assert_eq!(s.status, "saved ex0 (skipped)");
+}
+
+#[test]
+fn training_opens_on_reward_then_the_valid_probe() {
+    use crate::tui::msg::{LoadedRun, RunsSnapshot};
+    let run = |fields: &[&str]| LoadedRun {
+        series: crate::plot::RunSeries {
+            name: "r".into(),
+            dir: "r".into(),
+            series: fields
+                .iter()
+                .map(|f| (f.to_string(), vec![(1.0, 0.5), (2.0, 0.6)]))
+                .collect(),
+        },
+        lengths: vec![],
+        rollouts: vec![],
+    };
+    let mut s = ready_state();
+    key(&mut s, '8');
+    let snap = |fields: &[&str]| RunsSnapshot {
+        runs: vec![run(fields)],
+        ..Default::default()
+    };
+    update(
+        &mut s,
+        Msg::RunsLoaded(snap(&["advantage", "loss", "reward", "valid ndcg@10"])),
+    );
+    assert_eq!(s.training.field_name().as_deref(), Some("reward"));
+    assert_eq!(
+        s.training.fields(),
+        ["reward", "advantage", "loss", "valid ndcg@10"]
+    );
+    key(&mut s, 'j');
+    assert_eq!(s.training.field_name().as_deref(), Some("advantage"));
+    // A probe logged later comes second, and the chart shown stays where it was.
+    update(
+        &mut s,
+        Msg::RunsLoaded(snap(&[
+            "advantage",
+            "loss",
+            "reward",
+            "valid probe ndcg@10",
+            "probe_secs",
+        ])),
+    );
+    assert_eq!(
+        s.training.fields(),
+        [
+            "reward",
+            "valid probe ndcg@10",
+            "probe_secs",
+            "advantage",
+            "loss"
+        ]
+    );
+    assert_eq!(s.training.field_name().as_deref(), Some("advantage"));
+    key(&mut s, 'k');
+    key(&mut s, 'k');
+    assert_eq!(
+        s.training.field_name().as_deref(),
+        Some("valid probe ndcg@10")
+    );
+    // Steps on the axis are whole, with a whole middle step.
+    assert_eq!(s.training.step_range(1.0, 24.0), (1.0, 25.0));
+    assert_eq!(s.training.step_range(0.0, 24.0), (0.0, 24.0));
 }

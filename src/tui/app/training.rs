@@ -1,8 +1,9 @@
 //! The Training and Lengths screens' state: the curves of one or more run folders
-//! (every `metrics.jsonl` field, smoothed, zoomed to the latest steps), reasoning length
-//! over steps, and the length distribution of evaluations. Reading files is an effect;
-//! while either screen is shown the runs are re-read every `FOLLOW_TICKS` ticks, so a
-//! run being trained is followed live.
+//! (every `metrics.jsonl` field, reward first, then the valid probe once a run logs
+//! one, smoothed, zoomed to the latest steps), reasoning length over steps, and the
+//! length distribution of evaluations (under `sessions/eval/` and shipped with the
+//! checkpoints). Reading files is an effect; while either screen is shown the runs are
+//! re-read every `FOLLOW_TICKS` ticks, so a run being trained is followed live.
 
 use std::path::PathBuf;
 
@@ -22,8 +23,9 @@ pub const ROLLOUTS_KEPT: usize = 64;
 #[derive(Debug, Default)]
 pub struct TrainingState {
     pub snapshot: Option<RunsSnapshot>,
-    /// Index into `fields()`.
-    pub field: usize,
+    /// The field shown, by name, so a field appearing in a followed run does not
+    /// change the chart under the reader; `None` shows the first of `fields()`.
+    pub field: Option<String>,
     /// Index into `SMOOTHING`.
     pub smooth: usize,
     /// 0 shows every step; z shows the latest 1/2^z of them.
@@ -44,8 +46,28 @@ pub struct TrainingState {
     pub starting: bool,
 }
 
+/// Where a field comes in the list: the reward RecPO maximises first, then the valid
+/// probe (a held-out check of the policy) once a run logs one, then the other step
+/// fields, then evaluation fields. `advantage` is zero by construction (GRPO centres
+/// it in each group), so it is never the first chart.
+fn field_rank(name: &str) -> (u8, bool, String) {
+    let group = if name == "reward" {
+        0
+    } else if name.contains("probe") {
+        // "valid probe …" before any other split's probe.
+        if name.contains("valid") {
+            1
+        } else {
+            2
+        }
+    } else {
+        3
+    };
+    (group, name.contains(' '), name.to_string())
+}
+
 impl TrainingState {
-    /// Every field of any run, in a stable order (step fields, then evaluation ones).
+    /// Every field of any run, in a stable order (see `field_rank`).
     pub fn fields(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for r in self.snapshot.iter().flat_map(|s| &s.runs) {
@@ -55,13 +77,32 @@ impl TrainingState {
                 }
             }
         }
-        out.sort_by_key(|k| (k.contains(' '), k.clone()));
+        out.sort_by_key(|k| field_rank(k));
         out
     }
 
-    pub fn field_name(&self) -> Option<String> {
+    /// The position of the field shown in `fields()`.
+    pub fn field_index(&self) -> usize {
         let f = self.fields();
-        (!f.is_empty()).then(|| f[self.field % f.len()].clone())
+        self.field
+            .as_ref()
+            .and_then(|name| f.iter().position(|x| x == name))
+            .unwrap_or(0)
+    }
+
+    pub fn field_name(&self) -> Option<String> {
+        self.fields().get(self.field_index()).cloned()
+    }
+
+    /// Show the field `delta` places on, wrapping around.
+    fn move_field(&mut self, delta: isize) {
+        let f = self.fields();
+        if f.is_empty() {
+            return;
+        }
+        let n = f.len() as isize;
+        let i = (self.field_index() as isize + delta).rem_euclid(n);
+        self.field = Some(f[i as usize].clone());
     }
 
     pub fn smoothing(&self) -> f64 {
@@ -73,6 +114,17 @@ impl TrainingState {
         let span = (last - first).max(1.0);
         let shown = span / f64::from(1u32 << self.zoom.min(6));
         (last - shown, last.max(first + 1.0))
+    }
+
+    /// The step range shown, on whole steps with a whole middle step, so the axis
+    /// labels (first, middle, last) are the steps they stand at.
+    pub fn step_range(&self, first: f64, last: f64) -> (f64, f64) {
+        let (a, b) = self.x_range(first, last);
+        let (a, mut b) = (a.floor(), b.ceil().max(a.floor() + 2.0));
+        if (b - a) as i64 % 2 == 1 {
+            b += 1.0;
+        }
+        (a, b)
     }
 }
 
@@ -141,11 +193,10 @@ pub fn on_loaded(state: &mut State, snap: RunsSnapshot) {
 
 pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     let t = &mut state.training;
-    let n_fields = t.fields().len().max(1);
     let n_evals = t.snapshot.as_ref().map_or(0, |s| s.evals.len()).max(1);
     match (state.screen, action) {
-        (Screen::Training, Action::Down) => t.field = (t.field + 1) % n_fields,
-        (Screen::Training, Action::Up) => t.field = (t.field + n_fields - 1) % n_fields,
+        (Screen::Training, Action::Down) => t.move_field(1),
+        (Screen::Training, Action::Up) => t.move_field(-1),
         (Screen::Training, Action::PageDown) => {
             let n = t
                 .snapshot
@@ -182,8 +233,9 @@ pub fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Read every run folder and evaluation report (the runtime calls this for `LoadRuns`).
-pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot {
+/// Read every run folder and evaluation report, given as (name, examples.jsonl) (the
+/// runtime calls this for `LoadRuns`).
+pub fn read_runs(dirs: &[PathBuf], reports: &[(String, PathBuf)]) -> RunsSnapshot {
     let mut snap = RunsSnapshot::default();
     for d in dirs {
         // A run just started has its folder before its first logged step.
@@ -205,24 +257,12 @@ pub fn read_runs(dirs: &[PathBuf], eval_root: &std::path::Path) -> RunsSnapshot 
             Err(e) => snap.errors.push(e.to_string()),
         }
     }
-    let mut reports: Vec<PathBuf> = std::fs::read_dir(eval_root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path().join("examples.jsonl"))
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    reports.sort();
-    for p in reports {
-        if let Ok(l) = crate::plot::lengths::from_examples(&p) {
+    for (name, p) in reports {
+        // Reports without reasoning (baselines, the w/o-reasoning ablation) have no
+        // lengths and no histogram.
+        if let Ok(l) = crate::plot::lengths::from_examples(p) {
             if !l.is_empty() {
-                let name = p
-                    .parent()
-                    .and_then(|d| d.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                snap.evals.push((name, l));
+                snap.evals.push((name.clone(), l));
             }
         }
     }

@@ -133,6 +133,11 @@ impl KeyBinding {
         Ok(b)
     }
 
+    /// A digit with no modifier: on the Annotate screen such keys tag behaviours.
+    pub fn is_plain_digit(&self) -> bool {
+        matches!(self.code, KeyCodeKey::Char(c) if c.is_ascii_digit()) && !self.ctrl && !self.alt
+    }
+
     /// Short label for the footer and help: `q`, `^c`, `S-up`, `G`.
     pub fn label(&self) -> String {
         let base = match self.code {

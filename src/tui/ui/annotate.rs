@@ -1,7 +1,10 @@
-//! The Annotate screen: the set chooser, then one chain at a time with its behaviour
-//! checklist (keys 1-7), the tagger's suggestions with their spans underlined, other
-//! annotators' tags and the model's reward and rank (hidden in blind mode), progress,
-//! and the Behaviour panel: share per behaviour and agreement.
+//! The Annotate screen: the set chooser (sets, and evaluation reports under
+//! `sessions/eval/` or shipped with the checkpoints), then one chain at a time with its
+//! behaviour checklist (keys 1-7), the tagger's suggestions with their spans
+//! underlined, other annotators' tags and the model's reward and rank (hidden in blind
+//! mode), progress, and the Behaviour panel: share per behaviour and agreement, its
+//! columns explained below it. On a small terminal the panel goes under the chain and
+//! the checklist takes the right column.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -9,10 +12,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{block, cut};
+use super::block;
 use crate::annotate::behaviour::ALL;
 use crate::annotate::stats::{compute, TAGGER};
 use crate::tui::app::State;
+use crate::tui::text::{cut, pad, width};
 use crate::tui::theme::Theme;
 
 pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -32,8 +36,24 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         );
         return;
     };
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+    // Large: chain | checklist over panel. Small: chain over panel | checklist, so the
+    // seven behaviours and the seven table rows both fit in 80x24.
+    // The large layout's right column needs 13 rows of checklist and 12 of table.
+    let small = area.width < 100 || area.height < 26;
+    let (left, check, panel) = if small {
+        let right_w = 38.min(area.width / 2);
+        let [l, r] =
+            Layout::horizontal([Constraint::Min(20), Constraint::Length(right_w)]).areas(area);
+        let [chain_area, panel] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(12)]).areas(l);
+        (chain_area, r, panel)
+    } else {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(area);
+        let [check, panel] =
+            Layout::vertical([Constraint::Length(13), Constraint::Min(3)]).areas(r);
+        (l, check, panel)
+    };
     // The chain, with the suggested spans underlined (not in blind mode).
     let mut spans: Vec<(usize, usize)> = if a.blind {
         Vec::new()
@@ -106,16 +126,26 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ]));
     }
     let done = a.done();
+    let blind = if a.blind { " · BLIND" } else { "" };
     let title = format!(
-        " {} · chain {}/{} ({}) · {done}/{} judged by {}{} ",
+        " {} · chain {}/{} ({}) · {done}/{} judged by {}{blind} ",
         set.name,
         a.index + 1,
         set.chains.len(),
         chain.id,
         set.chains.len(),
         a.annotator,
-        if a.blind { " · BLIND" } else { "" }
     );
+    let title = if width(&title) + 2 > left.width as usize {
+        format!(
+            " chain {}/{} · {done} judged · {}{blind} ",
+            a.index + 1,
+            set.chains.len(),
+            a.annotator
+        )
+    } else {
+        title
+    };
     f.render_widget(
         Paragraph::new(body)
             .wrap(Wrap { trim: false })
@@ -123,18 +153,20 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         left,
     );
 
-    let [check, panel] =
-        Layout::vertical([Constraint::Length(13), Constraint::Min(3)]).areas(right);
     let suggested: Vec<_> = a.suggestion().map(|s| s.tags.clone()).unwrap_or_default();
+    let inner = (check.width as usize).saturating_sub(2);
     let mut lines: Vec<Line> = ALL
         .iter()
         .map(|&b| {
             let on = a.draft.contains(&b);
             let mark = if on { "[x]" } else { "[ ]" };
-            let hint = if !a.blind && suggested.contains(&b) {
+            let used = 6 + width(b.name());
+            let hint = if a.blind || !suggested.contains(&b) {
+                ""
+            } else if used + 13 <= inner {
                 "  ← suggested"
             } else {
-                ""
+                " ←"
             };
             Line::from(vec![
                 Span::styled(format!("{} ", b.key()), theme.key),
@@ -180,8 +212,17 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         };
         lines.push(Line::styled(model, theme.dim));
     }
+    let title = if inner >= 38 {
+        " Behaviours (1-7 toggle, enter saves) "
+    } else if a.blind {
+        " 1-7 toggle · enter saves "
+    } else {
+        " 1-7 toggle · ← suggested "
+    };
     f.render_widget(
-        Paragraph::new(lines).block(block(" Behaviours (1-7 toggle, enter saves) ", theme)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(title, theme)),
         check,
     );
     render_behaviour_panel(f, panel, state, theme);
@@ -214,23 +255,38 @@ fn render_behaviour_panel(f: &mut Frame, area: Rect, state: &State, theme: &Them
     };
     let s = compute(&set.chains, &records);
     let f3 = |x: Option<f64>| x.map_or("  -  ".to_string(), |v| format!("{v:.2}"));
+    // The behaviour column takes what the four figures leave.
+    let name_w = (area.width as usize).saturating_sub(2 + 25).clamp(8, 30);
     let mut lines = vec![Line::styled(
         format!(
-            "{:<22} {:>5} {:>5} {:>5} {:>6}",
-            "behaviour", "mine", "maj.", "kappa", "tagger"
+            "{} {:>5} {:>5} {:>5} {:>6}",
+            pad("behaviour", name_w),
+            "mine",
+            "maj.",
+            "kappa",
+            "tagger"
         ),
         theme.title,
     )];
     for b in &s.behaviours {
         lines.push(Line::from(format!(
-            "{:<22} {:>5} {:>5} {:>5} {:>6}",
-            cut(&format!("{} {}", b.key, b.behaviour), 22),
+            "{} {:>5} {:>5} {:>5} {:>6}",
+            pad(&format!("{} {}", b.key, b.behaviour), name_w),
             f3(b.share.get(&a.annotator).copied()),
             f3(b.majority_share),
             f3(b.cohen_kappa.or(b.fleiss_kappa)),
             f3(b.tagger_kappa),
         )));
     }
+    // What the columns are (the help overlay says it at length).
+    lines.push(Line::styled(
+        cut("mine/maj.: your share / majority share", name_w + 25),
+        theme.dim,
+    ));
+    lines.push(Line::styled(
+        cut("kappa: people agree · tagger: vs people", name_w + 25),
+        theme.dim,
+    ));
     f.render_widget(
         Paragraph::new(lines).block(block(" Behaviour shares and agreement ", theme)),
         area,
@@ -256,21 +312,33 @@ fn render_chooser(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             f,
             area,
             " Annotate ",
-            "no annotation sets or evaluation reports yet: run `r2ec eval` (reports go to sessions/eval/) or `r2ec annotate open`",
+            "no annotation sets or evaluation reports with reasoning yet: run `r2ec eval` (reports go to sessions/eval/) or `r2ec annotate open`",
             state,
             theme,
         );
         return;
     }
+    let w = (area.width as usize).saturating_sub(4);
     let items: Vec<ListItem> = c
         .sets
         .iter()
-        .map(|s| ListItem::new(format!("set     {s}")))
-        .chain(
-            c.reports
-                .iter()
-                .map(|r| ListItem::new(format!("report  {r}  (new set with suggested tags)"))),
-        )
+        .map(|s| ListItem::new(cut(&format!("set     {s}"), w)))
+        .chain(c.reports.iter().map(|r| {
+            let from = if r.shipped {
+                "shipped with the checkpoint"
+            } else {
+                "sessions/eval"
+            };
+            ListItem::new(cut(
+                &format!(
+                    "report  {} · {} · {}: opens as a set with suggested tags",
+                    r.name,
+                    crate::tui::text::plural(r.chains, "chain", "chains"),
+                    from
+                ),
+                w,
+            ))
+        }))
         .collect();
     let mut ls = ListState::default().with_selected(Some(a.selected));
     let list = List::new(items)

@@ -1,5 +1,6 @@
 //! The group view: G chains sampled for one history side by side, as RecPO's rollout
-//! sees them, with each chain's fused reward (R_d, R_c) and its GRPO advantage.
+//! sees them, with each chain's fused reward (R_d, R_c) and its GRPO advantage. The
+//! title says, in words, how the chains were sampled (the status bar says the same).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -7,8 +8,9 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::reasoning::tail_paragraph;
-use super::{block, cut, notice};
+use super::{block, notice};
 use crate::tui::app::State;
+use crate::tui::text::{cut, plural, shown_title};
 use crate::tui::theme::Theme;
 
 /// Four decimals, or scientific notation for the tiny values R_c-only rewards have.
@@ -22,9 +24,11 @@ fn small(v: f64) -> String {
 
 pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let r = &state.run;
-    let texts: Vec<&str> = match (&r.live, &r.group) {
-        (Some(l), _) if l.group.is_some() => l.texts.iter().map(String::as_str).collect(),
-        (_, Some(g)) => g.members.iter().map(|m| m.text.as_str()).collect(),
+    let cancelled = r.cancelled.as_ref().filter(|c| c.group.is_some());
+    let texts: Vec<&str> = match (&r.live, cancelled, &r.group) {
+        (Some(l), _, _) if l.group.is_some() => l.texts.iter().map(String::as_str).collect(),
+        (_, Some(c), _) => c.texts.iter().map(String::as_str).collect(),
+        (_, _, Some(g)) => g.members.iter().map(|m| m.text.as_str()).collect(),
         _ => {
             notice(
                 f,
@@ -37,7 +41,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             return;
         }
     };
-    let done = r.live.as_ref().is_none_or(|l| l.group.is_none());
+    let done = r.live.as_ref().is_none_or(|l| l.group.is_none()) && cancelled.is_none();
     let table_h = if done && r.group.is_some() {
         texts.len() as u16 + 4
     } else {
@@ -48,11 +52,17 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let n = texts.len().max(1) as u32;
     let areas = Layout::horizontal(vec![Constraint::Ratio(1, n); n as usize]).split(cols);
     for (i, (t, a)) in texts.iter().zip(areas.iter()).enumerate() {
-        tail_paragraph(f, *a, format!(" chain {} ", i + 1), t, 0, theme);
+        let title = match cancelled {
+            Some(_) if i == 0 => " chain 1 · cancelled ".to_string(),
+            _ => format!(" chain {} ", i + 1),
+        };
+        tail_paragraph(f, *a, title, t, 0, theme);
     }
     let Some(g) = r.group.as_ref().filter(|_| done) else {
         return;
     };
+    // The top item takes what the figures leave of the width.
+    let top_w = (table.width as usize).saturating_sub(2 + 59).max(8);
     let mut lines = vec![Line::styled(
         format!(
             "{:<6} {:>6} {:>6} {:>7} {:>9} {:>8} {:>9}  top item",
@@ -86,15 +96,31 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 sm,
                 rw,
                 adv,
-                cut(&m.top_title, 30)
+                cut(&shown_title(&m.top_title), top_w)
             ),
             style,
         ));
     }
     let title = format!(
-        " RecPO · fused reward (β = 0.05, NDCG@1000) · GRPO advantage · {} ",
+        " RecPO · {} · {} · sampled {} ",
+        g.request.source,
+        plural(g.members.len(), "chain", "chains"),
         g.sampling
     );
+    // The same settings `analysis::group_rewards` scores with.
+    let cfg = crate::train::reward::RewardConfig::default();
+    lines.push(Line::styled(
+        cut(
+            &format!(
+                "reward = {} R_d (NDCG@{} of the target) + {} R_c (its softmax); advantage: GRPO within the group",
+                1.0 - cfg.beta,
+                cfg.ndcg_k,
+                cfg.beta
+            ),
+            (table.width as usize).saturating_sub(2),
+        ),
+        theme.dim,
+    ));
     f.render_widget(
         Paragraph::new(lines)
             .block(block(title, theme))

@@ -1,12 +1,13 @@
 //! A ranking as lines: the top-K with scores, the target marked with its rank (also
 //! below the top-K), optional rank changes against another ranking, and the history
-//! items listed as masked.
+//! items listed as masked. Titles are padded by display width, so a wide (CJK) title
+//! keeps the score column in place, and items with no real title are marked.
 
 use ratatui::text::{Line, Span};
 
-use super::cut;
 use crate::data::Catalog;
 use crate::rec::ranking::{RankChange, Ranking};
+use crate::tui::text::{cut, pad, shown_title};
 use crate::tui::theme::Theme;
 
 fn change_span(c: &RankChange, theme: &Theme) -> Span<'static> {
@@ -38,7 +39,7 @@ pub fn lines(
         let style = if is_target { theme.target } else { theme.text };
         let mut spans = vec![
             Span::styled(format!("{:>4}. ", i + 1), theme.dim),
-            Span::styled(format!("{:<tw$}", cut(&it.title, tw)), style),
+            Span::styled(pad(&shown_title(&it.title), tw), style),
             Span::styled(format!(" {:>7.2}", it.score), theme.dim),
         ];
         if let Some(c) = changes.and_then(|c| c.get(i)) {
@@ -59,13 +60,16 @@ pub fn lines(
                 out.push(Line::styled("     …", theme.dim));
                 out.push(Line::from(vec![
                     Span::styled(format!("{rank:>4}. "), theme.target),
-                    Span::styled(format!("{:<tw$}", cut(&title, tw)), theme.target),
+                    Span::styled(pad(&shown_title(&title), tw), theme.target),
                     Span::styled(format!(" {:>7.2}", r.scores[pos]), theme.dim),
                     Span::styled(" ◀ target", theme.target),
                 ]));
             }
             None => out.push(Line::styled(
-                format!("target {} is in the history (masked)", cut(&title, tw)),
+                format!(
+                    "target {} is in the history (masked)",
+                    cut(&shown_title(&title), tw)
+                ),
                 theme.warn,
             )),
             _ => {}
@@ -78,7 +82,10 @@ pub fn lines(
             theme.dim,
         ));
         for t in history.iter().rev() {
-            out.push(Line::styled(format!("      {}", cut(t, tw)), theme.masked));
+            out.push(Line::styled(
+                format!("      {}", cut(&shown_title(t), tw)),
+                theme.masked,
+            ));
         }
     }
     out

@@ -1,7 +1,8 @@
-//! The Training screen: one field of every loaded run's metrics.jsonl over steps, the
-//! smoothed line bright and the raw points faint, zoomable to the latest steps; and the
-//! Lengths screen: reasoning length (mean, min, max) over steps beside the length
-//! distribution of an evaluation.
+//! The Training screen: one field of every loaded run's metrics.jsonl over steps (reward
+//! first), the smoothed line bright and the raw points faint, zoomable to the latest
+//! steps, with whole steps on the x axis; below it the sampled rollout groups, `*`
+//! marking the chain that got the item loss. The Lengths screen: reasoning length
+//! (mean, min, max) over steps beside the length distribution of an evaluation.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -44,6 +45,17 @@ fn fmt(v: f64) -> String {
     } else {
         format!("{v:.3}")
     }
+}
+
+/// First, middle and last value of an axis of whole numbers (steps, tokens); the
+/// middle is rounded down when the span is odd.
+fn step_labels(b: (f64, f64)) -> Vec<ratatui::text::Span<'static>> {
+    let (a, z) = (b.0.round() as i64, b.1.round() as i64);
+    vec![
+        a.to_string().into(),
+        ((a + z) / 2).to_string().into(),
+        z.to_string().into(),
+    ]
 }
 
 fn axis_labels(b: [f64; 2]) -> Vec<ratatui::text::Span<'static>> {
@@ -103,8 +115,13 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .flatten()
         .copied()
         .collect();
-    let xb = bounds(all.iter().map(|p| p.0));
-    let (x0, x1) = t.x_range(xb[0].max(0.0), xb[1]);
+    let (lo, hi) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let (x0, x1) = t.step_range(lo.max(0.0), hi);
     let lines: Vec<Curve> = snap
         .runs
         .iter()
@@ -121,11 +138,13 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .flat_map(|l| l.1.iter().chain(&l.2).map(|p| p.1)),
     );
     let mut datasets = Vec::new();
+    let mut legend = Vec::new();
     for (i, (name, raw, smooth)) in lines.iter().enumerate() {
         let col = theme.series[i % theme.series.len()];
         let last = smooth
             .last()
             .map_or(String::new(), |p| format!(" = {}", fmt(p.1)));
+        legend.push((format!("━ {name}{last}"), Style::default().fg(col)));
         datasets.push(
             Dataset::default()
                 .marker(Marker::Dot)
@@ -135,7 +154,6 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         );
         datasets.push(
             Dataset::default()
-                .name(format!("{name}{last}"))
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(Style::default().fg(col))
@@ -149,21 +167,68 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     let title = format!(
         " Training · {field} ({}/{n}, ↑↓) · EMA {a} (m) · zoom 1/{} (z) · runs {}{job} ",
-        t.field % n.max(1) + 1,
+        t.field_index() + 1,
         1u32 << t.zoom,
         snap.runs.len()
     );
+    // Narrow: the field and its keys first, the rest as room allows.
+    let title = if crate::tui::text::width(&title) + 2 > area.width as usize {
+        format!(
+            " {field} ({}/{n}, ↑↓) · EMA {a} · zoom 1/{} · runs {} ",
+            t.field_index() + 1,
+            1u32 << t.zoom,
+            snap.runs.len()
+        )
+    } else {
+        title
+    };
     let chart = Chart::new(datasets)
         .block(block(Line::from(title), theme))
         .x_axis(
             Axis::default()
                 .title("step")
                 .bounds([x0, x1])
-                .labels(axis_labels([x0, x1])),
+                .labels(step_labels((x0, x1))),
         )
         .y_axis(Axis::default().bounds(yb).labels(axis_labels(yb)))
-        .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
-    f.render_widget(chart, area);
+        // The built-in legend is drawn over the lines; ours is a row below the chart.
+        .legend_position(None);
+    render_with_legend(f, area, chart, &legend);
+}
+
+/// A chart with its legend in rows just below its frame: one entry per run, as many
+/// per row as the width takes.
+fn render_with_legend(f: &mut Frame, area: Rect, chart: Chart, legend: &[(String, Style)]) {
+    let inner = (area.width as usize).saturating_sub(2);
+    let mut rows: Vec<Line> = vec![Line::default()];
+    for (text, style) in legend {
+        let used = rows.last().map_or(0, Line::width);
+        if used > 0 && used + 3 + crate::tui::text::width(text) > inner {
+            rows.push(Line::default());
+        }
+        if let Some(l) = rows.last_mut() {
+            if l.width() > 0 {
+                l.push_span(ratatui::text::Span::raw("   "));
+            }
+            l.push_span(ratatui::text::Span::styled(text.clone(), *style));
+        }
+    }
+    let n = if legend.is_empty() {
+        0
+    } else {
+        rows.len() as u16
+    };
+    let [chart_area, legend_area] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(n)]).areas(area);
+    f.render_widget(chart, chart_area);
+    if n > 0 {
+        let legend_area = Rect {
+            x: legend_area.x + 1,
+            width: legend_area.width.saturating_sub(2),
+            ..legend_area
+        };
+        f.render_widget(ratatui::widgets::Paragraph::new(rows), legend_area);
+    }
 }
 
 pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -181,9 +246,17 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if !waiting(f, top, " Reasoning length ", state, theme) {
         if let Some(snap) = &t.snapshot {
             let pts = || snap.runs.iter().flat_map(|r| r.lengths.iter());
-            let xb = bounds(pts().map(|l| l.step));
-            let (x0, x1) = t.x_range(xb[0].max(0.0), xb[1]);
-            let yb = bounds(pts().flat_map(|l| [l.min, l.max]).chain([0.0]));
+            let (lo, hi) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), l| {
+                (a.min(l.step), b.max(l.step))
+            });
+            let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+            let (x0, x1) = t.step_range(lo.max(0.0), hi);
+            // Token counts: from 0 to an even number of tokens above the longest chain,
+            // so the middle label is a whole number too.
+            let longest = (pts().fold(1.0f64, |m, l| m.max(l.max)) * 1.05)
+                .ceil()
+                .max(2.0);
+            let yb = [0.0, longest + (longest as i64 % 2) as f64];
             let series: Vec<LengthLine> = snap
                 .runs
                 .iter()
@@ -206,6 +279,16 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     ]
                 })
                 .collect();
+            let legend: Vec<(String, Style)> = series
+                .iter()
+                .filter(|(name, ..)| !name.is_empty())
+                .map(|(name, i, _)| {
+                    (
+                        format!("━ {name}"),
+                        Style::default().fg(theme.series[i % theme.series.len()]),
+                    )
+                })
+                .collect();
             let datasets: Vec<Dataset> = series
                 .iter()
                 .map(|(name, i, pts)| {
@@ -214,9 +297,7 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     if name.is_empty() {
                         d.marker(Marker::Dot).style(Style::default().fg(col).dim())
                     } else {
-                        d.name(name.clone())
-                            .marker(Marker::Braille)
-                            .style(Style::default().fg(col))
+                        d.marker(Marker::Braille).style(Style::default().fg(col))
                     }
                 })
                 .collect();
@@ -231,16 +312,16 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     Axis::default()
                         .title("step")
                         .bounds([x0, x1])
-                        .labels(axis_labels([x0, x1])),
+                        .labels(step_labels((x0, x1))),
                 )
                 .y_axis(
                     Axis::default()
                         .title("tokens")
                         .bounds(yb)
-                        .labels(axis_labels(yb)),
+                        .labels(step_labels((yb[0], yb[1]))),
                 )
-                .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
-            f.render_widget(chart, top);
+                .legend_position(None);
+            render_with_legend(f, top, chart, &legend);
         }
     }
     if let Some((name, lengths)) = evals.get(t.eval % evals.len().max(1)) {
@@ -291,28 +372,27 @@ fn render_rollouts(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         s.user_id,
         s.target
     );
-    let w = area.width.saturating_sub(60) as usize;
-    let lines: Vec<Line> = s
-        .chains
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let rank = c.rank.map_or("-".to_string(), |r| r.to_string());
-            let text: String = c.text.replace('\n', " ");
-            Line::styled(
-                format!(
-                    "{}{k} reward {:.4} adv {:+.2} rank {:>5} {:>3} tok  {}",
-                    if c.top { "*" } else { " " },
-                    c.reward,
-                    c.advantage,
-                    rank,
-                    c.tokens,
-                    super::cut(&text, w.max(10))
-                ),
-                if c.top { theme.selected } else { theme.text },
-            )
-        })
-        .collect();
+    let w = area.width.saturating_sub(48) as usize;
+    let mut lines: Vec<Line> = vec![Line::styled(
+        "* marks the chain given the item loss (its group's best)",
+        theme.dim,
+    )];
+    lines.extend(s.chains.iter().enumerate().map(|(k, c)| {
+        let rank = c.rank.map_or("-".to_string(), |r| r.to_string());
+        let text: String = c.text.replace('\n', " ");
+        Line::styled(
+            format!(
+                "{}{k} reward {:.4} adv {:+.2} rank {:>5} {:>3} tok  {}",
+                if c.top { "*" } else { " " },
+                c.reward,
+                c.advantage,
+                rank,
+                c.tokens,
+                super::cut(&text, w.max(10))
+            ),
+            if c.top { theme.selected } else { theme.text },
+        )
+    }));
     f.render_widget(
         ratatui::widgets::Paragraph::new(lines).block(block(Line::from(title), theme)),
         area,

@@ -128,6 +128,12 @@ pub struct TrainArgs {
         default_value = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     )]
     pub lora_targets: Vec<String>,
+    /// LoRA on the top N decoder layers only (PEFT's `layers_to_transform`; the adapter
+    /// still loads in PEFT): the layers below have no gradient, so the differentiable
+    /// pass records and walks back only the top N. A named approximation for small
+    /// hardware, off by default (all layers, SPEC §5.6).
+    #[arg(long)]
+    pub lora_layers: Option<usize>,
 }
 
 fn parse_reward(s: &str) -> Result<RewardKind, String> {
@@ -175,7 +181,7 @@ impl TrainArgs {
         }
     }
 
-    fn lora_config(&self) -> anyhow::Result<LoraConfig> {
+    fn lora_config(&self, num_layers: usize) -> anyhow::Result<LoraConfig> {
         let targets = self
             .lora_targets
             .iter()
@@ -189,6 +195,9 @@ impl TrainArgs {
             alpha: self.lora_alpha,
             dropout: self.lora_dropout,
             target_modules: targets,
+            layers: self
+                .lora_layers
+                .and_then(|n| LoraConfig::top_layers(n, num_layers)),
         })
     }
 
@@ -259,7 +268,7 @@ impl TrainArgs {
         if self.bench {
             let cfg = self.config();
             let adapter = Lora::new(
-                self.lora_config()?,
+                self.lora_config(model.config().num_hidden_layers)?,
                 model.config(),
                 model.device(),
                 cfg.seed,
@@ -300,7 +309,7 @@ impl TrainArgs {
                 Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
             }
             _ => Lora::new(
-                self.lora_config()?,
+                self.lora_config(model.config().num_hidden_layers)?,
                 model.config(),
                 model.device(),
                 cfg.seed,

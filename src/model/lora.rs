@@ -116,9 +116,15 @@ impl Lora {
         init: LoraInit,
     ) -> Result<Self, LoraError> {
         let cfg = cfg.validated()?;
+        if let Some(&l) = cfg.layers.iter().flatten().find(|&&l| l >= model.num_hidden_layers) {
+            return Err(LoraError::BadSetting {
+                field: "layers",
+                reason: format!("layer {l} is beyond the model's {}", model.num_hidden_layers),
+            });
+        }
         let mut rng = StdRng::seed_from_u64(seed);
         let mut pairs = Vec::new();
-        for layer in 0..model.num_hidden_layers {
+        for layer in (0..model.num_hidden_layers).filter(|&l| cfg.adapts_layer(l)) {
             for &target in &cfg.target_modules {
                 let (out_dim, in_dim) = target_dims(model, target);
                 let a = uniform(

@@ -331,9 +331,9 @@ fn group_loss(
     let prompt_last = prompt_hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
     // Leaves for the chains' passes: the prompt's keys and values, and its last hidden
     // state (it predicts every chain's first token).
-    let (leaf_prefix, kv_leaves) = prefix.detached()?;
+    let (leaf_prefix, kv_pairs) = prefix.detached()?;
     let last_leaf = Var::from_tensor(&prompt_last.detach())?;
-    let mut leaves: Vec<&Tensor> = kv_leaves.iter().map(Var::as_tensor).collect();
+    let mut leaves: Vec<&Tensor> = kv_pairs.iter().map(|(_, v)| v.as_tensor()).collect();
     leaves.push(last_leaf.as_tensor());
     leaves.push(terms.items);
     let mut leaf_grads: Vec<Option<Tensor>> = vec![None; leaves.len()];
@@ -393,7 +393,7 @@ fn group_loss(
         });
     }
     // The prompt's graph, walked once with every chain's gradient.
-    let mut outputs = prefix.tensors();
+    let mut outputs: Vec<&Tensor> = kv_pairs.iter().map(|(t, _)| t).collect();
     outputs.push(&prompt_last);
     grads.through(&outputs, &leaf_grads)?;
     Ok(sums)

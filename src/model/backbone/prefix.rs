@@ -29,27 +29,30 @@ impl TrainPrefix {
         self.len == 0
     }
 
-    /// The keys and values of every layer, in layer order, keys before values.
-    pub fn tensors(&self) -> Vec<&Tensor> {
-        self.kv.iter().flat_map(|kv| [&kv.k, &kv.v]).collect()
-    }
-
-    /// The same prefix with its keys and values as fresh leaves (in [`Self::tensors`]
-    /// order): continuations run after it in several backward passes collect their
-    /// gradients there, and the prompt's own graph is then walked once with their sum.
-    pub fn detached(&self) -> candle_core::Result<(TrainPrefix, Vec<Var>)> {
-        let mut leaves = Vec::with_capacity(2 * self.kv.len());
+    /// The same prefix with its keys and values as fresh leaves, where they carry a
+    /// gradient path (layers below every adapted one do not, and stay as they are, so
+    /// nothing is walked back there): continuations run after it in several backward
+    /// passes collect their gradients on the leaves, and the prompt's own graph is then
+    /// walked once with their sum. Returns each (graph tensor, leaf) pair.
+    pub fn detached(&self) -> candle_core::Result<(TrainPrefix, Vec<(Tensor, Var)>)> {
+        let mut pairs = Vec::new();
+        let mut leaf = |t: &Tensor| -> candle_core::Result<Tensor> {
+            if !t.track_op() {
+                return Ok(t.clone());
+            }
+            let v = Var::from_tensor(&t.detach())?;
+            let out = v.as_tensor().clone();
+            pairs.push((t.clone(), v));
+            Ok(out)
+        };
         let mut kv = Vec::with_capacity(self.kv.len());
         for layer in &self.kv {
-            let k = Var::from_tensor(&layer.k.detach())?;
-            let v = Var::from_tensor(&layer.v.detach())?;
             kv.push(PrefixKv {
-                k: k.as_tensor().clone(),
-                v: v.as_tensor().clone(),
+                k: leaf(&layer.k)?,
+                v: leaf(&layer.v)?,
             });
-            leaves.extend([k, v]);
         }
-        Ok((TrainPrefix { kv, len: self.len }, leaves))
+        Ok((TrainPrefix { kv, len: self.len }, pairs))
     }
 }
 

@@ -25,6 +25,10 @@ pub struct LoraConfig {
     pub dropout: f64,
     /// Wrapped projections, in [`LoraTarget::ALL`] order.
     pub target_modules: Vec<LoraTarget>,
+    /// PEFT's `layers_to_transform`: the decoder layers adapted, ascending (`None`: all).
+    /// With only the top layers adapted, nothing below them has a gradient, so the
+    /// differentiable pass records and walks back only those layers.
+    pub layers: Option<Vec<usize>>,
 }
 
 impl Default for LoraConfig {
@@ -34,6 +38,7 @@ impl Default for LoraConfig {
             alpha: 128.0,
             dropout: 0.05,
             target_modules: LoraTarget::ALL.to_vec(),
+            layers: None,
         }
     }
 }
@@ -46,6 +51,16 @@ impl LoraConfig {
 
     pub fn targets(&self, t: LoraTarget) -> bool {
         self.target_modules.contains(&t)
+    }
+
+    /// Whether decoder layer `layer` is adapted.
+    pub fn adapts_layer(&self, layer: usize) -> bool {
+        self.layers.as_ref().is_none_or(|l| l.contains(&layer))
+    }
+
+    /// The top `n` of `num_layers` layers (all of them when `n >= num_layers`).
+    pub fn top_layers(n: usize, num_layers: usize) -> Option<Vec<usize>> {
+        (n < num_layers).then(|| (num_layers - n..num_layers).collect())
     }
 
     /// Checks the settings and puts the targets in canonical order without repeats.
@@ -70,6 +85,13 @@ impl LoraConfig {
             .into_iter()
             .filter(|t| self.target_modules.contains(t))
             .collect();
+        if let Some(layers) = &mut self.layers {
+            layers.sort_unstable();
+            layers.dedup();
+            if layers.is_empty() {
+                return Err(bad("layers", "no layer to adapt".into()));
+            }
+        }
         Ok(self)
     }
 
@@ -92,7 +114,7 @@ impl LoraConfig {
             "init_lora_weights": true,
             "layer_replication": null,
             "layers_pattern": null,
-            "layers_to_transform": null,
+            "layers_to_transform": self.layers,
             "loftq_config": {},
             "lora_alpha": alpha,
             "lora_dropout": self.dropout,
@@ -153,11 +175,13 @@ impl LoraConfig {
                 .ok_or_else(|| bad("lora_dropout", format!("{v} is not in [0, 1)")))?,
         };
         let target_modules = parse_targets(obj.get("target_modules"), &bad)?;
+        let layers = parse_layers(obj.get("layers_to_transform"), &bad)?;
         Self {
             r: r as usize,
             alpha,
             dropout,
             target_modules,
+            layers,
         }
         .validated()
         .map_err(|e| bad("(settings)", e.to_string()))
@@ -220,11 +244,13 @@ fn check_unsupported(
             ));
         }
     }
-    for field in [
-        "layers_to_transform",
-        "layer_replication",
-        "modules_to_save",
-    ] {
+    // Layer indices are found under `model.layers.N`: PEFT's default pattern.
+    match obj.get("layers_pattern") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(p)) if p == "layers" => {}
+        Some(v) => return Err(bad("layers_pattern", format!("{v} is not supported"))),
+    }
+    for field in ["layer_replication", "modules_to_save"] {
         match obj.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.is_empty() => {}
@@ -232,6 +258,25 @@ fn check_unsupported(
         }
     }
     Ok(())
+}
+
+/// `layers_to_transform`: null or `[]` (every layer), one index, or a list of them.
+fn parse_layers(
+    value: Option<&Value>,
+    bad: &dyn Fn(&str, String) -> LoraError,
+) -> Result<Option<Vec<usize>>, LoraError> {
+    let field = "layers_to_transform";
+    let index = |v: &Value| {
+        v.as_u64()
+            .map(|i| i as usize)
+            .ok_or_else(|| bad(field, format!("{v} is not a layer index")))
+    };
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.is_empty() => Ok(None),
+        Some(Value::Array(a)) => a.iter().map(index).collect::<Result<_, _>>().map(Some),
+        Some(v) => Ok(Some(vec![index(v)?])),
+    }
 }
 
 fn parse_targets(
@@ -281,9 +326,25 @@ mod tests {
             alpha: 16.0,
             dropout: 0.1,
             target_modules: vec![LoraTarget::Q, LoraTarget::Down],
+            layers: None,
         };
         let text = cfg.to_peft_json(Some("SmolLM2-135M-Instruct"));
         assert_eq!(read(&text).unwrap(), cfg);
+        // The top layers only: PEFT's layers_to_transform, read back the same.
+        let top = LoraConfig {
+            layers: LoraConfig::top_layers(2, 30),
+            ..cfg.clone()
+        };
+        let text_top = top.to_peft_json(None);
+        let doc_top: Value = serde_json::from_str(&text_top).unwrap();
+        assert_eq!(doc_top["layers_to_transform"], json!([28, 29]));
+        assert_eq!(read(&text_top).unwrap(), top);
+        assert!(top.adapts_layer(29) && !top.adapts_layer(27) && cfg.adapts_layer(0));
+        assert_eq!(LoraConfig::top_layers(30, 30), None);
+        let one = text.replace("\"layers_to_transform\": null", "\"layers_to_transform\": 3");
+        assert_eq!(read(&one).unwrap().layers, Some(vec![3]));
+        let odd = text.replace("\"layers_pattern\": null", "\"layers_pattern\": \"h\"");
+        assert!(read(&odd).unwrap_err().to_string().contains("layers_pattern"));
         let doc: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["peft_type"], "LORA");
         assert_eq!(doc["task_type"], "CAUSAL_LM");

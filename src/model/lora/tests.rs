@@ -421,3 +421,58 @@ fn half_precision_weights_load() -> Result<(), LoraError> {
     }
     Ok(())
 }
+
+/// LoRA on the top layer only (PEFT's `layers_to_transform`): variables for that layer
+/// alone, the layer below records no graph (its output has no gradient path), the
+/// adapted output matches an all-layer adapter whose lower layer is zeroed, and the
+/// folder round-trips with `layers_to_transform`.
+#[test]
+fn top_layers_only() -> Result<(), LoraError> {
+    let dev = Device::Cpu;
+    let cfg = tiny_config(Family::Llama);
+    let top = cfg.num_hidden_layers - 1;
+    let bb = Backbone::new(&cfg, &random_weights(&cfg, 4, &dev)?, &f32_opts())?;
+    let only_top = LoraConfig {
+        layers: LoraConfig::top_layers(1, cfg.num_hidden_layers),
+        ..small_cfg()
+    };
+    let lora = Lora::with_init(only_top.clone(), &cfg, &dev, 5, LoraInit::NonZero)?;
+    assert_eq!(lora.vars().len(), 2 * 7);
+    // The same factors in an all-layer adapter, its lower layers' B set to zero.
+    let all = Lora::with_init(small_cfg(), &cfg, &dev, 5, LoraInit::NonZero)?;
+    let all_vars = all.vars();
+    for (i, v) in all_vars.iter().enumerate() {
+        if i < 2 * 7 * top {
+            if i % 2 == 1 {
+                v.set(&v.zeros_like()?)?;
+            }
+        } else {
+            v.set(lora.vars()[i - 2 * 7 * top].as_tensor())?;
+        }
+    }
+    let p = probe(&[1, IDS.len(), cfg.hidden_size], &dev);
+    let (a, b) = (loss(&bb, &lora, &p)?, loss(&bb, &all, &p)?);
+    assert!(max_diff(&a, &b) < 1e-4, "same function");
+    let grads = a.backward()?;
+    for (i, v) in lora.vars().iter().enumerate() {
+        assert!(grads.get(v.as_tensor()).is_some(), "var {i} has a gradient");
+    }
+    let dir = tempfile::tempdir().map_err(|source| LoraError::Io {
+        path: "tempdir".into(),
+        source,
+    })?;
+    lora.save_dir(dir.path())?;
+    let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap_or_default();
+    assert!(text.contains("\"layers_to_transform\": [\n    1\n  ]"), "{text}");
+    let back = Lora::from_dir(dir.path(), &cfg, &dev)?;
+    assert_eq!(back.config(), lora.config());
+    for (x, y) in lora.vars().iter().zip(back.vars()) {
+        assert_eq!(max_diff(x.as_tensor(), y.as_tensor()), 0.0);
+    }
+    let beyond = LoraConfig {
+        layers: Some(vec![cfg.num_hidden_layers]),
+        ..small_cfg()
+    };
+    assert!(Lora::new(beyond, &cfg, &dev, 1).is_err());
+    Ok(())
+}

@@ -10,6 +10,7 @@ use super::*;
 use crate::rec::ItemTable;
 use crate::train::evaluate::rebuild_table;
 use crate::train::rollout::sample_groups;
+use crate::model::lora::{Lora, LoraConfig};
 use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
 
 /// RecPO's loss as it was computed before the cuts: every chain alone, left-padded.
@@ -55,19 +56,45 @@ fn max_abs(t: &Tensor) -> f32 {
     t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
 }
 
-#[test]
-fn one_prompt_pass_per_group_gives_the_same_gradient() {
-    let model = tiny_model(3);
-    let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
-    // B starts at zero, which would leave A without gradient: give B seeded values.
+/// B starts at zero, which would leave A without gradient: give B seeded values.
+fn seeded_b(adapter: &dyn TrainableAdapter) {
     let mut rng = StdRng::seed_from_u64(8);
     for v in adapter.vars().iter().skip(1).step_by(2) {
         let values: Vec<f32> = (0..v.elem_count()).map(|_| rng.random_range(-0.1..0.1)).collect();
         let t = Tensor::from_vec(values, v.dims(), v.device()).unwrap();
         v.set(&t).unwrap();
     }
+}
+
+#[test]
+fn one_prompt_pass_per_group_gives_the_same_gradient() {
+    let model = tiny_model(3);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
+    seeded_b(&adapter);
+    same_gradient_as_per_chain(&model, &adapter);
+}
+
+/// With LoRA on the top layer only, the layer below records no graph and the prompt's
+/// keys and values there are not leaves; the gradient is still the reference's.
+#[test]
+fn top_layer_lora_gives_the_same_gradient() {
+    let model = tiny_model(3);
+    let cfg = LoraConfig {
+        r: 2,
+        alpha: 4.0,
+        dropout: 0.0,
+        layers: LoraConfig::top_layers(1, model.config().num_hidden_layers),
+        ..Default::default()
+    };
+    let adapter = Lora::new(cfg, model.config(), model.device(), 5).unwrap();
+    seeded_b(&adapter);
+    same_gradient_as_per_chain(&model, &adapter);
+}
+
+fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapter) {
     let data = paired_dataset(8, 16, 4);
-    let table: ItemTable = rebuild_table(&model, Some(&adapter), &data, 8, &mut |_, _| {}).unwrap();
+    let hook: &dyn LinearHook = adapter;
+    let table: ItemTable = rebuild_table(model, Some(hook), &data, 8, &mut |_, _| {}).unwrap();
     let mut cfg = RecPoConfig {
         users_per_step: 3,
         group_size: 4,
@@ -76,7 +103,7 @@ fn one_prompt_pass_per_group_gives_the_same_gradient() {
         ..Default::default()
     };
     let (mut groups, _) =
-        sample_groups(&model, &adapter, &data, &table, &data.train[..3], &cfg, 17).unwrap();
+        sample_groups(model, hook, &data, &table, &data.train[..3], &cfg, 17).unwrap();
     // Chains of different lengths (one empty), so right-padding inside a micro-batch
     // and h_T read at the prompt's end are exercised too.
     for (c, chain) in groups.iter_mut().flat_map(|g| g.chains.iter_mut()).enumerate() {
@@ -92,10 +119,10 @@ fn one_prompt_pass_per_group_gives_the_same_gradient() {
         .flat_map(|g| g.chains.iter().map(|c| c.token_ids.len()))
         .collect();
     assert!(lens.contains(&0) && lens.iter().any(|&n| n > 2), "chain lengths {lens:?}");
-    let (want_tok, want_item, want) = reference_loss(&model, &adapter, &data, &groups, &cfg);
+    let (want_tok, want_item, want) = reference_loss(model, adapter, &data, &groups, &cfg);
     for micro in [1, 3, 4] {
         cfg.train_micro_batch = micro;
-        let got = recpo_loss(&model, &adapter, &data, &groups, &cfg).unwrap();
+        let got = recpo_loss(model, adapter, &data, &groups, &cfg).unwrap();
         assert!((got.token_loss - want_tok).abs() < 1e-5, "micro {micro}: token loss");
         assert!((got.item_loss - want_item).abs() < 1e-5, "micro {micro}: item loss");
         for (v, (g, w)) in got.grads.iter().zip(&want).enumerate() {

@@ -117,7 +117,7 @@ fn history_diff(prev: &RunResult, last: &RunResult, state: &State) -> Vec<Line<'
             .data
             .as_ref()
             .and_then(|d| d.catalog.get(id))
-            .map_or(id.to_string(), |i| i.title.clone())
+            .map_or(id.to_string(), |i| crate::tui::text::shown_title(&i.title))
     };
     let ids = |r: &RunResult| {
         r.request

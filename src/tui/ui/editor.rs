@@ -1,5 +1,6 @@
 //! The history editor: the items a run will read (oldest first, as the prompt lists
-//! them) with rating and date, the target, and the add / save / open popups.
+//! them) with rating and date, the target, and the add / save / open popups. Items with
+//! no real title in the data are marked (`text::shown_title`).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -10,6 +11,7 @@ use super::{block, cut, notice};
 use crate::data::calendar::utc_date as date_of;
 use crate::tui::app::editor::EditorMode;
 use crate::tui::app::State;
+use crate::tui::text::shown_title;
 use crate::tui::theme::Theme;
 
 pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -21,7 +23,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let title_of = |id: &str| {
         data.catalog
             .get(id)
-            .map_or(id.to_string(), |it| it.title.clone())
+            .map_or(id.to_string(), |it| shown_title(&it.title))
     };
     let w = area.width.saturating_sub(26) as usize;
     let items: Vec<ListItem> = ed
@@ -99,7 +101,7 @@ fn render_popup(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             lines.extend(hits.iter().map(|&pos| {
                 let it = &data.catalog.items()[pos];
                 let year = it.year.map(|y| format!(" ({y})")).unwrap_or_default();
-                Line::from(cut(&format!("{}{year}", it.title), w))
+                Line::from(cut(&format!("{}{year}", shown_title(&it.title)), w))
             }));
             (
                 " Add an item (enter adds, esc closes) ".into(),

@@ -1,5 +1,6 @@
 //! The example picker: a scrolling list of the split's examples that pass the filters,
 //! and the selected example's history beside it when the terminal is wide enough.
+//! Items with no real title in the data are marked (`text::shown_title`).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -8,6 +9,7 @@ use ratatui::Frame;
 
 use super::{block, cut, notice};
 use crate::tui::app::State;
+use crate::tui::text::shown_title;
 use crate::tui::theme::Theme;
 
 pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -53,7 +55,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             let title = data
                 .catalog
                 .get(&e.target.item_id)
-                .map_or("?", |it| it.title.as_str());
+                .map_or("?".to_string(), |it| shown_title(&it.title));
             let cold = if p.is_cold(&e.target.item_id) {
                 "cold"
             } else {
@@ -64,7 +66,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 Span::raw(format!("user {:<5} ", e.user_id)),
                 Span::styled(format!("h{:<3}", e.history.len()), theme.dim),
                 Span::styled(format!("{cold} "), theme.dim),
-                Span::raw(format!("→ {}", cut(title, width))),
+                Span::raw(format!("→ {}", cut(&title, width))),
             ]))
         })
         .collect();
@@ -95,7 +97,7 @@ fn render_detail(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let title = |id: &str| {
         data.catalog
             .get(id)
-            .map_or(id.to_string(), |it| it.title.clone())
+            .map_or(id.to_string(), |it| shown_title(&it.title))
     };
     let w = area.width.saturating_sub(10) as usize;
     let mut lines: Vec<Line> = e

@@ -201,10 +201,9 @@ pub(super) fn run_one(
         .try_into()
         .map_err(|_| ModelError::Input("ranking returned the wrong count".into()))?;
     let target_title = history.target_id().map(|t| {
-        l.data
-            .catalog
-            .get(t)
-            .map_or(t.to_string(), |i| format!("target: {}", i.title))
+        l.data.catalog.get(t).map_or(t.to_string(), |i| {
+            format!("target: {}", crate::tui::text::shown_title(&i.title))
+        })
     });
     let trace = rank_trace(
         &l.table,

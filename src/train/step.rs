@@ -30,10 +30,8 @@ use super::error::TrainError;
 use super::loss::{clipped_objective_sum, in_batch_item_logprobs, token_logprobs, ClipRange};
 use super::rollout::Group;
 use crate::data::prepared::PreparedDataset;
-use crate::data::prompt::item_prompt;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
-use crate::model::error::ModelError;
 use crate::model::loaded::{left_pad, LoadedModel};
 
 /// The losses of one step and the gradient of their sum.
@@ -81,26 +79,13 @@ pub fn encode_targets(
     examples: &[Example],
     hook: &dyn LinearHook,
 ) -> Result<(Tensor, usize), TrainError> {
-    let domain = data.domain();
-    let seqs = examples
-        .iter()
-        .map(|e| {
-            let item = data.catalog.get(&e.target.item_id).ok_or_else(|| {
-                TrainError::Input(format!(
-                    "target item `{}` is not in the catalogue",
-                    e.target.item_id
-                ))
-            })?;
-            let text = item_prompt(&model.template, &domain, item);
-            Ok(model.tokenizer.encode(&text).map_err(ModelError::from)?)
-        })
-        .collect::<Result<Vec<_>, TrainError>>()?;
+    let seqs = super::contrastive::target_prompts(model, data, examples)?;
     let tokens = seqs.iter().map(Vec::len).sum();
     Ok((forward_last(model, &seqs, hook)?.0, tokens))
 }
 
 /// `same[i][j]`: examples i and j share their target item.
-fn same_targets(examples: &[Example]) -> Vec<Vec<bool>> {
+pub(super) fn same_targets(examples: &[Example]) -> Vec<Vec<bool>> {
     examples
         .iter()
         .map(|a| {
@@ -113,14 +98,14 @@ fn same_targets(examples: &[Example]) -> Vec<Vec<bool>> {
 }
 
 /// Distinct target items of the batch but one: the in-batch negatives of each user.
-fn negatives(examples: &[Example]) -> usize {
+pub(super) fn negatives(examples: &[Example]) -> usize {
     let distinct: std::collections::HashSet<&str> =
         examples.iter().map(|e| e.target.item_id.as_str()).collect();
     distinct.len().saturating_sub(1)
 }
 
 /// Adds `grads` of this backward into `acc`.
-fn accumulate(
+pub(super) fn accumulate(
     acc: &mut [Option<Tensor>],
     vars: &[Var],
     grads: &candle_core::backprop::GradStore,
@@ -449,49 +434,6 @@ pub fn recpo_loss(
         train_tokens: total.train_tokens,
         secs: start.elapsed().as_secs_f64(),
     })
-}
-
-/// The "w/o reasoning" ablation's loss: h_T straight after the prompt and `<answer>`,
-/// plain cross-entropy of each user's target among the batch's targets. Returns the
-/// loss and the user vectors (for logging their full-catalogue reward).
-pub fn contrastive_loss(
-    model: &LoadedModel,
-    adapter: &dyn TrainableAdapter,
-    data: &PreparedDataset,
-    examples: &[Example],
-    prompts: &[Vec<u32>],
-    cfg: &RecPoConfig,
-) -> Result<(StepLoss, Vec<Vec<f32>>), TrainError> {
-    let start = Instant::now();
-    let vars = adapter.vars();
-    let hook: &dyn LinearHook = adapter;
-    let (items, item_tokens) = encode_targets(model, data, examples, hook)?;
-    let (users, _) = forward_last(model, prompts, hook)?;
-    let own: Vec<usize> = (0..examples.len()).collect();
-    let logp = in_batch_item_logprobs(
-        &users,
-        &items,
-        &own,
-        &same_targets(examples),
-        cfg.tau as f64,
-    )?;
-    let loss = logp.mean_all()?.neg()?;
-    let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
-    accumulate(&mut acc, &vars, &loss.backward()?)?;
-    let value = f64::from(loss.to_scalar::<f32>()?);
-    let step = StepLoss {
-        loss: value,
-        token_loss: 0.0,
-        item_loss: value,
-        item_ce: value,
-        item_negatives: negatives(examples),
-        clip_frac: 0.0,
-        grads: acc,
-        target_vectors: items.detach().to_vec2::<f32>()?,
-        train_tokens: item_tokens + prompts.iter().map(Vec::len).sum::<usize>(),
-        secs: start.elapsed().as_secs_f64(),
-    };
-    Ok((step, users.detach().to_vec2::<f32>()?))
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ use super::reward::{fused_reward, Reward};
 use super::rollout::{
     policy_encoder, rows_of, sample_groups, user_prompt_ids, Group, RolloutTiming,
 };
-use super::step::{contrastive_loss, recpo_loss, StepLoss};
+use super::contrastive::contrastive_loss;
+use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
@@ -292,7 +293,7 @@ impl<'a> RecPo<'a> {
         self.adapter.reseed(step_seed);
         self.adapter.set_training(false);
         let mut batch = if self.cfg.no_reasoning {
-            self.contrastive_step(&examples)?
+            self.contrastive_step(&examples, step_seed)?
         } else {
             self.rollout_step(&examples, step_seed)?
         };
@@ -336,7 +337,7 @@ impl<'a> RecPo<'a> {
 
     /// Loss of the "w/o reasoning" ablation: no rollouts, the contrastive item loss on
     /// prompt-only user vectors, whose full-catalogue rewards are logged for comparison.
-    fn contrastive_step(&mut self, examples: &[Example]) -> Result<BatchLoss, TrainError> {
+    fn contrastive_step(&mut self, examples: &[Example], seed: u64) -> Result<BatchLoss, TrainError> {
         let encoder = policy_encoder(self.model, None, self.data, &self.cfg);
         let prompts = examples
             .iter()
@@ -350,6 +351,7 @@ impl<'a> RecPo<'a> {
             examples,
             &prompts,
             &self.cfg,
+            seed,
         );
         self.adapter.set_training(false);
         let (loss, users) = out?;

@@ -1,0 +1,233 @@
+//! The "w/o reasoning" ablation's loss (SPEC §4): h_T straight after the prompt and
+//! `<answer>`, plain cross-entropy of each user's target among the batch's targets.
+//!
+//! Micro-batched the GradCache way (Gao et al., arXiv 2101.06983), so a batch of 64
+//! users fits where one differentiable pass of 64 prompts would not: (1) every user and
+//! item vector is computed without keeping its graph, `train_micro_batch` prompts at a
+//! time; (2) the loss and its gradient with respect to those vectors; (3) each
+//! micro-batch is run again with its graph and walked back once with its vectors'
+//! gradient. Each micro-batch's dropout stream is reseeded from (step seed, index) in
+//! both passes, so the second pass draws the masks of the first and the gradient is
+//! exactly that of the whole batch at once.
+
+use std::time::Instant;
+
+use candle_core::{Tensor, Var};
+
+use super::adapter::TrainableAdapter;
+use super::config::RecPoConfig;
+use super::error::TrainError;
+use super::loss::in_batch_item_logprobs;
+use super::step::{accumulate, negatives, same_targets, StepLoss};
+use crate::data::prepared::PreparedDataset;
+use crate::data::prompt::item_prompt;
+use crate::data::Example;
+use crate::model::backbone::LinearHook;
+use crate::model::error::ModelError;
+use crate::model::loaded::{left_pad, LoadedModel};
+
+/// Final-norm hidden state at the last token of each of `seqs` `[N, H]`, with graph.
+fn last_hidden(
+    model: &LoadedModel,
+    seqs: &[Vec<u32>],
+    hook: &dyn LinearHook,
+) -> Result<Tensor, TrainError> {
+    let (ids, pad) = left_pad(seqs, model.device())?;
+    let hidden = model
+        .backbone
+        .forward_hidden_train(&ids, Some(&pad), Some(hook))?;
+    let l = hidden.dim(1)?;
+    Ok(hidden.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?)
+}
+
+/// Token ids of the item prompts of the examples' targets.
+pub fn target_prompts(
+    model: &LoadedModel,
+    data: &PreparedDataset,
+    examples: &[Example],
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    let domain = data.domain();
+    examples
+        .iter()
+        .map(|e| {
+            let item = data.catalog.get(&e.target.item_id).ok_or_else(|| {
+                TrainError::Input(format!(
+                    "target item `{}` is not in the catalogue",
+                    e.target.item_id
+                ))
+            })?;
+            let text = item_prompt(&model.template, &domain, item);
+            Ok(model.tokenizer.encode(&text).map_err(ModelError::from)?)
+        })
+        .collect()
+}
+
+/// Sequences encoded `micro` at a time, micro-batch `k` with the dropout stream
+/// reseeded from `seed` and `offset + k`.
+struct Passes<'a> {
+    model: &'a LoadedModel,
+    adapter: &'a dyn TrainableAdapter,
+    seed: u64,
+    micro: usize,
+}
+
+impl Passes<'_> {
+    fn reseed(&self, k: usize) {
+        self.adapter
+            .reseed(self.seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+
+    /// Pass 1: the vectors of all `seqs` `[N, H]`, no graph kept.
+    fn vectors(&self, seqs: &[Vec<u32>], offset: usize) -> Result<Tensor, TrainError> {
+        let mut parts = Vec::new();
+        for (k, chunk) in seqs.chunks(self.micro).enumerate() {
+            self.reseed(offset + k);
+            parts.push(last_hidden(self.model, chunk, self.adapter)?.detach());
+        }
+        Ok(Tensor::cat(&parts, 0)?)
+    }
+
+    /// Pass 2: each micro-batch again with its graph, walked back with `grad` (the
+    /// loss's gradient on pass 1's vectors); the adapter's gradients added into `acc`.
+    fn backward(
+        &self,
+        seqs: &[Vec<u32>],
+        offset: usize,
+        grad: &Tensor,
+        acc: &mut [Option<Tensor>],
+    ) -> Result<(), TrainError> {
+        let vars = self.adapter.vars();
+        for (k, chunk) in seqs.chunks(self.micro).enumerate() {
+            self.reseed(offset + k);
+            let v = last_hidden(self.model, chunk, self.adapter)?;
+            let g = grad.narrow(0, k * self.micro, chunk.len())?;
+            let surrogate = (v * g)?.sum_all()?;
+            accumulate(acc, &vars, &surrogate.backward()?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The loss and its gradient, and the user vectors (for logging their
+/// full-catalogue reward).
+pub fn contrastive_loss(
+    model: &LoadedModel,
+    adapter: &dyn TrainableAdapter,
+    data: &PreparedDataset,
+    examples: &[Example],
+    prompts: &[Vec<u32>],
+    cfg: &RecPoConfig,
+    seed: u64,
+) -> Result<(StepLoss, Vec<Vec<f32>>), TrainError> {
+    let start = Instant::now();
+    let items = target_prompts(model, data, examples)?;
+    let passes = Passes {
+        model,
+        adapter,
+        seed,
+        micro: cfg.train_micro_batch.max(1),
+    };
+    // Item micro-batches are numbered after the users', so no two share a stream.
+    let item_offset = prompts.len().div_ceil(passes.micro);
+    let users = Var::from_tensor(&passes.vectors(prompts, 0)?)?;
+    let item_vecs = Var::from_tensor(&passes.vectors(&items, item_offset)?)?;
+    let own: Vec<usize> = (0..examples.len()).collect();
+    let logp = in_batch_item_logprobs(
+        users.as_tensor(),
+        item_vecs.as_tensor(),
+        &own,
+        &same_targets(examples),
+        cfg.tau as f64,
+    )?;
+    let loss = logp.mean_all()?.neg()?;
+    let grads = loss.backward()?;
+    let vars = adapter.vars();
+    let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
+    if let Some(g) = grads.get(users.as_tensor()) {
+        passes.backward(prompts, 0, g, &mut acc)?;
+    }
+    if let Some(g) = grads.get(item_vecs.as_tensor()) {
+        passes.backward(&items, item_offset, g, &mut acc)?;
+    }
+    let value = f64::from(loss.to_scalar::<f32>()?);
+    let tokens: usize = prompts.iter().chain(&items).map(Vec::len).sum();
+    let step = StepLoss {
+        loss: value,
+        token_loss: 0.0,
+        item_loss: value,
+        item_ce: value,
+        item_negatives: negatives(examples),
+        clip_frac: 0.0,
+        grads: acc,
+        target_vectors: item_vecs.as_tensor().to_vec2::<f32>()?,
+        // Both passes go through the differentiable path.
+        train_tokens: 2 * tokens,
+        secs: start.elapsed().as_secs_f64(),
+    };
+    Ok((step, users.as_tensor().to_vec2::<f32>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::rollout::{policy_encoder, user_prompt_ids};
+    use crate::train::step::encode_targets;
+    use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
+
+    /// The whole batch through one differentiable pass: the loss before micro-batching.
+    fn one_pass(
+        model: &LoadedModel,
+        adapter: &TinyLora,
+        data: &PreparedDataset,
+        examples: &[Example],
+        prompts: &[Vec<u32>],
+        tau: f64,
+    ) -> (f64, Vec<Option<Tensor>>) {
+        let (items, _) = encode_targets(model, data, examples, adapter).unwrap();
+        let users = last_hidden(model, prompts, adapter).unwrap();
+        let own: Vec<usize> = (0..examples.len()).collect();
+        let logp =
+            in_batch_item_logprobs(&users, &items, &own, &same_targets(examples), tau).unwrap();
+        let loss = logp.mean_all().unwrap().neg().unwrap();
+        let vars = adapter.vars();
+        let mut acc = vec![None; vars.len()];
+        accumulate(&mut acc, &vars, &loss.backward().unwrap()).unwrap();
+        (f64::from(loss.to_scalar::<f32>().unwrap()), acc)
+    }
+
+    #[test]
+    fn micro_batches_give_the_whole_batch_gradient() {
+        let model = tiny_model(6);
+        let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
+        for v in adapter.vars().iter().skip(1).step_by(2) {
+            v.set(&(v.ones_like().unwrap() * 0.05).unwrap()).unwrap();
+        }
+        let data = paired_dataset(10, 16, 7);
+        let examples = &data.train[..6];
+        let mut cfg = RecPoConfig {
+            no_reasoning: true,
+            ..Default::default()
+        };
+        let encoder = policy_encoder(&model, None, &data, &cfg);
+        let prompts: Vec<Vec<u32>> = examples
+            .iter()
+            .map(|e| user_prompt_ids(&encoder, e, 0, true).unwrap())
+            .collect();
+        let (want_loss, want) =
+            one_pass(&model, &adapter, &data, examples, &prompts, cfg.tau as f64);
+        for micro in [1, 4, 6] {
+            cfg.train_micro_batch = micro;
+            let (got, users) =
+                contrastive_loss(&model, &adapter, &data, examples, &prompts, &cfg, 5).unwrap();
+            assert_eq!(users.len(), 6);
+            assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
+            for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {
+                let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
+                let scale = w.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let diff = (g - w).unwrap().abs().unwrap().max_all().unwrap();
+                let diff = diff.to_scalar::<f32>().unwrap();
+                assert!(diff <= 1e-3 * scale.max(1e-6), "micro {micro}, var {i}: {diff}");
+            }
+        }
+    }
+}

@@ -173,14 +173,15 @@ fn resume_continues_exactly() {
             .collect()
     };
     let (s, r) = (lines(straight_dir.path()), lines(resumed_dir.path()));
-    // n step lines, a probe after steps 2 and 4 (each after a table rebuild), and one
-    // evaluation at the end.
-    assert_eq!(s.len(), n + 3);
+    // The starting probe, n step lines, a probe after steps 2 and 4 (each after a
+    // table rebuild), and one evaluation at the end.
+    assert_eq!(s.len(), n + 4);
     assert_eq!(s, r);
-    assert!(s[2]["probe_ndcg@10"].is_number() && s[2]["step"] == 2, "{}", s[2]);
-    assert!(s[2]["probe_ci"]["mean_rank"].is_array());
-    assert!(s[5]["probe_mean_rank"].is_number());
-    assert!(s[6]["eval"]["valid"]["ndcg@10"].is_number());
+    assert!(s[0]["probe_mean_rank"].is_number() && s[0]["step"] == 0, "{}", s[0]);
+    assert!(s[3]["probe_ndcg@10"].is_number() && s[3]["step"] == 2, "{}", s[3]);
+    assert!(s[3]["probe_ci"]["mean_rank"].is_array());
+    assert!(s[6]["probe_mean_rank"].is_number());
+    assert!(s[7]["eval"]["valid"]["ndcg@10"].is_number());
     assert!(straight_dir.path().join("best/state.json").is_file());
 }
 

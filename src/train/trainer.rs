@@ -286,6 +286,7 @@ impl<'a> RecPo<'a> {
 
     /// One optimizer step, its evaluation when due, its log lines and its checkpoint.
     pub fn step(&mut self, reporter: &mut dyn TrainReporter) -> Result<StepMetrics, TrainError> {
+        self.probe_start(reporter)?;
         let start = Instant::now();
         let examples = self.next_batch();
         let lr = self.cfg.lr_at(self.state.step);
@@ -456,6 +457,30 @@ impl<'a> RecPo<'a> {
                 }
             },
         )?;
+        Ok(())
+    }
+
+    /// The probe of the starting adapter (step 0), once per run: where its curve
+    /// starts, and what learning is measured against.
+    fn probe_start(&mut self, reporter: &mut dyn TrainReporter) -> Result<(), TrainError> {
+        if self.state.step != 0 || self.cfg.probe_every == 0 || self.probe.is_empty() {
+            return Ok(());
+        }
+        if !self.metrics.read()?.is_empty() {
+            return Ok(());
+        }
+        reporter.on_status(&format!("valid probe before training: {} examples", self.probe.len()));
+        let examples: Vec<&Example> = self.probe.iter().collect();
+        let probe = run_probe(
+            self.model,
+            Some(self.adapter),
+            self.data,
+            &self.table,
+            &examples,
+            &self.cfg,
+            0,
+        )?;
+        self.metrics.append(&[probe.to_json()])?;
         Ok(())
     }
 

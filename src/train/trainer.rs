@@ -30,7 +30,7 @@ use super::report::{
 };
 use super::reward::{fused_reward, Reward};
 use super::rollout::{
-    policy_encoder, rows_of, sample_groups, user_prompt_ids, Group, RolloutTiming,
+    history_of, policy_encoder, rows_of, sample_groups, user_prompt_ids, Group, RolloutTiming,
 };
 use super::contrastive::contrastive_loss;
 use super::step::{recpo_loss, StepLoss};
@@ -39,7 +39,7 @@ use crate::data::Example;
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
 use crate::model::generate::StopReason;
 use crate::model::loaded::LoadedModel;
-use crate::rec::{batch_user_scores, mask_history, ItemTable};
+use crate::rec::ItemTable;
 use crate::util::atomic::write_atomic;
 
 /// One chain's numbers that the step's metrics average (one per user without
@@ -357,13 +357,16 @@ impl<'a> RecPo<'a> {
         self.adapter.set_training(false);
         let (loss, users) = out?;
         let t = Instant::now();
-        let mut scores = batch_user_scores(&self.table, &users, self.cfg.tau)?;
+        let histories = examples
+            .iter()
+            .map(|e| history_of(self.data, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let owners: Vec<_> = histories.iter().collect();
         let mut chains = Vec::new();
-        for (e, s) in examples.iter().zip(scores.iter_mut()) {
-            let (target, masked) = rows_of(&self.table, e)?;
-            mask_history(s, &masked);
-            let r = fused_reward(&self.cfg.reward, s, target, &masked);
-            chains.push(ChainStats::new(&r, 0.0, 0));
+        for (e, r) in examples.iter().zip(encoder.rank(&self.table, &users, &owners, 0)?) {
+            let (target, _) = rows_of(&self.table, e)?;
+            let reward = fused_reward(&self.cfg.reward, &r.scores, target, &r.masked);
+            chains.push(ChainStats::new(&reward, 0.0, 0));
         }
         let timing = RolloutTiming {
             scoring_secs: t.elapsed().as_secs_f64(),

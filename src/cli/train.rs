@@ -15,7 +15,9 @@ use r2ec::model::device::DeviceChoice;
 use r2ec::paths::Paths;
 use r2ec::rec::items::load_item_table;
 use r2ec::train::advantage::AdvantageKind;
-use r2ec::train::bench::bench_step;
+use r2ec::bench::peak_rss_mib;
+use r2ec::train::bench::{bench_step, Preset, PRESETS};
+use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::checkpoint::list_checkpoints;
 use r2ec::model::lora::{Lora, LoraConfig};
 use r2ec::train::reward::RewardKind;
@@ -34,9 +36,14 @@ pub struct TrainArgs {
     /// (only --steps may change).
     #[arg(long)]
     pub resume: bool,
-    /// Time one step (rollout, scoring, backward) instead of training.
+    /// Time one training step instead of training: each configuration of the comparison
+    /// (recpo-exact, recpo-lora8, wo-reasoning-exact, wo-reasoning-lora8, then the item
+    /// table rebuild) in its own process, one JSON line each.
     #[arg(long)]
     pub bench: bool,
+    /// Only this bench configuration (what each process of `--bench` runs).
+    #[arg(long, requires = "bench")]
+    pub bench_config: Option<String>,
     /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -136,6 +143,30 @@ pub struct TrainArgs {
     pub lora_layers: Option<usize>,
 }
 
+/// The bench configuration that times the item table's rebuild.
+const TABLE_BENCH: &str = "table-rebuild";
+
+/// `--bench`: every configuration in its own process (its own peak memory), with this
+/// process's arguments; each prints one JSON line, printed here as it comes.
+fn bench_all() -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the r2ec binary")?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let names = PRESETS.iter().map(|p| p.name).chain([TABLE_BENCH]);
+    for name in names {
+        let out = std::process::Command::new(&exe)
+            .args(&args)
+            .args(["--bench-config", name])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running bench configuration {name}"))?;
+        if !out.status.success() {
+            bail!("bench configuration {name} failed ({})", out.status);
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(())
+}
+
 fn parse_reward(s: &str) -> Result<RewardKind, String> {
     RewardKind::parse(s).ok_or_else(|| format!("unknown reward `{s}` (fused, ranking, similarity)"))
 }
@@ -201,6 +232,55 @@ impl TrainArgs {
         })
     }
 
+    /// One bench configuration in this process: a step of a preset, or the item table
+    /// rebuilt through a fresh top-8-layer adapter. Returns its JSON line.
+    fn bench_one(
+        &self,
+        name: &str,
+        model: &r2ec::model::loaded::LoadedModel,
+        data: &r2ec::data::PreparedDataset,
+        table: &r2ec::rec::ItemTable,
+    ) -> anyhow::Result<String> {
+        let layers = model.config().num_hidden_layers;
+        if name == TABLE_BENCH {
+            let lora = LoraConfig {
+                layers: LoraConfig::top_layers(8, layers),
+                ..self.lora_config(layers)?
+            };
+            let adapter = Lora::new(lora, model.config(), model.device(), 0)?;
+            let t = std::time::Instant::now();
+            let rebuilt = rebuild_table(model, Some(&adapter), data, 16, &mut |_, _| {})?;
+            let secs = t.elapsed().as_secs_f64();
+            return Ok(serde_json::to_string(&serde_json::json!({
+                "config": name,
+                "items": rebuilt.len(),
+                "table_rebuild_secs": secs,
+                "items_per_sec": rebuilt.len() as f64 / secs,
+                "peak_rss_mib": peak_rss_mib(),
+            }))?);
+        }
+        let preset = Preset::find(name).with_context(|| {
+            let known: Vec<_> = PRESETS.iter().map(|p| p.name).collect();
+            format!("--bench-config: unknown `{name}` ({}, {TABLE_BENCH})", known.join(", "))
+        })?;
+        let cfg = preset.config(&self.config());
+        let lora = LoraConfig {
+            layers: preset.lora_layers.and_then(|n| LoraConfig::top_layers(n, layers)),
+            ..self.lora_config(layers)?
+        };
+        let adapter = Lora::new(lora, model.config(), model.device(), cfg.seed)?;
+        let mut b = bench_step(name, model, &adapter, data, table, &cfg, preset.lora_layers)?;
+        b.peak_rss_mib = peak_rss_mib();
+        eprintln!(
+            "{name}: {:.0} users/h, step {:.1} s, forward+backward {:.1} tok/s, peak {:.0} MiB",
+            b.users_per_hour,
+            b.step_secs,
+            b.fwd_bwd_tok_s,
+            b.peak_rss_mib.unwrap_or(0.0)
+        );
+        Ok(serde_json::to_string(&b)?)
+    }
+
     /// The settings of a resumed run: its config.json, `--steps` applied.
     /// What can be told about the run folder before the model is loaded (minutes on a
     /// CPU): a resumed run has its config and a whole checkpoint, a new one an empty
@@ -238,6 +318,9 @@ impl TrainArgs {
         if let (Some(out), false) = (&self.out, self.bench) {
             self.check_run_folder(out)?;
         }
+        if self.bench && self.bench_config.is_none() {
+            return bench_all();
+        }
         let data = super::data::open_prepared(paths, &self.data)?;
         let opts = ModelOpts {
             model: self.model.clone(),
@@ -266,32 +349,9 @@ impl TrainArgs {
         })?;
         eprintln!("{status}");
         if self.bench {
-            let cfg = self.config();
-            let adapter = Lora::new(
-                self.lora_config(model.config().num_hidden_layers)?,
-                model.config(),
-                model.device(),
-                cfg.seed,
-            )?;
-            let b = bench_step(&model, &adapter, &data, &table, &cfg)?;
-            println!(
-                "RecPO step, {} users x G = {}, up to {} new tokens, {} items, on {}:",
-                b.users,
-                b.group_size,
-                b.max_new_tokens,
-                table.len(),
-                model.name
-            );
-            println!(
-                "  rollout  {:>8.2} s  {:>6} tokens  {:>8.1} tok/s",
-                b.rollout_secs, b.rollout_tokens, b.rollout_tokens_per_sec
-            );
-            println!("  scoring  {:>8.3} s", b.scoring_secs);
-            println!(
-                "  backward {:>8.2} s  {:>6} tokens  {:>8.1} tok/s (forward + backward)",
-                b.backward_secs, b.train_tokens, b.train_tokens_per_sec
-            );
-            println!("{}", serde_json::to_string(&b)?);
+            let name = self.bench_config.as_deref().unwrap_or_default();
+            let line = self.bench_one(name, &model, &data, &table)?;
+            println!("{line}");
             return Ok(());
         }
         let Some(out) = self.out.clone() else {

@@ -18,7 +18,7 @@ use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::loss::in_batch_item_logprobs;
-use super::step::{accumulate, negatives, same_targets, StepLoss};
+use super::step::{accumulate, negatives, same_targets, LossSplit, StepLoss};
 use crate::data::prepared::PreparedDataset;
 use crate::data::prompt::item_prompt;
 use crate::data::Example;
@@ -129,8 +129,12 @@ pub fn contrastive_loss(
     };
     // Item micro-batches are numbered after the users', so no two share a stream.
     let item_offset = prompts.len().div_ceil(passes.micro);
+    let t = Instant::now();
     let users = Var::from_tensor(&passes.vectors(prompts, 0)?)?;
+    let mut prompt_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let item_vecs = Var::from_tensor(&passes.vectors(&items, item_offset)?)?;
+    let mut items_secs = t.elapsed().as_secs_f64();
     let own: Vec<usize> = (0..examples.len()).collect();
     let logp = in_batch_item_logprobs(
         users.as_tensor(),
@@ -143,12 +147,16 @@ pub fn contrastive_loss(
     let grads = loss.backward()?;
     let vars = adapter.vars();
     let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
+    let t = Instant::now();
     if let Some(g) = grads.get(users.as_tensor()) {
         passes.backward(prompts, 0, g, &mut acc)?;
     }
+    prompt_secs += t.elapsed().as_secs_f64();
+    let t = Instant::now();
     if let Some(g) = grads.get(item_vecs.as_tensor()) {
         passes.backward(&items, item_offset, g, &mut acc)?;
     }
+    items_secs += t.elapsed().as_secs_f64();
     let value = f64::from(loss.to_scalar::<f32>()?);
     let tokens: usize = prompts.iter().chain(&items).map(Vec::len).sum();
     let step = StepLoss {
@@ -163,6 +171,11 @@ pub fn contrastive_loss(
         // Both passes go through the differentiable path.
         train_tokens: 2 * tokens,
         secs: start.elapsed().as_secs_f64(),
+        split: LossSplit {
+            prompt_secs,
+            chains_secs: 0.0,
+            items_secs,
+        },
     };
     Ok((step, users.as_tensor().to_vec2::<f32>()?))
 }

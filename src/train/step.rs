@@ -54,6 +54,17 @@ pub struct StepLoss {
     /// Real tokens through the differentiable forward.
     pub train_tokens: usize,
     pub secs: f64,
+    /// Where `secs` went: the prompts' forward and their one backward, the chains'
+    /// forward and backward passes, the item prompts' forward and backward.
+    pub split: LossSplit,
+}
+
+/// Seconds of one step's loss and gradient, by part.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct LossSplit {
+    pub prompt_secs: f64,
+    pub chains_secs: f64,
+    pub items_secs: f64,
 }
 
 /// Final-norm hidden state at the last token of each sequence `[N, H]`, and the full
@@ -237,6 +248,8 @@ struct LossSums {
     /// Sum of -log p of the top chains' targets, and how many there were.
     item_ce_sum: f64,
     top_chains: usize,
+    prompt_secs: f64,
+    chains_secs: f64,
     clipped: usize,
     train_tokens: usize,
 }
@@ -312,6 +325,7 @@ fn group_loss(
     let backbone = &terms.model.backbone;
     let p = group.prompt_ids.len();
     let ids = Tensor::new(group.prompt_ids.as_slice(), device)?.unsqueeze(0)?;
+    let t = Instant::now();
     let (prompt_hidden, prefix) = backbone.forward_prefix_train(&ids, Some(hook))?;
     let prompt_last = prompt_hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
     // Leaves for the chains' passes: the prompt's keys and values, and its last hidden
@@ -326,6 +340,8 @@ fn group_loss(
         train_tokens: p,
         ..Default::default()
     };
+    sums.prompt_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let all: Vec<usize> = (0..group.chains.len()).collect();
     for chunk in all.chunks(micro.max(1)) {
         let lens: Vec<usize> = chunk.iter().map(|&i| group.chains[i].token_ids.len()).collect();
@@ -377,10 +393,13 @@ fn group_loss(
             None => gi,
         });
     }
+    sums.chains_secs = t.elapsed().as_secs_f64();
     // The prompt's graph, walked once with every chain's gradient.
+    let t = Instant::now();
     let mut outputs: Vec<&Tensor> = kv_pairs.iter().map(|(t, _)| t).collect();
     outputs.push(&prompt_last);
     grads.through(&outputs, &leaf_grads)?;
+    sums.prompt_secs += t.elapsed().as_secs_f64();
     Ok(sums)
 }
 
@@ -398,7 +417,12 @@ pub fn recpo_loss(
     let hook: &dyn LinearHook = adapter;
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
     let same = same_targets(&examples);
+    let t = Instant::now();
     let (items, item_tokens) = encode_targets(model, data, &examples, hook)?;
+    let mut split = LossSplit {
+        items_secs: t.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
     let items_leaf = Var::from_tensor(&items.detach())?;
     let terms = BatchTerms::new(model, cfg, groups, items_leaf.as_tensor(), &same);
     let mut grads = Grads::new(&vars);
@@ -414,10 +438,14 @@ pub fn recpo_loss(
         total.item_loss += s.item_loss;
         total.item_ce_sum += s.item_ce_sum;
         total.top_chains += s.top_chains;
+        split.prompt_secs += s.prompt_secs;
+        split.chains_secs += s.chains_secs;
         total.clipped += s.clipped;
         total.train_tokens += s.train_tokens;
     }
+    let t = Instant::now();
     grads.through(&[&items], &[item_grad])?;
+    split.items_secs += t.elapsed().as_secs_f64();
     Ok(StepLoss {
         loss: total.token_loss + total.item_loss,
         token_loss: total.token_loss,
@@ -433,6 +461,7 @@ pub fn recpo_loss(
         target_vectors: items.detach().to_vec2::<f32>()?,
         train_tokens: total.train_tokens,
         secs: start.elapsed().as_secs_f64(),
+        split,
     })
 }
 

@@ -1,6 +1,8 @@
 //! The TUI as a pure state machine (atuin's `fsm`, STYLE.md §7): `update(&mut State,
 //! Msg) -> Vec<Effect>` does no I/O; the runtime carries out the effects and answers
-//! with more messages. Every transition is testable without a terminal.
+//! with more messages. Every transition is testable without a terminal. The state also
+//! keeps the terminal's size (for the help overlay's scroll limit) and a tick clock
+//! that clears a status message once it is stale.
 
 pub mod annotate;
 pub mod editor;

@@ -1,7 +1,9 @@
 //! The keymap: every action of the TUI and the keys bound to it, with defaults that can
 //! be overridden from a TOML file (`[keys]` table, `action = ["key", ...]`). Key names
 //! follow the usual terminal spelling: `q`, `?`, `enter`, `esc`, `tab`, `backtab`,
-//! `up`, `pgdn`, `f1`, `ctrl-c`, `shift-up`, `alt-x`.
+//! `up`, `pgdn`, `f1`, `ctrl-c`, `shift-up`, `alt-x`. Screens have three keys each
+//! (`3`, `f3`, `alt-3`; screen 10 is `0`, `f10`, `alt-0`) because plain digits tag
+//! behaviours on the Annotate screen.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

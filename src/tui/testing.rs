@@ -1,6 +1,6 @@
 //! Test fixtures of the TUI: a tiny prepared data set held in memory, a seeded item
-//! table for it, a state that has finished loading, and results built from real
-//! rankings of that table (no model needed).
+//! table for it, a state that has finished loading, results built from real rankings
+//! of that table (no model needed), and a small annotation set with three annotators.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -33,6 +33,41 @@ pub fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` cut to at most `max` cells in the middle, keeping its start and its end, which
+/// tell similar names apart (`r2ec-smol…ml100k-cpu`, `r2ec-smol…-ml1m-cpu`).
+pub fn cut_middle(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    if max < 3 {
+        return cut(s, max);
+    }
+    let keep = max - 1;
+    let (head_w, tail_w) = (keep - keep / 2, keep / 2);
+    let mut head = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > head_w {
+            break;
+        }
+        head.push(c);
+        w += cw;
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut w = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > tail_w {
+            break;
+        }
+        tail.push(c);
+        w += cw;
+    }
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
+}
+
 /// `s` cut to `cells` and padded with spaces to exactly `cells` cells, so the next
 /// column starts at the same place whatever the script.
 pub fn pad(s: &str, cells: usize) -> String {
@@ -115,6 +150,12 @@ mod tests {
         assert_eq!(pad("Heat", 6), "Heat  ");
         assert_eq!(cut("Heat", 4), "Heat");
         assert_eq!(cut("Heat", 0), "");
+        assert_eq!(
+            cut_middle("r2ec-smollm2-135m-ml100k-cpu", 17),
+            "r2ec-smo…100k-cpu"
+        );
+        assert_eq!(width(&cut_middle("r2ec-smollm2-135m-ml100k-cpu", 17)), 17);
+        assert_eq!(cut_middle("Heat", 17), "Heat");
     }
 
     #[test]

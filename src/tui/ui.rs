@@ -123,5 +123,13 @@ pub fn loading_line(stage: &str, done: usize, total: usize, tick: usize) -> Stri
 /// A title cut to `width` cells (display width, so wide characters count twice).
 pub use super::text::cut;
 
+/// A block title (` text `) fitted to a block `cells` wide: cut between words.
+pub fn fit_title(text: &str, cells: usize) -> String {
+    format!(
+        " {} ",
+        super::text::cut_words(text.trim(), cells.saturating_sub(4))
+    )
+}
+
 #[cfg(test)]
 mod tests;

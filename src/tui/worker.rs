@@ -1,9 +1,9 @@
 //! The model thread: loads the data set, the model and its item table (reporting
-//! progress at a bounded rate), then runs one job at a time: a recommendation with its
-//! rank trace and no-reasoning ranking, or a group of G sampled chains with RecPO's
-//! rewards. Model compute never runs on the UI thread (STYLE.md §8); cancellation is an
-//! `AtomicBool` the generator checks at every token. What it reports are
-//! `msg::WorkerEvent`s on the one event channel.
+//! progress at a bounded rate), then runs one job at a time: a recommendation (with the
+//! ranking so far while its chain is written, its rank trace and no-reasoning ranking),
+//! or a group of G sampled chains with RecPO's rewards. Model compute never runs on the
+//! UI thread (STYLE.md §8); cancellation is an `AtomicBool` the generator checks at
+//! every token. What it reports are `msg::WorkerEvent`s on the one event channel.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

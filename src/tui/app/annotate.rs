@@ -211,7 +211,7 @@ pub fn key_input(state: &mut State, k: KeyInput) -> Option<Vec<Effect>> {
         // here, so the keys mean the same before and after a set is opened.
         let c = plain_digit(k)?;
         state.status = format!(
-            "{c}: digits tag behaviours on this screen; open a set first (enter), switch screens with {}",
+            "{c}: open a set first; {} switch screens",
             switch_hint(state)
         );
         return Some(Vec::new());
@@ -278,10 +278,7 @@ pub fn key_input(state: &mut State, k: KeyInput) -> Option<Vec<Effect>> {
             }
         },
         None => {
-            state.status = format!(
-                "{c} is no behaviour (1-7 tag); switch screens with {}",
-                switch_hint(state)
-            );
+            state.status = format!("{c}: no behaviour; {} switch screens", switch_hint(state));
         }
     }
     Some(Vec::new())

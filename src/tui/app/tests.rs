@@ -469,10 +469,9 @@ fn a_digit_on_annotate_never_both_switches_and_tags() {
     // The chooser: a digit neither tags nor switches.
     key(&mut s, '3');
     assert_eq!(s.screen, Screen::Annotate);
-    assert!(
-        s.status.contains("switch screens with F1-F10 or tab"),
-        "{}",
-        s.status
+    assert_eq!(
+        s.status,
+        "3: open a set first; F1-F10 or tab switch screens"
     );
     update(&mut s, Msg::AnnotationSetOpened(Ok(opened_set())));
     for d in ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'] {
@@ -488,7 +487,10 @@ fn a_digit_on_annotate_never_both_switches_and_tags() {
             }
             None => {
                 assert!(!toggled, "{d} tagged");
-                assert!(s.status.contains("is no behaviour"), "{}", s.status);
+                assert_eq!(
+                    s.status,
+                    format!("{d}: no behaviour; F1-F10 or tab switch screens")
+                );
             }
         }
     }
@@ -681,34 +683,36 @@ fn training_opens_on_reward_then_the_valid_probe() {
     );
     key(&mut s, 'j');
     assert_eq!(s.training.field_name().as_deref(), Some("advantage"));
-    // A probe logged later comes second, and the chart shown stays where it was.
+    // The valid probe logged later comes second (its N@10 first), and the chart shown
+    // stays where it was.
     update(
         &mut s,
         Msg::RunsLoaded(snap(&[
             "advantage",
             "loss",
-            "reward",
-            "valid probe ndcg@10",
+            "probe_mrr",
+            "probe_n",
+            "probe_ndcg@10",
             "probe_secs",
+            "reward",
         ])),
     );
     assert_eq!(
         s.training.fields(),
         [
             "reward",
-            "valid probe ndcg@10",
-            "probe_secs",
+            "probe_ndcg@10",
+            "probe_mrr",
             "advantage",
-            "loss"
+            "loss",
+            "probe_n",
+            "probe_secs"
         ]
     );
     assert_eq!(s.training.field_name().as_deref(), Some("advantage"));
     key(&mut s, 'k');
     key(&mut s, 'k');
-    assert_eq!(
-        s.training.field_name().as_deref(),
-        Some("valid probe ndcg@10")
-    );
+    assert_eq!(s.training.field_name().as_deref(), Some("probe_ndcg@10"));
     // Steps on the axis are whole, with a whole middle step.
     assert_eq!(s.training.step_range(1.0, 24.0), (1.0, 25.0));
     assert_eq!(s.training.step_range(0.0, 24.0), (0.0, 24.0));

@@ -47,21 +47,19 @@ pub struct TrainingState {
 }
 
 /// Where a field comes in the list: the reward RecPO maximises first, then the valid
-/// probe (a held-out check of the policy) once a run logs one, then the other step
-/// fields, then evaluation fields. `advantage` is zero by construction (GRPO centres
-/// it in each group), so it is never the first chart.
+/// probe (`train::probe`'s `probe_*` fields, a held-out check of the policy) once a run
+/// logs one, its N@10 (the model-selection metric) first, then the other step fields,
+/// then evaluation fields. `advantage` is zero by construction (GRPO centres it in each
+/// group), so it is never the first chart.
 fn field_rank(name: &str) -> (u8, bool, String) {
-    let group = if name == "reward" {
-        0
-    } else if name.contains("probe") {
-        // "valid probe …" before any other split's probe.
-        if name.contains("valid") {
-            1
-        } else {
-            2
-        }
-    } else {
-        3
+    let probe = name.starts_with("probe_");
+    // The probe's bookkeeping (its size, its time) is no curve to open on.
+    let bookkeeping = name == "probe_n" || name.ends_with("_secs");
+    let group = match () {
+        _ if name == "reward" => 0,
+        _ if probe && name.contains("ndcg") => 1,
+        _ if probe && !bookkeeping => 2,
+        _ => 3,
     };
     (group, name.contains(' '), name.to_string())
 }

@@ -325,28 +325,43 @@ fn render_chooser(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|s| ListItem::new(cut(&format!("set     {s}"), w)))
         .chain(c.reports.iter().map(|r| {
             let from = if r.shipped {
-                "shipped with the checkpoint"
+                "shipped"
             } else {
                 "sessions/eval"
             };
             ListItem::new(cut(
                 &format!(
-                    "report  {} · {} · {}: opens as a set with suggested tags",
+                    "report  {} · {} · {from}",
                     r.name,
                     crate::tui::text::plural(r.chains, "chain", "chains"),
-                    from
                 ),
                 w,
             ))
         }))
         .collect();
+    let note = vec![
+        Line::styled(
+            "a report opens as a new set of its chains, with the tagger's suggested tags;",
+            theme.dim,
+        ),
+        Line::styled(
+            "shipped: the evaluation shipped with a checkpoint (assets/checkpoints/*/eval/)",
+            theme.dim,
+        ),
+    ];
+    let [list_area, note_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
     let mut ls = ListState::default().with_selected(Some(a.selected));
     let list = List::new(items)
         .block(block(
-            format!(" Annotate as {} · choose a set (enter) ", a.annotator),
+            format!(
+                " Annotate as {} · choose a set (enter opens it) ",
+                a.annotator
+            ),
             theme,
         ))
         .highlight_style(theme.selected.add_modifier(Modifier::BOLD))
         .style(Style::default());
-    f.render_stateful_widget(list, area, &mut ls);
+    f.render_stateful_widget(list, list_area, &mut ls);
+    f.render_widget(Paragraph::new(note).wrap(Wrap { trim: true }), note_area);
 }

@@ -43,8 +43,8 @@ fn joined(figs: &[(u8, String)]) -> String {
 }
 
 /// The status bar as (message, figures), fitted to `cells` so they never touch: the
-/// least important figures go until the message has its room (at least half the line),
-/// then the message is cut between words.
+/// message (what just happened) comes first, so the least important figures go until
+/// it fits or only the sampling label is left; then the message is cut between words.
 pub fn status_parts(state: &State, extras: &Extras, cells: usize) -> (String, String) {
     let left = match &state.load {
         LoadPhase::Loading { stage, done, total } => {
@@ -56,7 +56,7 @@ pub fn status_parts(state: &State, extras: &Extras, cells: usize) -> (String, St
         _ => state.status.clone(),
     };
     let mut figs = figures(state, extras);
-    let wanted = (width(&left) + GAP).min(cells / 2);
+    let wanted = width(&left) + GAP;
     while figs.len() > 1 && width(&joined(&figs)) + wanted > cells {
         let least = figs
             .iter()
@@ -114,7 +114,7 @@ fn short_help(a: Action) -> &'static str {
 fn screen_words(screen: Screen, a: Action) -> Option<&'static str> {
     match (screen, a) {
         (Screen::Picker, Action::Run) => Some("run it"),
-        (Screen::Annotate, Action::Pick) => Some("save, next"),
+        (Screen::Annotate, Action::Pick) => Some("save"),
         (Screen::Annotate, Action::Cancel) => Some("sets"),
         (Screen::Annotate, Action::Up) => Some("previous"),
         (Screen::Annotate, Action::Down) => Some("next"),
@@ -153,19 +153,26 @@ pub fn key_entries(state: &State, cells: usize) -> Vec<(String, String)> {
         });
         (!key.is_empty()).then(|| (key, words.to_string()))
     };
-    let mut rest: Vec<(String, String)> = state
-        .screen
-        .footer_actions()
-        .iter()
-        .filter_map(entry)
-        .collect();
+    // The Annotate chooser only moves and opens.
+    let actions: &[Action] = if state.screen == Screen::Annotate && state.annotate.set.is_none() {
+        &[Action::Pick, Action::Up, Action::Down]
+    } else {
+        state.screen.footer_actions()
+    };
+    let mut rest: Vec<(String, String)> = actions.iter().filter_map(entry).collect();
+    if state.screen == Screen::Annotate && state.annotate.set.is_none() {
+        if let Some(open) = rest.first_mut() {
+            open.1 = "open".into();
+        }
+    }
     let tail: Vec<(String, String)> = [Action::Help, Action::Quit]
         .iter()
         .filter_map(entry)
         .collect();
     let cost =
         |v: &[(String, String)]| -> usize { v.iter().map(|(k, w)| width(k) + width(w) + 3).sum() };
-    while !rest.is_empty() && cost(&first) + cost(&rest) + cost(&tail) > cells {
+    // The last entry needs no gap after it.
+    while !rest.is_empty() && cost(&first) + cost(&rest) + cost(&tail) - 2 > cells {
         rest.pop();
     }
     first.extend(rest);

@@ -112,7 +112,7 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     lines.push(Line::styled(
         cut(
             &format!(
-                "reward = {} R_d (NDCG@{} of the target) + {} R_c (its softmax); advantage: GRPO within the group",
+                "reward = {} R_d (NDCG@{}) + {} R_c (softmax) · advantage: GRPO in group",
                 1.0 - cfg.beta,
                 cfg.ndcg_k,
                 cfg.beta

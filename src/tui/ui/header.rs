@@ -36,16 +36,18 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             spans.push(Span::raw(format!("{v} ")));
         }
     } else {
-        // Narrow: values only, each cut to a share of the width (the data set and the
-        // device are short, so the model and adapter names give way).
-        let share = avail.saturating_sub(6) / parts.len();
-        for (i, (_, v)) in parts.iter().enumerate() {
-            let room = if i == 1 || i == 2 {
-                share + share / 2
-            } else {
-                share / 2
-            };
-            let room = room.max(width(v).min(share / 2)).saturating_sub(3);
+        // Narrow: values only. The device and the data set are short and say the most,
+        // so they stay whole (up to 16 cells); the model and adapter names share the rest.
+        let short = |v: &str| width(v).min(16);
+        let room = avail.saturating_sub(6 + 3 * parts.len());
+        let rest = room.saturating_sub(short(parts[0].1) + short(parts[3].1));
+        let rooms = [
+            short(parts[0].1),
+            rest / 2,
+            rest - rest / 2,
+            short(parts[3].1),
+        ];
+        for ((_, v), room) in parts.iter().zip(rooms) {
             spans.push(Span::styled("│ ", theme.dim));
             spans.push(Span::raw(format!("{} ", cut(v, room.max(4)))));
         }

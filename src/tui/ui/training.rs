@@ -144,7 +144,14 @@ pub fn render(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         let last = smooth
             .last()
             .map_or(String::new(), |p| format!(" = {}", fmt(p.1)));
-        legend.push((format!("━ {name}{last}"), Style::default().fg(col)));
+        // Two entries to a row even on a narrow terminal: long run names are cut.
+        let name_room = ((area.width as usize).saturating_sub(8) / 2)
+            .saturating_sub(crate::tui::text::width(&last) + 2)
+            .max(8);
+        legend.push((
+            format!("━ {}{last}", crate::tui::text::cut_middle(name, name_room)),
+            Style::default().fg(col),
+        ));
         datasets.push(
             Dataset::default()
                 .marker(Marker::Dot)
@@ -273,7 +280,20 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                         format!(" mean {:.1} [{:.0}, {:.0}]", l.mean, l.min, l.max)
                     });
                     [
-                        (format!("{}{last}", r.series.name), i, keep(|l| l.mean)),
+                        (
+                            // Two entries to a row: long run names are cut.
+                            format!(
+                                "{}{last}",
+                                crate::tui::text::cut_middle(
+                                    &r.series.name,
+                                    ((top.width as usize).saturating_sub(8) / 2)
+                                        .saturating_sub(crate::tui::text::width(&last) + 2)
+                                        .max(8)
+                                )
+                            ),
+                            i,
+                            keep(|l| l.mean),
+                        ),
                         (String::new(), i, keep(|l| l.min)),
                         (String::new(), i, keep(|l| l.max)),
                     ]
@@ -332,11 +352,17 @@ pub fn render_lengths(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .map(|(l, &c)| Bar::default().label(Line::from(l.clone())).value(c as u64))
             .collect();
         let mean = lengths.iter().sum::<usize>() as f64 / lengths.len() as f64;
-        let title = format!(
-            " Evaluation {name} ({}/{}, ↑↓) · {} chains · mean {mean:.1} tokens ",
-            t.eval % evals.len() + 1,
-            evals.len(),
-            lengths.len()
+        // Narrow: the report's name is cut in the middle (its end tells the data set),
+        // then the title between words, never inside one.
+        let name = crate::tui::text::cut_middle(name, (bottom.width as usize / 3).max(12));
+        let title = super::fit_title(
+            &format!(
+                "Evaluation {name} ({}/{}, ↑↓) · {} chains · mean {mean:.1} tokens",
+                t.eval % evals.len() + 1,
+                evals.len(),
+                lengths.len()
+            ),
+            bottom.width as usize,
         );
         let width = ((bottom.width.saturating_sub(2)) / labels.len().max(1) as u16)
             .saturating_sub(1)
@@ -364,15 +390,20 @@ fn render_rollouts(f: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some((run, s)) = all.get(t.rollout.min(all.len().saturating_sub(1))) else {
         return;
     };
-    let title = format!(
-        " Rollouts {}/{} (pgdn/pgup) · {run} · step {} · user {} · target {} ",
-        t.rollout.min(all.len() - 1) + 1,
-        all.len(),
-        s.step,
-        s.user_id,
-        s.target
+    let run = crate::tui::text::cut_middle(run, (area.width as usize / 3).max(12));
+    let title = super::fit_title(
+        &format!(
+            "Rollouts {}/{} (pgdn/pgup) · {run} · step {} · user {} · target {}",
+            t.rollout.min(all.len() - 1) + 1,
+            all.len(),
+            s.step,
+            s.user_id,
+            s.target
+        ),
+        area.width as usize,
     );
-    let w = area.width.saturating_sub(48) as usize;
+    // The figures before the text take 47 cells, the borders 2.
+    let w = area.width.saturating_sub(49) as usize;
     let mut lines: Vec<Line> = vec![Line::styled(
         "* marks the chain given the item loss (its group's best)",
         theme.dim,

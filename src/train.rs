@@ -8,6 +8,7 @@ pub mod advantage;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod contrastive;
 pub mod error;
 pub mod evaluate;
 pub mod lora;

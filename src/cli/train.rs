@@ -71,8 +71,14 @@ pub struct TrainArgs {
     pub reward: RewardKind,
     #[arg(long, default_value_t = 0.05)]
     pub beta: f64,
-    #[arg(long, default_value_t = 1000)]
+    /// Cut-off of the ranking reward's NDCG (`all`: the whole catalogue, a named
+    /// setting for small budgets).
+    #[arg(long, value_parser = parse_ndcg_k, default_value = "1000")]
     pub ndcg_k: usize,
+    /// GRPO's std divisor at least this (0: off): reward spreads below it are treated as
+    /// noise instead of being blown up to ±1. A named setting.
+    #[arg(long, default_value_t = 0.0)]
+    pub adv_std_floor: f64,
     /// grpo or rloo.
     #[arg(long, value_parser = parse_advantage, default_value = "grpo")]
     pub advantage: AdvantageKind,
@@ -167,6 +173,16 @@ fn bench_all() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_ndcg_k(s: &str) -> Result<usize, String> {
+    match s {
+        "all" => Ok(0),
+        _ => match s.parse::<usize>() {
+            Ok(k) if k > 0 => Ok(k),
+            _ => Err(format!("`{s}` is not a positive cut-off or `all`")),
+        },
+    }
+}
+
 fn parse_reward(s: &str) -> Result<RewardKind, String> {
     RewardKind::parse(s).ok_or_else(|| format!("unknown reward `{s}` (fused, ranking, similarity)"))
 }
@@ -191,6 +207,7 @@ impl TrainArgs {
                 ndcg_k: self.ndcg_k,
             },
             advantage: self.advantage,
+            adv_std_floor: self.adv_std_floor,
             eps_low: self.eps_low,
             eps_high: self.eps_high,
             item_top_k: self.item_top_k,

@@ -35,6 +35,13 @@ const EPS: f64 = 1e-8;
 /// Advantages of one user's group of rewards. A group of one has no baseline to compare
 /// with, so its advantage is 0 (the reference's unbiased std would be NaN there).
 pub fn advantages(kind: AdvantageKind, rewards: &[f64]) -> Vec<f64> {
+    advantages_floored(kind, rewards, 0.0)
+}
+
+/// [`advantages`] with GRPO's divisor at least `std_floor` (`--adv-std-floor`, a named
+/// setting, 0 = off): std + 1e-8 blows reward differences of 1e-5, which are noise,
+/// up to ±1; a floor keeps them small. RLOO ignores it.
+pub fn advantages_floored(kind: AdvantageKind, rewards: &[f64], std_floor: f64) -> Vec<f64> {
     let n = rewards.len();
     if n < 2 {
         return vec![0.0; n];
@@ -44,13 +51,31 @@ pub fn advantages(kind: AdvantageKind, rewards: &[f64]) -> Vec<f64> {
     match kind {
         AdvantageKind::Grpo => {
             let var = rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            let std = var.sqrt();
+            let std = var.sqrt().max(std_floor);
             rewards.iter().map(|r| (r - mean) / (std + EPS)).collect()
         }
         AdvantageKind::Rloo => rewards
             .iter()
             .map(|r| r - (sum - r) / (n - 1) as f64)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod floor_tests {
+    use super::*;
+
+    #[test]
+    fn a_floor_keeps_noise_small_and_leaves_real_spreads_alone() {
+        let noise = [1e-5, 2e-5, 1e-5, 3e-5];
+        assert!(advantages(AdvantageKind::Grpo, &noise)[3] > 1.0);
+        let floored = advantages_floored(AdvantageKind::Grpo, &noise, 0.01);
+        assert!(floored.iter().all(|a| a.abs() < 0.01), "{floored:?}");
+        let real = [0.1, 0.5, 0.2, 0.9];
+        assert_eq!(
+            advantages_floored(AdvantageKind::Grpo, &real, 0.01),
+            advantages(AdvantageKind::Grpo, &real)
+        );
     }
 }
 

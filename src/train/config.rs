@@ -23,6 +23,8 @@ pub struct RecPoConfig {
     pub top_k: usize,
     pub reward: RewardConfig,
     pub advantage: AdvantageKind,
+    /// GRPO's std divisor at least this (0: off, the paper's GRPO).
+    pub adv_std_floor: f64,
     /// Asymmetric clip range of the ratio: [1 - eps_low, 1 + eps_high].
     pub eps_low: f64,
     pub eps_high: f64,
@@ -73,6 +75,7 @@ impl Default for RecPoConfig {
             top_k: 50,
             reward: RewardConfig::default(),
             advantage: AdvantageKind::Grpo,
+            adv_std_floor: 0.0,
             eps_low: 0.2,
             eps_high: 0.28,
             item_top_k: 1,
@@ -154,6 +157,9 @@ impl RecPoConfig {
         }
         if !(self.tau > 0.0 && self.tau.is_finite()) {
             return bad("tau", "must be a finite number > 0");
+        }
+        if !(self.adv_std_floor >= 0.0 && self.adv_std_floor.is_finite()) {
+            return bad("adv_std_floor", "must be a finite number >= 0");
         }
         if !(0.0..=1.0).contains(&self.reward.beta) {
             return bad("reward.beta", "must be in [0, 1]");

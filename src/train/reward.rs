@@ -41,7 +41,9 @@ impl RewardKind {
 pub struct RewardConfig {
     pub kind: RewardKind,
     pub beta: f64,
-    /// Cut-off of the ranking reward's NDCG.
+    /// Cut-off of the ranking reward's NDCG; 0 is the whole catalogue (`--ndcg-k all`, a
+    /// named setting: NDCG@1000 is flat past rank 50 and 0 past 1000, so on a CPU
+    /// budget most chains would get no ranking signal at all).
     pub ndcg_k: usize,
 }
 
@@ -99,7 +101,8 @@ pub fn softmax_at(scores: &[f32], target: usize, masked: &[usize]) -> f64 {
 /// table order), with the user's history positions `masked`.
 pub fn fused_reward(cfg: &RewardConfig, scores: &[f32], target: usize, masked: &[usize]) -> Reward {
     let rank = rank_of_target(scores, target, masked);
-    let ndcg = ndcg_at(rank, cfg.ndcg_k);
+    let k = if cfg.ndcg_k == 0 { usize::MAX } else { cfg.ndcg_k };
+    let ndcg = ndcg_at(rank, k);
     let softmax = softmax_at(scores, target, masked);
     let reward = match cfg.kind {
         RewardKind::Fused => (1.0 - cfg.beta) * ndcg + cfg.beta * softmax,
@@ -111,6 +114,26 @@ pub fn fused_reward(cfg: &RewardConfig, scores: &[f32], target: usize, masked: &
         ndcg,
         softmax,
         rank,
+    }
+}
+
+#[cfg(test)]
+mod all_k_tests {
+    use super::*;
+
+    #[test]
+    fn ndcg_over_the_whole_catalogue_rewards_every_rank() {
+        // 2000 items, the target 1500th: NDCG@1000 gives nothing, NDCG@all gives
+        // 1 / log2(1501).
+        let scores: Vec<f32> = (0..2000).map(|i| -(i as f32)).collect();
+        let at_1000 = fused_reward(&RewardConfig::default(), &scores, 1499, &[]);
+        assert_eq!(at_1000.ndcg, 0.0);
+        let all = RewardConfig {
+            ndcg_k: 0,
+            ..Default::default()
+        };
+        let r = fused_reward(&all, &scores, 1499, &[]);
+        assert!((r.ndcg - 1.0 / 1501f64.log2()).abs() < 1e-12, "{r:?}");
     }
 }
 

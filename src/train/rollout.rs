@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use super::advantage::{advantages, top_advantage};
+use super::advantage::{advantages_floored, top_advantage};
 use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::reward::{fused_reward, Reward};
@@ -146,7 +146,7 @@ pub fn sample_groups(
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();
-        let adv = advantages(cfg.advantage, &r);
+        let adv = advantages_floored(cfg.advantage, &r, cfg.adv_std_floor);
         let top = top_advantage(&adv, cfg.item_top_k);
         groups.push(Group {
             example: example.clone(),

@@ -106,7 +106,7 @@ fn kill_during_item_table_caching_never_leaves_a_table_that_is_used_half_written
     // Kills spread over the build, then some at the moment the cache file is written.
     let mut mid_write = 0;
     for round in 0..8u64 {
-        let child = cmd(home.path(), &RECOMMEND)
+        let child = cmd(home.path(), RECOMMEND)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -391,27 +391,6 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[cfg(test)]
-mod mask_tests {
-    use super::*;
-
-    #[test]
-    fn dropout_masks_keep_the_right_share_and_depend_only_on_the_key() {
-        let (n, p) = (200_000, 0.05);
-        let a = keep_mask(7, n, p, 2.0);
-        let dropped = a.iter().filter(|&&m| m == 0.0).count() as f64 / n as f64;
-        assert!((dropped - p).abs() < 0.003, "dropped share {dropped}");
-        assert!(a.iter().all(|&m| m == 0.0 || m == 2.0));
-        assert_eq!(a, keep_mask(7, n, p, 2.0), "same key, same mask");
-        let b = keep_mask(8, n, p, 2.0);
-        let same = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / n as f64;
-        // Independent masks agree where both keep or both drop: 0.95^2 + 0.05^2.
-        assert!((same - 0.905).abs() < 0.01, "agreement {same}");
-        assert_eq!(&keep_mask(7, 1000, p, 2.0)[..], &a[..1000], "a prefix of the stream");
-        assert!(keep_mask(1, 1000, 0.0, 1.0).iter().all(|&m| m == 1.0));
-    }
-}
-
 impl LinearHook for Lora {
     fn adapt(
         &self,
@@ -437,5 +416,26 @@ impl LinearHook for Lora {
             .matmul(&p.b.as_tensor().t()?)?;
         let update = (update * self.cfg.scale())?.reshape(base.shape())?;
         base + update
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn dropout_masks_keep_the_right_share_and_depend_only_on_the_key() {
+        let (n, p) = (200_000, 0.05);
+        let a = keep_mask(7, n, p, 2.0);
+        let dropped = a.iter().filter(|&&m| m == 0.0).count() as f64 / n as f64;
+        assert!((dropped - p).abs() < 0.003, "dropped share {dropped}");
+        assert!(a.iter().all(|&m| m == 0.0 || m == 2.0));
+        assert_eq!(a, keep_mask(7, n, p, 2.0), "same key, same mask");
+        let b = keep_mask(8, n, p, 2.0);
+        let same = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / n as f64;
+        // Independent masks agree where both keep or both drop: 0.95^2 + 0.05^2.
+        assert!((same - 0.905).abs() < 0.01, "agreement {same}");
+        assert_eq!(&keep_mask(7, 1000, p, 2.0)[..], &a[..1000], "a prefix of the stream");
+        assert!(keep_mask(1, 1000, 0.0, 1.0).iter().all(|&m| m == 1.0));
     }
 }

@@ -26,6 +26,9 @@ use crate::model::loaded::LoadedModel;
 use crate::model::sampling::Sampling;
 use crate::rec::ItemTable;
 
+/// A statistic of per-example values (mean, median).
+type Stat = fn(&mut [f64]) -> f64;
+
 /// Keeps the probe's draw apart from the run's other seeded streams.
 const PROBE_SEED_MIX: u64 = 0x9e0b_e5ee_d000_0001;
 
@@ -137,7 +140,7 @@ impl Probe {
         let per = |f: &dyn Fn(Option<usize>) -> f64| -> Vec<f64> {
             self.ranks.iter().map(|&r| f(r)).collect()
         };
-        let stats: [(&str, Vec<f64>, fn(&mut [f64]) -> f64); 5] = [
+        let stats: [(&str, Vec<f64>, Stat); 5] = [
             ("mean_rank", ranks.clone(), mean),
             ("median_rank", ranks, median),
             ("mrr", per(&|r| r.map_or(0.0, |r| 1.0 / r as f64)), mean),

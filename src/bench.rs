@@ -25,6 +25,13 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Restarts the peak that [`peak_rss_mib`] reports from the current resident memory
+/// (Linux: writing 5 to `/proc/self/clear_refs`), so one process can measure the peak
+/// of several configurations in turn. False where the kernel does not offer it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// Median of a non-empty list (the mean of the middle two for even lengths).
 pub fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();

@@ -2,16 +2,18 @@
 //! device (the CLI puts them together into one JSON record):
 //! - parity of a model on one device (or in one weight format) with a reference: the
 //!   logits of every position of a prompt (cosine, largest difference, argmax
-//!   agreement) and a greedy continuation token for token;
+//!   agreement), a greedy continuation token for token, and prompts of different
+//!   lengths in one left-padded batch against each alone;
 //! - the device sampler on the model's own logits against the host's top-k, nucleus
 //!   and argmax;
 //! - seconds per recommendation as the Hugging Face anchor (`../shared/bench/
 //!   hf_generate.py`) times it: the prompt, exactly N greedy reasoning tokens, and the
-//!   final hidden state, at batch 1 and batched (copies of the prompt);
-//! - a short RecPO run that checkpoints into a folder, with its users per hour.
+//!   final hidden state, at batch 1 and batched (copies of the prompt).
+//!
+//! The short RecPO run of the check is the CLI's (`src/cli/bench/gpu.rs`): training sits
+//! above this layer.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Tensor};
@@ -20,20 +22,13 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::median;
-use crate::data::PreparedDataset;
 use crate::model::backbone::KvCache;
 use crate::model::error::ModelError;
 use crate::model::generate::{generate_batch, GenerateOptions, GenerateRequest};
 use crate::model::loaded::LoadedModel;
-use crate::model::lora::{Lora, LoraConfig};
 use crate::model::sampling::device::DeviceSampler;
 use crate::model::sampling::repetition::Repetition;
 use crate::model::sampling::Sampling;
-use crate::rec::ItemTable;
-use crate::train::checkpoint::list_checkpoints;
-use crate::train::error::TrainError;
-use crate::train::report::CollectingReporter;
-use crate::train::{RecPo, RecPoConfig};
 
 /// The parity bound of the GPU check: cosine of the logits of CPU (f32) and GPU.
 pub const MIN_COSINE: f64 = 0.9999;
@@ -111,8 +106,13 @@ pub struct GreedyParity {
     pub tested: Vec<u32>,
 }
 
-/// Exactly `n` greedy tokens after `ids` (the end of the turn banned until then).
-pub fn greedy_tokens(model: &LoadedModel, ids: &[u32], n: usize) -> Result<Vec<u32>, ModelError> {
+/// Exactly `n` greedy tokens after each prompt (the end of the turn banned until then),
+/// the prompts in one left-padded batch.
+pub fn greedy_batch(
+    model: &LoadedModel,
+    prompts: &[Vec<u32>],
+    n: usize,
+) -> Result<Vec<Vec<u32>>, ModelError> {
     let opts = GenerateOptions {
         max_new_tokens: n,
         min_new_tokens: n,
@@ -121,10 +121,13 @@ pub fn greedy_tokens(model: &LoadedModel, ids: &[u32], n: usize) -> Result<Vec<u
         force_answer: false,
         ..Default::default()
     };
-    let req = [GenerateRequest {
-        prompt_ids: ids.to_vec(),
-        samples: 1,
-    }];
+    let req: Vec<GenerateRequest> = prompts
+        .iter()
+        .map(|p| GenerateRequest {
+            prompt_ids: p.clone(),
+            samples: 1,
+        })
+        .collect();
     let (chains, _) = generate_batch(
         &model.backbone,
         &model.tokenizer,
@@ -135,9 +138,58 @@ pub fn greedy_tokens(model: &LoadedModel, ids: &[u32], n: usize) -> Result<Vec<u
     )?;
     Ok(chains
         .into_iter()
-        .next()
         .map(|c| c.token_ids[..c.sampled_tokens].to_vec())
+        .collect())
+}
+
+/// Exactly `n` greedy tokens after `ids`.
+pub fn greedy_tokens(model: &LoadedModel, ids: &[u32], n: usize) -> Result<Vec<u32>, ModelError> {
+    Ok(greedy_batch(model, &[ids.to_vec()], n)?
+        .pop()
         .unwrap_or_default())
+}
+
+fn first_difference(a: &[u32], b: &[u32]) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaddedParity {
+    /// Prompt lengths, in batch order.
+    pub prompt_tokens: Vec<usize>,
+    pub tokens: usize,
+    pub same: bool,
+    /// Per prompt, the first token that differs.
+    pub first_difference: Vec<Option<usize>>,
+}
+
+/// Prompts of different lengths in one left-padded batch on `tested` (padding, masks
+/// and positions of every row) against each prompt alone on `reference`.
+pub fn padded_parity(
+    reference: &LoadedModel,
+    tested: &LoadedModel,
+    prompts: &[Vec<u32>],
+    n: usize,
+) -> Result<PaddedParity, ModelError> {
+    let got = greedy_batch(tested, prompts, n)?;
+    let want = prompts
+        .iter()
+        .map(|p| greedy_tokens(reference, p, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first: Vec<Option<usize>> = want
+        .iter()
+        .zip(&got)
+        .map(|(w, g)| first_difference(w, g))
+        .collect();
+    Ok(PaddedParity {
+        prompt_tokens: prompts.iter().map(Vec::len).collect(),
+        tokens: n,
+        same: first.iter().all(Option::is_none),
+        first_difference: first,
+    })
 }
 
 /// The greedy continuations of `ids` by both models, token for token.
@@ -149,11 +201,7 @@ pub fn greedy_parity(
 ) -> Result<GreedyParity, ModelError> {
     let want = greedy_tokens(reference, ids, n)?;
     let got = greedy_tokens(tested, ids, n)?;
-    let first_difference = want
-        .iter()
-        .zip(&got)
-        .position(|(a, b)| a != b)
-        .or_else(|| (want.len() != got.len()).then(|| want.len().min(got.len())));
+    let first_difference = first_difference(&want, &got);
     Ok(GreedyParity {
         tokens: n,
         same: first_difference.is_none(),
@@ -303,66 +351,5 @@ pub fn bench_recommendation(
         reasoning_tokens,
         secs_per_recommendation: median(&runs),
         runs,
-    })
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RecPoFigures {
-    pub steps: usize,
-    pub users_per_step: usize,
-    pub group_size: usize,
-    pub max_new_tokens: usize,
-    pub temperature: f64,
-    pub top_k: usize,
-    /// Users trained on per hour of step time (rollout, scoring, backward, update,
-    /// checkpoint).
-    pub users_per_hour: f64,
-    pub step_secs: Vec<f64>,
-    pub rollout_secs: Vec<f64>,
-    pub backward_secs: Vec<f64>,
-    pub rollout_tokens: Vec<usize>,
-    pub run_dir: PathBuf,
-    /// The latest checkpoint written (what `r2ec train --resume --out RUN_DIR` continues).
-    pub checkpoint: Option<PathBuf>,
-}
-
-/// `cfg.steps` RecPO steps from `model`'s base weights with a fresh LoRA adapter
-/// (`r2ec train`'s defaults), into `run_dir`, which must not hold a run yet.
-pub fn recpo_run(
-    model: &LoadedModel,
-    data: &PreparedDataset,
-    table: ItemTable,
-    cfg: RecPoConfig,
-    run_dir: &Path,
-) -> Result<RecPoFigures, TrainError> {
-    let adapter = Lora::new(
-        LoraConfig::default(),
-        model.config(),
-        model.device(),
-        cfg.seed,
-    )?
-    .with_base_model(model.name.clone());
-    let figures_cfg = cfg.clone();
-    let mut trainer = RecPo::open(model, &adapter, data, cfg, run_dir, table, false)?;
-    let mut reporter = CollectingReporter::default();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    trainer.run(&mut reporter, &stop)?;
-    let steps = &reporter.steps;
-    let secs: f64 = steps.iter().map(|m| m.step_secs).sum();
-    let users = (figures_cfg.users_per_step * steps.len()) as f64;
-    Ok(RecPoFigures {
-        steps: steps.len(),
-        users_per_step: figures_cfg.users_per_step,
-        group_size: figures_cfg.group_size,
-        max_new_tokens: figures_cfg.max_new_tokens,
-        temperature: figures_cfg.temperature,
-        top_k: figures_cfg.top_k,
-        users_per_hour: if secs > 0.0 { users / secs * 3600.0 } else { 0.0 },
-        step_secs: steps.iter().map(|m| m.step_secs).collect(),
-        rollout_secs: steps.iter().map(|m| m.rollout_secs).collect(),
-        backward_secs: steps.iter().map(|m| m.backward_secs).collect(),
-        rollout_tokens: steps.iter().map(|m| m.rollout_tokens).collect(),
-        run_dir: run_dir.to_path_buf(),
-        checkpoint: list_checkpoints(run_dir)?.last().map(|(_, d)| d.clone()),
     })
 }

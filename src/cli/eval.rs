@@ -270,6 +270,12 @@ impl EvalArgs {
             UserVectorAt::AfterReasoning
         };
         let generate = self.model.generate_options();
+        if !generate.repetition.is_off() {
+            notes.push(format!(
+                "repetition control on (penalty {}, no repeated {}-grams): not SPEC decoding",
+                generate.repetition.penalty, generate.repetition.no_repeat_ngram
+            ));
+        }
         let mut scorer = ModelScorer::new(
             UserEncoder::new(&model, data),
             &table,
@@ -286,6 +292,8 @@ impl EvalArgs {
         let settings = json!({
             "max_new_tokens": generate.max_new_tokens,
             "sampling": format!("{:?}", generate.sampling),
+            "repetition_penalty": generate.repetition.penalty,
+            "no_repeat_ngram": generate.repetition.no_repeat_ngram,
             "user_vector": format!("{user_vector:?}"),
             "history_window": HISTORY_WINDOW,
             "tau": r2ec::rec::TAU,

@@ -84,7 +84,6 @@ impl RecommendArgs {
                 UserVectorAt::AfterReasoning
             },
             top_k: self.top,
-            ..Default::default()
         };
         let target = example.target_id();
         let mut stdout = std::io::stdout();

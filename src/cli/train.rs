@@ -15,7 +15,7 @@ use r2ec::model::device::DeviceChoice;
 use r2ec::paths::Paths;
 use r2ec::rec::items::load_item_table;
 use r2ec::train::advantage::AdvantageKind;
-use r2ec::bench::peak_rss_mib;
+use r2ec::bench::{peak_rss_mib, reset_peak_rss};
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
 use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::checkpoint::list_checkpoints;
@@ -38,10 +38,10 @@ pub struct TrainArgs {
     pub resume: bool,
     /// Time one training step instead of training: each configuration of the comparison
     /// (recpo-exact, recpo-lora8, wo-reasoning-exact, wo-reasoning-lora8, then the item
-    /// table rebuild) in its own process, one JSON line each.
+    /// table rebuild), one JSON line each with its own peak memory.
     #[arg(long)]
     pub bench: bool,
-    /// Only this bench configuration (what each process of `--bench` runs).
+    /// Only this bench configuration.
     #[arg(long, requires = "bench")]
     pub bench_config: Option<String>,
     /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
@@ -152,26 +152,6 @@ pub struct TrainArgs {
 /// The bench configuration that times the item table's rebuild.
 const TABLE_BENCH: &str = "table-rebuild";
 
-/// `--bench`: every configuration in its own process (its own peak memory), with this
-/// process's arguments; each prints one JSON line, printed here as it comes.
-fn bench_all() -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the r2ec binary")?;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let names = PRESETS.iter().map(|p| p.name).chain([TABLE_BENCH]);
-    for name in names {
-        let out = std::process::Command::new(&exe)
-            .args(&args)
-            .args(["--bench-config", name])
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("running bench configuration {name}"))?;
-        if !out.status.success() {
-            bail!("bench configuration {name} failed ({})", out.status);
-        }
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-    }
-    Ok(())
-}
 
 fn parse_ndcg_k(s: &str) -> Result<usize, String> {
     match s {
@@ -335,9 +315,6 @@ impl TrainArgs {
         if let (Some(out), false) = (&self.out, self.bench) {
             self.check_run_folder(out)?;
         }
-        if self.bench && self.bench_config.is_none() {
-            return bench_all();
-        }
         let data = super::data::open_prepared(paths, &self.data)?;
         let opts = ModelOpts {
             model: self.model.clone(),
@@ -366,9 +343,19 @@ impl TrainArgs {
         })?;
         eprintln!("{status}");
         if self.bench {
-            let name = self.bench_config.as_deref().unwrap_or_default();
-            let line = self.bench_one(name, &model, &data, &table)?;
-            println!("{line}");
+            // Every configuration in turn (or the one asked for), the peak memory
+            // restarted before each, one JSON line each as it finishes.
+            let all: Vec<&str> = PRESETS.iter().map(|p| p.name).chain([TABLE_BENCH]).collect();
+            let names = match self.bench_config.as_deref() {
+                Some(name) => vec![name],
+                None => all,
+            };
+            for name in names {
+                if !reset_peak_rss() {
+                    eprintln!("note: peak memory cannot be restarted here; peaks accumulate");
+                }
+                println!("{}", self.bench_one(name, &model, &data, &table)?);
+            }
             return Ok(());
         }
         let Some(out) = self.out.clone() else {

@@ -185,7 +185,9 @@ impl Backbone {
             candle_core::bail!("padding flags do not match ids of shape [{b}, {l}]")
         }
         let (start, positions) = cache.extend_rows(real)?;
-        let step = if self.device_masks && l == 1 {
+        // A one-token step of real tokens (every decode step) reads the device buffer; a
+        // padded one (a pad query sees only itself) takes the host's masks.
+        let step = if self.device_masks && l == 1 && real.iter().all(|r| r[0]) {
             self.decode_step_inputs(cache, &positions)?
         } else {
             self.step_inputs(cache.rows(), start, l, &positions)?

@@ -126,12 +126,17 @@ impl LoadedModel {
     ) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
-            let (ids, pad) = left_pad(chunk, self.device())?;
+            let (ids, _) = left_pad(chunk, self.device())?;
             let max_len = ids.dim(1)?;
+            // The padding as host flags: nothing read back from a GPU before the forward.
+            let real: Vec<Vec<bool>> = chunk
+                .iter()
+                .map(|p| (0..max_len).map(|j| j >= max_len - p.len()).collect())
+                .collect();
             let mut cache = KvCache::new(self.config(), chunk.len());
             let h = self
                 .backbone
-                .forward_hidden_hooked(&ids, &mut cache, Some(&pad), hook)?;
+                .forward_hidden_flags(&ids, &mut cache, &real, hook)?;
             let last = h
                 .narrow(1, max_len - 1, 1)?
                 .squeeze(1)?

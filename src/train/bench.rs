@@ -3,8 +3,8 @@
 //! the item side, the optimizer update and the refresh of the batch targets' table rows.
 //! Nothing is written; the adapter is updated in memory only.
 //!
-//! `PRESETS` are the configurations the README compares; each is run in its own process
-//! by `r2ec train --bench`, so each has its own peak memory.
+//! `PRESETS` are the configurations the README compares; `r2ec train --bench` runs
+//! each in turn, restarting the peak-memory count before each.
 
 use std::time::Instant;
 

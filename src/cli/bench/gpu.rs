@@ -1,7 +1,10 @@
 //! `r2ec bench --suite gpu [--out DIR]`: the GPU check as one command and one JSON record
 //! (printed on one line, and written to `DIR/gpu-check.json`):
 //! - `parity`: the 343-token bench prompt's logits on the GPU against the CPU with dense
-//!   f32 weights (cosine >= 0.9999 over all positions) and the same 64 greedy tokens;
+//!   f32 weights (cosine >= 0.9999 over all positions), the same 64 greedy tokens, and
+//!   three cuts of the prompt in one left-padded batch giving each one's greedy tokens;
+//!   beside it, for information, the same with dense bf16 weights on the GPU and their
+//!   decode speed, the numbers `--weights auto` on a GPU is chosen by;
 //! - `sampler`: the device sampler on the GPU's logits against the host's argmax, top-k
 //!   and nucleus;
 //! - `recommend`: test example 0 with the shipped adapter, through the pipeline;
@@ -13,7 +16,7 @@
 //!   `DIR/recpo` (named in the record).
 //!
 //! Each part records its own error and the others still run, so one run on a GPU tells
-//! as much as it can. Where no CUDA device can be used the check stops with the reason
+//! as much as it can; `--parts` runs some of them only. Where no CUDA device can be used the check stops with the reason
 //! (and writes the record saying so); `--device cpu` runs the same parts on the CPU, a
 //! dry run (parity then compares the chosen `--weights` with f32 on the CPU).
 
@@ -22,33 +25,69 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use candle_core::Device;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{round2, BenchArgs};
 use crate::cli::model_opts::{weights_in_use, ModelOpts};
 use r2ec::bench::gpu::{
-    bench_recommendation, greedy_parity, logit_parity, recpo_run, sampler_check, MIN_COSINE,
+    bench_recommendation, greedy_parity, logit_parity, padded_parity, sampler_check, MIN_COSINE,
 };
 use r2ec::bench::{anchor_prompt, bench_decode, bench_item_table, bench_prefill};
 use r2ec::data::prepared::Split;
+use r2ec::data::PreparedDataset;
 use r2ec::data::UserHistory;
 use r2ec::model::backbone::LoadOptions;
 use r2ec::model::device::{pick_device, DeviceChoice};
 use r2ec::model::linear::WeightFormat;
 use r2ec::model::loaded::LoadedModel;
+use r2ec::model::lora::{Lora, LoraConfig};
 use r2ec::paths::Paths;
 use r2ec::rec::items::load_item_table;
 use r2ec::rec::pipeline::UserEncoder;
 use r2ec::rec::recommender::{recommend, RecommendOptions};
-use r2ec::train::RecPoConfig;
+use r2ec::rec::ItemTable;
+use r2ec::train::checkpoint::list_checkpoints;
+use r2ec::train::report::CollectingReporter;
+use r2ec::train::{RecPo, RecPoConfig};
 
 /// The record's file name under `--out`.
 pub const RECORD_FILE: &str = "gpu-check.json";
 
+/// The parts of the GPU check, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    Parity,
+    Sampler,
+    Recommend,
+    Bench,
+    Recpo,
+}
+
+impl Part {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Parity => "parity",
+            Self::Sampler => "sampler",
+            Self::Recommend => "recommend",
+            Self::Bench => "bench",
+            Self::Recpo => "recpo",
+        }
+    }
+}
+
 /// Settings of `--suite gpu`; the defaults are the and the paper's.
 #[derive(Debug, Clone, Args)]
 pub struct GpuCheckArgs {
+    /// `--suite gpu`: the parts to run, in this order (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "parity,sampler,recommend,bench,recpo"
+    )]
+    pub parts: Vec<Part>,
     /// `--suite gpu`: prepared data set for `recommend` and the RecPO run.
     #[arg(long, default_value = "ml-100k")]
     pub data: String,
@@ -192,78 +231,135 @@ pub fn run(args: &BenchArgs, paths: &Paths) -> anyhow::Result<()> {
     );
     let ids = tested.tokenizer.encode(&anchor_prompt())?;
 
-    say("parity with the CPU (dense f32)");
-    let parity = section(|| {
-        let reference = load(&args.model, paths, &Device::Cpu, WeightFormat::F32, None)?;
-        let logits = logit_parity(&reference, &tested, &ids)?;
-        let greedy = greedy_parity(&reference, &tested, &ids, g.parity_tokens)?;
-        let ok = logits.cosine >= MIN_COSINE && greedy.same;
-        Ok(json!({
-            "ok": ok,
-            "reference": "cpu, weights f32",
-            "min_cosine": MIN_COSINE,
-            "prompt_tokens": ids.len(),
-            "logits": logits,
-            "greedy": greedy,
-        }))
-    });
-    record.insert("parity".into(), parity);
-
-    say("device sampler against the host");
-    let sampler = section(|| {
-        let s = sampler_check(&tested, &ids, 256)?;
-        Ok(json!({ "ok": s.ok, "check": s }))
-    });
-    record.insert("sampler".into(), sampler);
-
-    say("recommend: test example 0 with the shipped adapter");
-    let rec = section(|| recommend_example(args, paths, &device, format));
-    record.insert("recommend".into(), rec);
-
-    say("speed figures");
-    let bench = section(|| speed(args, &tested, &ids));
-    record.insert("bench".into(), bench);
-
-    say("RecPO: a short run");
-    let recpo = section(|| {
-        let data = crate::cli::data::open_prepared(paths, &g.data)?;
-        let (table, status) = load_item_table(&tested, &data, &g.data, &mut |_, _| {})?;
-        say(&status.to_string());
-        let root = out.clone().unwrap_or_else(|| {
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            paths.root.join("runs").join(format!("gpu-check-{stamp}"))
+    for &part in &g.parts {
+        say(match part {
+            Part::Parity => "parity with the CPU (dense f32)",
+            Part::Sampler => "device sampler against the host",
+            Part::Recommend => "recommend: test example 0 with the shipped adapter",
+            Part::Bench => "speed figures",
+            Part::Recpo => "RecPO: a short run",
         });
-        let run_dir = fresh_run_dir(&root);
-        let cfg = RecPoConfig {
-            steps: g.recpo_steps,
-            users_per_step: g.recpo_users,
-            group_size: g.recpo_group,
-            max_new_tokens: g.recpo_tokens,
-            eval_every: 0,
-            rollout_log_every: 1,
-            ..RecPoConfig::default()
-        };
-        let f = recpo_run(&tested, &data, table, cfg, &run_dir)?;
-        Ok(json!({
-            "ok": f.steps == g.recpo_steps && f.checkpoint.is_some(),
-            "figures": f,
-            "resume": format!("r2ec train --data {} --out {} --resume --steps N", g.data, run_dir.display()),
-        }))
-    });
-    record.insert("recpo".into(), recpo);
-
-    let ok = ["parity", "sampler", "recommend", "bench", "recpo"]
+        let t = Instant::now();
+        let mut v = section(|| match part {
+            Part::Parity => parity(args, paths, &device, &tested, &ids),
+            Part::Sampler => {
+                let s = sampler_check(&tested, &ids, 256)?;
+                Ok(json!({ "ok": s.ok, "check": s }))
+            }
+            Part::Recommend => recommend_example(args, paths, &device, format),
+            Part::Bench => speed(args, &tested, &ids),
+            Part::Recpo => recpo(args, paths, &tested, out.as_deref()),
+        });
+        if let Value::Object(m) = &mut v {
+            m.insert("secs".into(), json!(round2(t.elapsed().as_secs_f64())));
+        }
+        record.insert(part.key().into(), v);
+    }
+    let ok = g
+        .parts
         .iter()
-        .all(|k| record.get(*k).is_some_and(section_ok));
+        .all(|p| record.get(p.key()).is_some_and(section_ok));
     record.insert("ok".into(), json!(ok));
     record.insert(
         "total_secs".into(),
         json!(round2(started.elapsed().as_secs_f64())),
     );
     emit(&Value::Object(record), out.as_deref())
+}
+
+/// The tested model against the CPU with f32 weights; then, when the tested weights
+/// are not bf16 already, bf16 on the same device against the same reference, with its
+/// decode speed (information: what `--weights auto` on a GPU is chosen by).
+fn parity(
+    args: &BenchArgs,
+    paths: &Paths,
+    device: &Device,
+    tested: &LoadedModel,
+    ids: &[u32],
+) -> anyhow::Result<Value> {
+    let g = &args.gpu;
+    let reference = load(&args.model, paths, &Device::Cpu, WeightFormat::F32, None)?;
+    let logits = logit_parity(&reference, tested, ids)?;
+    let greedy = greedy_parity(&reference, tested, ids, g.parity_tokens)?;
+    // The bench prompt cut to three lengths, so the batch is left-padded.
+    let prompts: Vec<Vec<u32>> = [ids.len(), ids.len() * 2 / 3, ids.len() / 3]
+        .iter()
+        .map(|&n| ids[..n.max(1)].to_vec())
+        .collect();
+    let padded = padded_parity(&reference, tested, &prompts, g.parity_tokens.min(16))?;
+    let ok = logits.cosine >= MIN_COSINE && greedy.same && padded.same;
+    let mut v = json!({
+        "ok": ok,
+        "reference": "cpu, weights f32",
+        "min_cosine": MIN_COSINE,
+        "prompt_tokens": ids.len(),
+        "logits": logits,
+        "greedy": greedy,
+        "padded_batch": padded,
+    });
+    if args.model.weight_format().on(device) != WeightFormat::Bf16 {
+        let bf16 = section(|| {
+            let m = load(&args.model, paths, device, WeightFormat::Bf16, None)?;
+            let logits = logit_parity(&reference, &m, ids)?;
+            let greedy = greedy_parity(&reference, &m, ids, g.parity_tokens)?;
+            let d1 = bench_decode(&m, ids, 1, args.new_tokens, 1)?;
+            let db = bench_decode(&m, ids, args.batch, args.new_tokens, 1)?;
+            Ok(json!({
+                "ok": logits.cosine >= MIN_COSINE && greedy.same,
+                "logits": logits,
+                "greedy_same": greedy.same,
+                "greedy_first_difference": greedy.first_difference,
+                "decode_tok_s": round2(d1.tok_s),
+                "decode_batch_tok_s": round2(db.tok_s),
+            }))
+        });
+        v["bf16"] = bf16;
+    }
+    Ok(v)
+}
+
+/// A short RecPO run from the base weights into a fresh folder under `--out` (else
+/// under `runs/`).
+fn recpo(
+    args: &BenchArgs,
+    paths: &Paths,
+    tested: &LoadedModel,
+    out: Option<&Path>,
+) -> anyhow::Result<Value> {
+    let g = &args.gpu;
+    let data = crate::cli::data::open_prepared(paths, &g.data)?;
+    let (table, status) = load_item_table(tested, &data, &g.data, &mut |_, _| {})?;
+    eprintln!("gpu check: {status}");
+    let root = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        paths.root.join("runs").join(format!("gpu-check-{stamp}"))
+    });
+    let run_dir = fresh_run_dir(&root);
+    let cfg = RecPoConfig {
+        steps: g.recpo_steps,
+        users_per_step: g.recpo_users,
+        group_size: g.recpo_group,
+        max_new_tokens: g.recpo_tokens,
+        // A speed run: no evaluation, and no valid probe (greedy chains for 256 valid
+        // examples before the first step and after the last).
+        eval_every: 0,
+        probe_every: 0,
+        rollout_log_every: 1,
+        ..RecPoConfig::default()
+    };
+    let f = recpo_run(tested, &data, table, cfg, &run_dir)?;
+    Ok(json!({
+        "ok": f.steps == g.recpo_steps && f.checkpoint.is_some(),
+        "resume": format!(
+            "r2ec train --data {} --out {} --resume --steps N",
+            g.data,
+            run_dir.display()
+        ),
+        "figures": f,
+    }))
 }
 
 /// `recommend` on test example 0 of `--data` with the shipped adapter (or `--adapter`).
@@ -338,4 +434,69 @@ fn speed(args: &BenchArgs, model: &LoadedModel, ids: &[u32]) -> anyhow::Result<V
             "s_per_recommendation_batched": rec_b.runs,
         },
     }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct RecPoFigures {
+    pub steps: usize,
+    pub users_per_step: usize,
+    pub group_size: usize,
+    pub max_new_tokens: usize,
+    pub temperature: f64,
+    pub top_k: usize,
+    /// Users trained on per hour of step time (rollout, scoring, backward, update,
+    /// checkpoint).
+    pub users_per_hour: f64,
+    pub step_secs: Vec<f64>,
+    pub rollout_secs: Vec<f64>,
+    pub backward_secs: Vec<f64>,
+    pub rollout_tokens: Vec<usize>,
+    pub run_dir: PathBuf,
+    /// The latest checkpoint written (what `r2ec train --resume --out RUN_DIR` continues).
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// `cfg.steps` RecPO steps from `model`'s base weights with a fresh LoRA adapter
+/// (`r2ec train`'s defaults), into `run_dir`, which must not hold a run yet.
+fn recpo_run(
+    model: &LoadedModel,
+    data: &PreparedDataset,
+    table: ItemTable,
+    cfg: RecPoConfig,
+    run_dir: &Path,
+) -> anyhow::Result<RecPoFigures> {
+    let adapter = Lora::new(
+        LoraConfig::default(),
+        model.config(),
+        model.device(),
+        cfg.seed,
+    )?
+    .with_base_model(model.name.clone());
+    let figures_cfg = cfg.clone();
+    let mut trainer = RecPo::open(model, &adapter, data, cfg, run_dir, table, false)?;
+    let mut reporter = CollectingReporter::default();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    trainer.run(&mut reporter, &stop)?;
+    let steps = &reporter.steps;
+    let secs: f64 = steps.iter().map(|m| m.step_secs).sum();
+    let users = (figures_cfg.users_per_step * steps.len()) as f64;
+    Ok(RecPoFigures {
+        steps: steps.len(),
+        users_per_step: figures_cfg.users_per_step,
+        group_size: figures_cfg.group_size,
+        max_new_tokens: figures_cfg.max_new_tokens,
+        temperature: figures_cfg.temperature,
+        top_k: figures_cfg.top_k,
+        users_per_hour: if secs > 0.0 {
+            users / secs * 3600.0
+        } else {
+            0.0
+        },
+        step_secs: steps.iter().map(|m| m.step_secs).collect(),
+        rollout_secs: steps.iter().map(|m| m.rollout_secs).collect(),
+        backward_secs: steps.iter().map(|m| m.backward_secs).collect(),
+        rollout_tokens: steps.iter().map(|m| m.rollout_tokens).collect(),
+        run_dir: run_dir.to_path_buf(),
+        checkpoint: list_checkpoints(run_dir)?.last().map(|(_, d)| d.clone()),
+    })
 }

@@ -87,9 +87,11 @@ impl DeviceMasks {
         let pos = self.pos.narrow(3, 0, len)?;
         let query = self.pos.narrow(3, len - 1, 1)?;
         // Keys `window` or more positions back are cut; padding stays cut.
-        let far = query
-            .broadcast_sub(&pos)?
-            .broadcast_ge(&Tensor::full(w as f32, (1, 1, 1, 1), pos.device())?)?;
+        let far = query.broadcast_sub(&pos)?.broadcast_ge(&Tensor::full(
+            w as f32,
+            (1, 1, 1, 1),
+            pos.device(),
+        )?)?;
         let local = far.where_cond(&self.neg_inf.broadcast_as(pos.shape())?, &bias)?;
         Ok((global, Some(local)))
     }
@@ -169,10 +171,9 @@ mod tests {
                     // would cut nothing: then they must agree that nothing is cut.
                     match (got_l, want_l) {
                         (Some(g), Some(w)) => assert_eq!(g, w, "step {step}"),
-                        (Some(g), None) => assert!(
-                            g.iter().flatten().all(|v| *v == 0.0),
-                            "step {step}: {g:?}"
-                        ),
+                        (Some(g), None) => {
+                            assert!(g.iter().flatten().all(|v| *v == 0.0), "step {step}: {g:?}")
+                        }
                         (g, w) => panic!("step {step}: {g:?} vs {w:?}"),
                     }
                 }

@@ -96,7 +96,13 @@ impl NextTokens {
             )));
         }
         let banned: Vec<Vec<u32>> = (0..rows)
-            .map(|r| if active[r] { self.banned(r) } else { Vec::new() })
+            .map(|r| {
+                if active[r] {
+                    self.banned(r)
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         if self.on_device {
             return self.choose_on_device(logits, active, &banned);

@@ -304,7 +304,10 @@ fn step_hidden_states_follow_the_tokens() {
 
 /// The last position's logits of `seq`, the slow way.
 fn full_logits(model: &Backbone, seq: &[u32]) -> Vec<f32> {
-    let ids = Tensor::new(seq, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ids = Tensor::new(seq, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mut cache = KvCache::new(model.config(), 1);
     let h = model.forward_hidden(&ids, &mut cache, None).unwrap();
     let last = h.narrow(1, seq.len() - 1, 1).unwrap().squeeze(1).unwrap();
@@ -317,13 +320,17 @@ fn full_logits(model: &Backbone, seq: &[u32]) -> Vec<f32> {
         .unwrap()
 }
 
-/// Greedy decoding the slow way with `process` applied to each step's logits (given the
-/// sequence so far and the tokens generated); stops at the end of the turn (token 2).
+/// What a reference loop does to one step's logits, given the sequence so far and how
+/// many tokens were generated.
+type Process<'a> = &'a dyn Fn(&[u32], usize, &mut [f32]);
+
+/// Greedy decoding the slow way with `process` applied to each step's logits; stops at
+/// the end of the turn (token 2).
 fn reference_processed(
     model: &Backbone,
     prompt: &[u32],
     steps: usize,
-    process: &dyn Fn(&[u32], usize, &mut Vec<f32>),
+    process: Process,
 ) -> Vec<u32> {
     let mut seq = prompt.to_vec();
     for n in 0..steps {
@@ -345,13 +352,17 @@ fn gemma_model(seed: u64) -> Backbone {
 }
 
 fn three_requests(samples: usize) -> Vec<GenerateRequest> {
-    [vec![1u32, 10, 11, 12], vec![1, 40, 41], vec![1, 5, 6, 7, 8, 9, 20]]
-        .into_iter()
-        .map(|p| GenerateRequest {
-            prompt_ids: p,
-            samples,
-        })
-        .collect()
+    [
+        vec![1u32, 10, 11, 12],
+        vec![1, 40, 41],
+        vec![1, 5, 6, 7, 8, 9, 20],
+    ]
+    .into_iter()
+    .map(|p| GenerateRequest {
+        prompt_ids: p,
+        samples,
+    })
+    .collect()
 }
 
 /// The GPU's way (tokens chosen by tensor ops, decode masks from the device-side

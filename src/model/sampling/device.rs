@@ -42,9 +42,17 @@ const BISECTION_STEPS: usize = 40;
 enum Mode {
     Greedy,
     /// Top-k by chunked sort, then top-p over the sorted survivors.
-    Sorted { k: usize, p: Option<f64>, t: f64 },
+    Sorted {
+        k: usize,
+        p: Option<f64>,
+        t: f64,
+    },
     /// The whole vocabulary, cut by bisection (top-k, then top-p) when asked.
-    Full { k: Option<usize>, p: Option<f64>, t: f64 },
+    Full {
+        k: Option<usize>,
+        p: Option<f64>,
+        t: f64,
+    },
 }
 
 fn mode(sampling: Sampling, vocab: usize) -> Mode {
@@ -122,8 +130,9 @@ impl DeviceSampler {
                 .iter()
                 .enumerate()
                 .flat_map(|(r, p)| {
-                    p.iter()
-                        .map(move |&t| (r * vocab + (t as usize).min(vocab.saturating_sub(1))) as u32)
+                    p.iter().map(move |&t| {
+                        (r * vocab + (t as usize).min(vocab.saturating_sub(1))) as u32
+                    })
                 })
                 .collect();
             if !flat.is_empty() {
@@ -169,7 +178,10 @@ impl DeviceSampler {
             Mode::Greedy => {
                 let best = x.max_keepdim(D::Minus1)?;
                 let token = x.argmax_keepdim(D::Minus1)?.to_dtype(DType::F32)?;
-                (token, best.broadcast_gt(&self.neg_inf)?.to_dtype(DType::F32)?)
+                (
+                    token,
+                    best.broadcast_gt(&self.neg_inf)?.to_dtype(DType::F32)?,
+                )
             }
             Mode::Sorted { k, p, t } => {
                 let (vals, ids) = self.top_k_sorted(&x, k)?;
@@ -179,13 +191,15 @@ impl DeviceSampler {
                     None => w,
                 };
                 let (j, valid) = self.pick(&w, uniforms)?;
-                let token = ids.gather(&j.to_dtype(DType::U32)?, 1)?.to_dtype(DType::F32)?;
+                let token = ids
+                    .gather(&j.to_dtype(DType::U32)?, 1)?
+                    .to_dtype(DType::F32)?;
                 (token, valid)
             }
             Mode::Full { k, p, t } => {
                 let mut w = self.weights(&x, t)?;
                 if let Some(k) = k {
-                    w = self.cut(&w, |kept| Ok(kept.to_dtype(DType::F32)?), k as f64)?;
+                    w = self.cut(&w, |kept| kept.to_dtype(DType::F32), k as f64)?;
                 }
                 if let Some(p) = p {
                     let target = w.sum_keepdim(1)?.affine(p, 0.0)?;
@@ -215,7 +229,9 @@ impl DeviceSampler {
     fn prepare(&self, logits: &Tensor, banned: &[&[u32]]) -> candle_core::Result<Tensor> {
         let shape = (self.rows, self.vocab);
         let x = logits.to_dtype(DType::F32)?.contiguous()?;
-        let mut x = x.eq(&x)?.where_cond(&x, &self.neg_inf.broadcast_as(shape)?)?;
+        let mut x = x
+            .eq(&x)?
+            .where_cond(&x, &self.neg_inf.broadcast_as(shape)?)?;
         if let Some(seen) = &self.seen {
             let p = self.repetition.penalty as f64;
             // Per token: p where the logit is negative, 1/p where not; 1 where unseen.
@@ -341,9 +357,8 @@ impl DeviceSampler {
     /// Top-p by bisection: the weights at or above the largest threshold whose kept mass
     /// reaches `target` (`[rows, 1]`).
     fn cut_mass(&self, w: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
-        let mass = |kept: &Tensor| -> candle_core::Result<Tensor> {
-            w * kept.to_dtype(DType::F32)?
-        };
+        let mass =
+            |kept: &Tensor| -> candle_core::Result<Tensor> { w * kept.to_dtype(DType::F32)? };
         self.bisect(w, &mass, target)
     }
 

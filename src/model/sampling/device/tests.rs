@@ -13,7 +13,11 @@ use crate::model::sampling::{argmax, LogitsSampler};
 fn random_logits(rows: usize, vocab: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..rows)
-        .map(|_| (0..vocab).map(|_| rng.random::<f32>() * 8.0 - 4.0).collect())
+        .map(|_| {
+            (0..vocab)
+                .map(|_| rng.random::<f32>() * 8.0 - 4.0)
+                .collect()
+        })
         .collect()
 }
 
@@ -132,7 +136,10 @@ fn frequencies(sampling: Sampling, row: &[f32], draws: usize, seed: u64) -> Vec<
 
 fn softmax_over(row: &[f32], keep: &[u32], t: f64) -> Vec<f64> {
     let mut p = vec![0.0; row.len()];
-    let max = keep.iter().map(|&i| row[i as usize]).fold(f32::MIN, f32::max) as f64;
+    let max = keep
+        .iter()
+        .map(|&i| row[i as usize])
+        .fold(f32::MIN, f32::max) as f64;
     for &i in keep {
         p[i as usize] = ((row[i as usize] as f64 - max) / t).exp();
     }
@@ -162,7 +169,10 @@ fn top_k_keeps_the_k_best_across_chunks_and_renormalises() {
         }
         let keep = best(&row, k);
         let f = frequencies(
-            Sampling::TopK { k, temperature: 1.0 },
+            Sampling::TopK {
+                k,
+                temperature: 1.0,
+            },
             &row,
             3000,
             k as u64,
@@ -177,10 +187,21 @@ fn top_k_keeps_the_k_best_across_chunks_and_renormalises() {
         row[i] = 5.0 + (j % 13) as f32 * 0.05;
     }
     let keep: std::collections::HashSet<u32> = best(&row, 50).into_iter().collect();
-    let f = frequencies(Sampling::TopK { k: 50, temperature: 2.0 }, &row, 64, 1);
+    let f = frequencies(
+        Sampling::TopK {
+            k: 50,
+            temperature: 2.0,
+        },
+        &row,
+        64,
+        1,
+    );
     let drawn: Vec<usize> = (0..vocab).filter(|&i| f[i] > 0.0).collect();
     assert!(drawn.len() > 10, "{drawn:?}");
-    assert!(drawn.iter().all(|&i| keep.contains(&(i as u32))), "{drawn:?}");
+    assert!(
+        drawn.iter().all(|&i| keep.contains(&(i as u32))),
+        "{drawn:?}"
+    );
 }
 
 #[test]
@@ -190,10 +211,21 @@ fn top_k_beyond_the_sort_limit_is_cut_by_bisection() {
     let k = 400;
     assert!(k > SORT_K_MAX);
     let keep = best(&row, k);
-    let f = frequencies(Sampling::TopK { k, temperature: 0.5 }, &row, 3000, 4);
+    let f = frequencies(
+        Sampling::TopK {
+            k,
+            temperature: 0.5,
+        },
+        &row,
+        3000,
+        4,
+    );
     let allowed: std::collections::HashSet<u32> = keep.iter().copied().collect();
     for (i, x) in f.iter().enumerate() {
-        assert!(*x == 0.0 || allowed.contains(&(i as u32)), "token {i} drawn");
+        assert!(
+            *x == 0.0 || allowed.contains(&(i as u32)),
+            "token {i} drawn"
+        );
     }
     assert_close(&f, &softmax_over(&row, &keep, 0.5), 0.02, "top-k 400");
 }
@@ -219,14 +251,30 @@ fn top_p_alone_keeps_the_smallest_set_reaching_p() {
     let probs = [0.05f64, 0.5, 0.15, 0.3];
     let row: Vec<f32> = probs.iter().map(|p| p.ln() as f32).collect();
     for (p, kept) in [(0.4, vec![1u32]), (0.75, vec![1, 3]), (0.85, vec![1, 3, 2])] {
-        let f = frequencies(Sampling::TopP { p, temperature: 1.0 }, &row, 4000, 8);
+        let f = frequencies(
+            Sampling::TopP {
+                p,
+                temperature: 1.0,
+            },
+            &row,
+            4000,
+            8,
+        );
         assert_close(&f, &softmax_over(&row, &kept, 1.0), 0.03, &format!("p={p}"));
     }
     // A large flat vocabulary: the nucleus holds hundreds of tokens.
     let row = random_logits(1, 3000, 13)[0].clone();
     let kept = nucleus_of(&row, 2.0, 0.3);
     assert!(kept.len() > 200, "{}", kept.len());
-    let f = frequencies(Sampling::TopP { p: 0.3, temperature: 2.0 }, &row, 2000, 2);
+    let f = frequencies(
+        Sampling::TopP {
+            p: 0.3,
+            temperature: 2.0,
+        },
+        &row,
+        2000,
+        2,
+    );
     let allowed: std::collections::HashSet<u32> = kept.iter().copied().collect();
     let outside: f64 = f
         .iter()
@@ -242,13 +290,24 @@ fn top_k_then_top_p_applies_both() {
     // Top-2 of these are 0 and 1 (0.4 and 0.3); p = 0.6 keeps both, p = 0.5 only 0.
     let probs = [0.4f64, 0.3, 0.2, 0.1];
     let row: Vec<f32> = probs.iter().map(|p| p.ln() as f32).collect();
-    let both = Sampling::TopKThenTopP { k: 2, p: 0.6, temperature: 1.0 };
+    let both = Sampling::TopKThenTopP {
+        k: 2,
+        p: 0.6,
+        temperature: 1.0,
+    };
     let f = frequencies(both, &row, 4000, 3);
     assert_close(&f, &softmax_over(&row, &[0, 1], 1.0), 0.03, "k=2 p=0.6");
-    let one = Sampling::TopKThenTopP { k: 2, p: 0.5, temperature: 1.0 };
+    let one = Sampling::TopKThenTopP {
+        k: 2,
+        p: 0.5,
+        temperature: 1.0,
+    };
     assert!((frequencies(one, &row, 500, 3)[0] - 1.0).abs() < 1e-9);
     // p <= 0 keeps the best token, as the host's nucleus does.
-    let zero = Sampling::TopP { p: 0.0, temperature: 1.0 };
+    let zero = Sampling::TopP {
+        p: 0.0,
+        temperature: 1.0,
+    };
     assert!((frequencies(zero, &row, 200, 3)[0] - 1.0).abs() < 1e-9);
 }
 
@@ -257,14 +316,24 @@ fn masked_tokens_are_never_drawn_and_empty_rows_are_flagged() {
     let mut rows = random_logits(3, 2000, 21);
     for (i, l) in rows[0].iter_mut().enumerate() {
         if i % 3 != 0 {
-            *l = if i % 2 == 0 { f32::NEG_INFINITY } else { f32::NAN };
+            *l = if i % 2 == 0 {
+                f32::NEG_INFINITY
+            } else {
+                f32::NAN
+            };
         }
     }
     rows[1] = vec![f32::NEG_INFINITY; 2000];
     for sampling in [
         Sampling::All { temperature: 1.0 },
-        Sampling::TopK { k: 40, temperature: 1.0 },
-        Sampling::TopP { p: 0.9, temperature: 1.0 },
+        Sampling::TopK {
+            k: 40,
+            temperature: 1.0,
+        },
+        Sampling::TopP {
+            p: 0.9,
+            temperature: 1.0,
+        },
     ] {
         let mut s = sampler(sampling, 3, 2000);
         for seed in 0..20 {
@@ -291,11 +360,15 @@ fn repetition_processors_match_the_host() {
         no_repeat_ngram: 2,
     };
     let prompts: Vec<Vec<u32>> = (0..rows)
-        .map(|r| (0..5).map(|i| ((r * 37 + i * 101) % vocab) as u32).collect())
+        .map(|r| {
+            (0..5)
+                .map(|i| ((r * 37 + i * 101) % vocab) as u32)
+                .collect()
+        })
         .collect();
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let mut dev = DeviceSampler::new(Sampling::ArgMax, settings, &refs, vocab, &Device::Cpu)
-        .unwrap();
+    let mut dev =
+        DeviceSampler::new(Sampling::ArgMax, settings, &refs, vocab, &Device::Cpu).unwrap();
     let mut host: Vec<RepetitionState> = prompts
         .iter()
         .map(|p| RepetitionState::new(settings, p))
@@ -337,7 +410,7 @@ fn a_penalty_turns_a_repeat_into_the_runner_up() {
         no_repeat_ngram: 0,
     };
     let mut s = DeviceSampler::new(Sampling::ArgMax, settings, &[&[2]], 4, &Device::Cpu).unwrap();
-    let t = tensor(&[row.clone()]);
+    let t = tensor(std::slice::from_ref(&row));
     assert_eq!(s.sample(&t, &[0.0], &none(1)).unwrap(), vec![Some(0)]);
     // Token 0 was just returned: now 1.0 against 1.5 of token 2.
     assert_eq!(s.sample(&t, &[0.0], &none(1)).unwrap(), vec![Some(2)]);
@@ -357,15 +430,45 @@ fn shapes_are_checked() {
 fn modes_follow_the_host_conventions() {
     assert_eq!(mode(Sampling::All { temperature: 0.0 }, 10), Mode::Greedy);
     assert_eq!(
-        mode(Sampling::TopK { k: 10, temperature: 1.0 }, 10),
-        Mode::Full { k: None, p: None, t: 1.0 }
+        mode(
+            Sampling::TopK {
+                k: 10,
+                temperature: 1.0
+            },
+            10
+        ),
+        Mode::Full {
+            k: None,
+            p: None,
+            t: 1.0
+        }
     );
     assert_eq!(
-        mode(Sampling::TopK { k: 50, temperature: 2.0 }, 49152),
-        Mode::Sorted { k: 50, p: None, t: 2.0 }
+        mode(
+            Sampling::TopK {
+                k: 50,
+                temperature: 2.0
+            },
+            49152
+        ),
+        Mode::Sorted {
+            k: 50,
+            p: None,
+            t: 2.0
+        }
     );
     assert_eq!(
-        mode(Sampling::TopP { p: 1.0, temperature: 1.0 }, 10),
-        Mode::Full { k: None, p: None, t: 1.0 }
+        mode(
+            Sampling::TopP {
+                p: 1.0,
+                temperature: 1.0
+            },
+            10
+        ),
+        Mode::Full {
+            k: None,
+            p: None,
+            t: 1.0
+        }
     );
 }

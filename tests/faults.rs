@@ -163,12 +163,13 @@ fn kill_during_item_table_caching_never_leaves_a_table_that_is_used_half_written
     assert_eq!(after_kills["top"], clean["top"]);
 }
 
-/// The steps of `metrics.jsonl` (step lines only), in file order.
+/// The steps of `metrics.jsonl` (step lines only: not the probes' or evaluations'), in
+/// file order.
 fn logged_steps(run: &Path) -> Vec<u64> {
     let text = fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("eval").is_none())
+        .filter(|v| v.get("reward").is_some())
         .filter_map(|v| v["step"].as_u64())
         .collect()
 }
@@ -201,6 +202,10 @@ fn kill_during_checkpoint_writes_loses_no_confirmed_step() {
             "--max-new-tokens",
             "4",
             "--eval-every",
+            "0",
+            // The valid probe is not what this test is about, and it costs minutes in a
+            // debug build.
+            "--probe-every",
             "0",
             "--lora-r",
             "2",

@@ -57,8 +57,15 @@ pub(crate) fn train(
         users_per_step: settings.users_per_step,
         group_size: settings.group_size,
         max_new_tokens: settings.max_new_tokens,
-        // No evaluation pass inside: on a CPU it would take longer than the run.
+        // No full evaluation inside: on a CPU it would take longer than the run. A
+        // small valid probe every 10 steps (greedy, the run's chain length) gives the
+        // Training screen its curve; the whole table is not rebuilt (minutes), the
+        // batch targets' rows are refreshed after every update.
         eval_every: 0,
+        eval_max_new_tokens: settings.max_new_tokens,
+        probe_size: 32,
+        probe_every: 10,
+        table_every: 0,
         ..RecPoConfig::default()
     };
     let adapter = Lora::new(

@@ -49,6 +49,14 @@ impl Tui {
             ws_ypixel: 0,
         };
         let pty = openpty(Some(&size), None).unwrap();
+        // Checked before the TUI starts: once it runs, it may switch to raw mode at any
+        // moment, and the check would race it.
+        let t = tcgetattr(&pty.slave).unwrap();
+        assert!(
+            t.local_flags
+                .contains(LocalFlags::ICANON | LocalFlags::ECHO),
+            "the pty starts in canonical mode with echo"
+        );
         let missing = home.path().join("no-such-model.gguf");
         let mut cmd = support::bin::cmd(
             home.path(),
@@ -84,10 +92,6 @@ impl Tui {
             answered: 0,
             _home: home,
         };
-        assert!(
-            tui.canonical(),
-            "the pty starts in canonical mode with echo"
-        );
         tui.wait_for(ENTER_ALT);
         tui
     }

@@ -133,11 +133,7 @@ pub fn bench_step(
         adapter.set_training(false);
         (loss?, timing)
     };
-    let figures = LossFigures {
-        secs: loss.secs,
-        tokens: loss.train_tokens,
-        split: loss.split,
-    };
+    let (loss_secs, train_tokens, split) = (loss.secs, loss.train_tokens, loss.split);
     let (optimizer_secs, table_refresh_secs) = update(model, adapter, data, &examples, loss, cfg)?;
     let step_secs = start.elapsed().as_secs_f64();
     let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
@@ -149,39 +145,17 @@ pub fn bench_step(
         lora_layers,
         users_per_hour: rate(n, step_secs) * 3600.0,
         step_secs,
-        fwd_bwd_tok_s: 0.0,
-        train_tokens: 0,
+        fwd_bwd_tok_s: rate(train_tokens, loss_secs),
+        train_tokens,
         rollout_secs: timing.generate_secs,
         rollout_tokens: timing.sampled_tokens,
         rollout_tokens_per_sec: rate(timing.sampled_tokens, timing.generate_secs),
         scoring_secs: timing.scoring_secs,
-        split: LossSplit::default(),
+        split,
         optimizer_secs,
         table_refresh_secs,
         peak_rss_mib: None,
-    }
-    .with_loss(&figures))
-}
-
-/// What the bench keeps of a step's loss before the update consumes its gradients.
-#[derive(Debug, Clone, Copy, Default)]
-struct LossFigures {
-    secs: f64,
-    tokens: usize,
-    split: LossSplit,
-}
-
-impl StepBench {
-    fn with_loss(mut self, l: &LossFigures) -> Self {
-        self.train_tokens = l.tokens;
-        self.fwd_bwd_tok_s = if l.secs > 0.0 {
-            l.tokens as f64 / l.secs
-        } else {
-            0.0
-        };
-        self.split = l.split;
-        self
-    }
+    })
 }
 
 /// The update as the trainer does it: clip, AdamW, then the targets' rows re-encoded

@@ -17,10 +17,10 @@ use candle_core::{Tensor, Var};
 use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
 use super::error::TrainError;
+use super::evaluate::item_prompts;
 use super::loss::in_batch_item_logprobs;
 use super::step::{accumulate, negatives, same_targets, LossSplit, StepLoss};
 use crate::data::prepared::PreparedDataset;
-use crate::data::prompt::item_prompt;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
 use crate::model::error::ModelError;
@@ -46,19 +46,10 @@ pub fn target_prompts(
     data: &PreparedDataset,
     examples: &[Example],
 ) -> Result<Vec<Vec<u32>>, TrainError> {
-    let domain = data.domain();
-    examples
+    let ids: Vec<&str> = examples.iter().map(|e| e.target.item_id.as_str()).collect();
+    item_prompts(model, data, &ids)?
         .iter()
-        .map(|e| {
-            let item = data.catalog.get(&e.target.item_id).ok_or_else(|| {
-                TrainError::Input(format!(
-                    "target item `{}` is not in the catalogue",
-                    e.target.item_id
-                ))
-            })?;
-            let text = item_prompt(&model.template, &domain, item);
-            Ok(model.tokenizer.encode(&text).map_err(ModelError::from)?)
-        })
+        .map(|text| Ok(model.tokenizer.encode(text).map_err(ModelError::from)?))
         .collect()
 }
 

@@ -7,6 +7,8 @@ use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::rollout::{history_of, policy_encoder};
 use crate::data::prepared::{PreparedDataset, Split};
+use crate::data::Example;
+use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::RankingMetrics;
 use crate::model::backbone::LinearHook;
 use crate::model::generate::GenerateOptions;
@@ -37,22 +39,29 @@ pub fn encode_items(
     data: &PreparedDataset,
     ids: &[&str],
 ) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut enc = ModelEncoder {
+        model,
+        hook,
+        batch: ITEM_BATCH,
+    };
+    Ok(enc.encode(&item_prompts(model, data, ids)?)?)
+}
+
+/// The item prompts (SPEC §2) of catalogue items `ids`, in order.
+pub fn item_prompts(
+    model: &LoadedModel,
+    data: &PreparedDataset,
+    ids: &[&str],
+) -> Result<Vec<String>, TrainError> {
     let domain = data.domain();
-    let prompts = ids
-        .iter()
+    ids.iter()
         .map(|id| {
             let item = data.catalog.get(id).ok_or_else(|| {
                 TrainError::Input(format!("item `{id}` is not in the catalogue"))
             })?;
             Ok(item_prompt(&model.template, &domain, item))
         })
-        .collect::<Result<Vec<_>, TrainError>>()?;
-    let mut enc = ModelEncoder {
-        model,
-        hook,
-        batch: ITEM_BATCH,
-    };
-    Ok(enc.encode(&prompts)?)
+        .collect()
 }
 
 pub struct SplitEval {
@@ -61,31 +70,32 @@ pub struct SplitEval {
     pub examples: usize,
 }
 
-/// Greedy evaluation of the first `cfg.eval_limit` examples of `split`.
-pub fn evaluate_split(
+/// Target ranks of `examples` with greedy chains (or none, without reasoning), as
+/// `r2ec eval` scores them, and the chains' reasoning health; `progress` after each
+/// batch of `cfg.encode_batch`. The trainer's full evaluation and the valid probe both
+/// score this way.
+pub fn greedy_ranks(
     model: &LoadedModel,
     hook: Option<&dyn LinearHook>,
     data: &PreparedDataset,
     table: &ItemTable,
-    split: Split,
+    examples: &[&Example],
     cfg: &RecPoConfig,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<SplitEval, TrainError> {
-    let all = data.split(split);
-    let examples = &all[..cfg.eval_limit.unwrap_or(all.len()).min(all.len())];
+) -> Result<(Vec<Option<usize>>, ReasoningHealth), TrainError> {
     let encoder = policy_encoder(model, hook, data, cfg);
-    let mut ranks = Vec::with_capacity(examples.len());
-    let mut tokens = 0usize;
-    let opts = GenerateOptions {
-        max_new_tokens: cfg.eval_max_new_tokens,
-        sampling: Sampling::ArgMax,
-        ..Default::default()
-    };
     let budget = if cfg.no_reasoning {
         0
     } else {
         cfg.eval_max_new_tokens
     };
+    let opts = GenerateOptions {
+        max_new_tokens: cfg.eval_max_new_tokens,
+        sampling: Sampling::ArgMax,
+        ..Default::default()
+    };
+    let mut ranks = Vec::with_capacity(examples.len());
+    let mut chains: Vec<(Vec<u32>, bool)> = Vec::new();
     for chunk in examples.chunks(cfg.encode_batch.max(1)) {
         let histories = chunk
             .iter()
@@ -98,9 +108,14 @@ pub fn evaluate_split(
         let vectors = if cfg.no_reasoning {
             encoder.answer_now(&prompts, prompts.len())?
         } else {
-            let (chains, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
-            tokens += chains.iter().map(|c| c.sampled_tokens).sum::<usize>();
-            chains.into_iter().map(|c| c.user_vector).collect()
+            let (out, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
+            let mut vectors = Vec::with_capacity(out.len());
+            for c in out {
+                let sampled = c.sampled_tokens.min(c.token_ids.len());
+                chains.push((c.token_ids[..sampled].to_vec(), c.stop.answered()));
+                vectors.push(c.user_vector);
+            }
+            vectors
         };
         let owners: Vec<_> = histories.iter().collect();
         for (e, r) in chunk.iter().zip(encoder.rank(table, &vectors, &owners, 0)?) {
@@ -114,13 +129,29 @@ pub fn evaluate_split(
         }
         progress(ranks.len(), examples.len());
     }
+    let health = ReasoningHealth::of(chains.iter().map(|(t, a)| (t.as_slice(), *a)));
+    Ok((ranks, health))
+}
+
+/// Greedy evaluation of the first `cfg.eval_limit` examples of `split`.
+pub fn evaluate_split(
+    model: &LoadedModel,
+    hook: Option<&dyn LinearHook>,
+    data: &PreparedDataset,
+    table: &ItemTable,
+    split: Split,
+    cfg: &RecPoConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SplitEval, TrainError> {
+    let all = data.split(split);
+    let examples: Vec<&Example> = all[..cfg.eval_limit.unwrap_or(all.len()).min(all.len())]
+        .iter()
+        .collect();
+    let (ranks, health) = greedy_ranks(model, hook, data, table, &examples, cfg, progress)?;
     Ok(SplitEval {
         metrics: RankingMetrics::from_ranks(&ranks),
-        reasoning_len: if ranks.is_empty() {
-            0.0
-        } else {
-            tokens as f64 / ranks.len() as f64
-        },
+        // Per example: the mean over chains, one chain each (0 without reasoning).
+        reasoning_len: health.mean_len,
         examples: ranks.len(),
     })
 }

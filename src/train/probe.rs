@@ -14,16 +14,14 @@ use serde_json::{json, Map, Value};
 
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::rollout::{history_of, policy_encoder};
+use super::evaluate::greedy_ranks;
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::eval::bootstrap::{bootstrap_stat, mean, median, Interval, DEFAULT_RESAMPLES};
 use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::{hit_at, ndcg_at};
 use crate::model::backbone::LinearHook;
-use crate::model::generate::{GenerateOptions, StopReason};
 use crate::model::loaded::LoadedModel;
-use crate::model::sampling::Sampling;
 use crate::rec::ItemTable;
 
 /// A statistic of per-example values (mean, median).
@@ -70,50 +68,12 @@ pub fn run_probe(
     step: usize,
 ) -> Result<Probe, TrainError> {
     let start = Instant::now();
-    let encoder = policy_encoder(model, hook, data, cfg);
-    let budget = if cfg.no_reasoning {
-        0
-    } else {
-        cfg.eval_max_new_tokens
-    };
-    let opts = GenerateOptions {
-        max_new_tokens: cfg.eval_max_new_tokens,
-        sampling: Sampling::ArgMax,
-        ..Default::default()
-    };
-    let mut ranks = Vec::with_capacity(examples.len());
-    let mut chains: Vec<(Vec<u32>, bool)> = Vec::new();
-    for chunk in examples.chunks(cfg.encode_batch.max(1)) {
-        let histories = chunk
-            .iter()
-            .map(|e| history_of(data, e))
-            .collect::<Result<Vec<_>, _>>()?;
-        let prompts = histories
-            .iter()
-            .map(|h| encoder.prompt(h, budget))
-            .collect::<Result<Vec<_>, _>>()?;
-        let vectors = if cfg.no_reasoning {
-            encoder.answer_now(&prompts, prompts.len())?
-        } else {
-            let (out, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
-            let mut vectors = Vec::with_capacity(out.len());
-            for c in out {
-                let answered = matches!(c.stop, StopReason::StopString | StopReason::EndOfTurn);
-                chains.push((c.token_ids[..c.sampled_tokens].to_vec(), answered));
-                vectors.push(c.user_vector);
-            }
-            vectors
-        };
-        let owners: Vec<_> = histories.iter().collect();
-        for r in encoder.rank(table, &vectors, &owners, 0)? {
-            ranks.push(r.target_rank);
-        }
-    }
+    let (ranks, health) = greedy_ranks(model, hook, data, table, examples, cfg, &mut |_, _| {})?;
     Ok(Probe {
         step,
         ranks,
         catalogue: table.len(),
-        health: ReasoningHealth::of(chains.iter().map(|(t, a)| (t.as_slice(), *a))),
+        health,
         secs: start.elapsed().as_secs_f64(),
     })
 }

@@ -37,7 +37,6 @@ use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
-use crate::model::generate::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::rec::ItemTable;
 use crate::util::atomic::write_atomic;
@@ -446,6 +445,11 @@ impl<'a> RecPo<'a> {
         if self.cfg.table_every == 0 || !s.is_multiple_of(self.cfg.table_every) {
             return Ok(());
         }
+        self.encode_whole_table(reporter)
+    }
+
+    /// The whole item table encoded again through the current adapter.
+    fn encode_whole_table(&mut self, reporter: &mut dyn TrainReporter) -> Result<(), TrainError> {
         reporter.on_status("rebuilding the item table with the current adapter");
         let mut last = Instant::now();
         self.table = rebuild_table(
@@ -563,20 +567,7 @@ impl<'a> RecPo<'a> {
         reporter: &mut dyn TrainReporter,
     ) -> Result<EvalMetrics, TrainError> {
         let start = Instant::now();
-        reporter.on_status("rebuilding the item table with the current adapter");
-        let mut last = Instant::now();
-        self.table = rebuild_table(
-            self.model,
-            Some(self.adapter),
-            self.data,
-            self.cfg.encode_batch,
-            &mut |done, total| {
-                if last.elapsed().as_secs() >= 10 || done == total {
-                    last = Instant::now();
-                    reporter.on_status(&format!("  items {done}/{total}"));
-                }
-            },
-        )?;
+        self.encode_whole_table(reporter)?;
         let (mut eval, mut lens) = (Map::new(), Map::new());
         for split in [Split::Valid, Split::Test] {
             let r = evaluate_split(
@@ -611,7 +602,7 @@ fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSam
         let mut cs = Vec::new();
         for (i, c) in g.chains.iter().enumerate() {
             let r = g.rewards[i];
-            let answered = matches!(c.stop, StopReason::StopString | StopReason::EndOfTurn);
+            let answered = c.stop.answered();
             let tokens = &c.token_ids[..c.sampled_tokens.min(c.token_ids.len())];
             chains.push(
                 ChainStats::new(&r, g.advantages[i], c.sampled_tokens).with_chain(answered, tokens),

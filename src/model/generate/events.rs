@@ -15,6 +15,14 @@ pub enum StopReason {
     Cancelled,
 }
 
+impl StopReason {
+    /// Whether the chain ended by itself (wrote `<answer>` or ended its turn), rather
+    /// than being cut by the budget or cancelled.
+    pub fn answered(self) -> bool {
+        matches!(self, Self::StopString | Self::EndOfTurn)
+    }
+}
+
 /// Time spent, for one batch.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Timings {

@@ -423,9 +423,8 @@ fn half_precision_weights_load() -> Result<(), LoraError> {
 }
 
 /// LoRA on the top layer only (PEFT's `layers_to_transform`): variables for that layer
-/// alone, the layer below records no graph (its output has no gradient path), the
-/// adapted output matches an all-layer adapter whose lower layer is zeroed, and the
-/// folder round-trips with `layers_to_transform`.
+/// alone, each with a gradient; the adapted output matches an all-layer adapter whose
+/// lower layer is zeroed; the folder round-trips with `layers_to_transform`.
 #[test]
 fn top_layers_only() -> Result<(), LoraError> {
     let dev = Device::Cpu;

@@ -1,6 +1,7 @@
 //! Evaluation (SPEC §4): ranking metrics over the full catalogue, evaluation runs of the
 //! model and of the paper's baselines through one `Scorer` trait, reports (JSON,
-//! Markdown, `examples.jsonl`, charts), bootstrap intervals and the cold/warm split.
+//! Markdown, `examples.jsonl`, charts), bootstrap intervals, paired significance tests
+//! between reports and the cold/warm split.
 
 pub mod baselines;
 pub mod bootstrap;
@@ -15,6 +16,7 @@ pub mod protocol;
 pub mod report;
 pub mod run;
 pub mod scorer;
+pub mod significance;
 
 pub use run::{evaluate, select_examples, EvalOptions, EvalRun, ExampleResult};
 pub use scorer::{Reasoning, Scored, Scorer};

@@ -3,6 +3,7 @@
 //! against every row (cos / tau, history masked, top-K).
 
 pub mod cache;
+pub mod centre;
 pub mod context;
 pub mod error;
 pub mod item_table;
@@ -15,8 +16,9 @@ pub mod score;
 pub mod trace;
 
 pub use cache::{CacheDtype, CacheError, CacheKey, CacheStatus, ItemCache, RebuildReason};
-pub use item_table::{ItemEncoder, ItemTable, TableError};
+pub use centre::{Centre, CentreError};
 pub use error::RecError;
+pub use item_table::{ItemEncoder, ItemTable, TableError};
 pub use score::{batch_user_scores, mask_history, top_items, user_scores, ScoreError};
 
 /// Temperature of the score s(v) = cos(h_T, H_V[v]) / tau (the reference's default).

@@ -10,16 +10,16 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use super::model_opts::{FormatChoice, ModelOpts};
+use r2ec::bench::{peak_rss_mib, reset_peak_rss};
 use r2ec::model::backbone::LoraTarget;
 use r2ec::model::device::DeviceChoice;
+use r2ec::model::lora::{Lora, LoraConfig};
 use r2ec::paths::Paths;
 use r2ec::rec::items::load_item_table;
 use r2ec::train::advantage::AdvantageKind;
-use r2ec::bench::{peak_rss_mib, reset_peak_rss};
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
-use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::checkpoint::list_checkpoints;
-use r2ec::model::lora::{Lora, LoraConfig};
+use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::reward::RewardKind;
 use r2ec::train::trainer::CONFIG_FILE;
 use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
@@ -147,11 +147,43 @@ pub struct TrainArgs {
     /// hardware, off by default (all layers, SPEC §5.6).
     #[arg(long)]
     pub lora_layers: Option<usize>,
+    /// Temperature of the item scores cos / tau in the losses and rewards.
+    #[arg(long, default_value_t = r2ec::rec::TAU)]
+    pub tau: f32,
+    /// Centring: users and items scored after removing the mean of the starting item
+    /// table's rows (the base vectors are nearly parallel). Kept with every checkpoint,
+    /// so inference scores the same way. A named setting, off by default.
+    #[arg(long)]
+    pub centre: bool,
+    /// The logQ correction of the in-batch negatives in the item loss (popular items
+    /// are drawn as negatives more often). A named setting, off by default.
+    #[arg(long)]
+    pub logq: bool,
+    /// Weight of a full-table term in the contrastive step (0: off): each user vector
+    /// against every row of the run's item table, history masked, gradient on the
+    /// user side only. A named setting for small batches.
+    #[arg(long, default_value_t = 0.0)]
+    pub table_loss: f64,
+    /// Item alignment before RecPO: the first N steps take the w/o-reasoning
+    /// contrastive loss on --align-users users each (a w/o-reasoning run given the same
+    /// numbers takes the same first steps).
+    #[arg(long, default_value_t = 0)]
+    pub align_steps: usize,
+    #[arg(long, default_value_t = 64)]
+    pub align_users: usize,
+    /// Learning rate of the alignment steps (default: --lr).
+    #[arg(long)]
+    pub align_lr: Option<f64>,
+    /// Start from this checkpoint (a run's `checkpoints/step-N` or `best`, or an
+    /// adapter folder) instead of a fresh adapter: its LoRA weights and, if it has
+    /// one, its centre; the optimizer starts fresh. How R²ec and w/o reasoning share
+    /// one alignment stage.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
 }
 
 /// The bench configuration that times the item table's rebuild.
 const TABLE_BENCH: &str = "table-rebuild";
-
 
 fn parse_ndcg_k(s: &str) -> Result<usize, String> {
     match s {
@@ -169,6 +201,23 @@ fn parse_reward(s: &str) -> Result<RewardKind, String> {
 
 fn parse_advantage(s: &str) -> Result<AdvantageKind, String> {
     AdvantageKind::parse(s).ok_or_else(|| format!("unknown advantage `{s}` (grpo, rloo)"))
+}
+
+/// The adapter folder of `--init`: a checkpoint's `adapter/`, or the folder itself.
+fn init_adapter_dir(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let inner = path.join("adapter");
+    let dir = if inner.join("adapter_config.json").is_file() {
+        inner
+    } else {
+        path.to_path_buf()
+    };
+    if !dir.join("adapter_config.json").is_file() {
+        bail!(
+            "--init {}: neither it nor its `adapter/` holds an adapter_config.json",
+            path.display()
+        );
+    }
+    Ok(dir)
 }
 
 impl TrainArgs {
@@ -204,6 +253,14 @@ impl TrainArgs {
             probe_every: self.probe_every,
             table_every: self.table_every,
             train_micro_batch: self.micro_batch,
+            tau: self.tau,
+            centre: self.centre,
+            logq: self.logq,
+            table_loss: self.table_loss,
+            align_steps: self.align_steps,
+            align_users_per_step: self.align_users,
+            align_lr: self.align_lr,
+            init: self.init.clone(),
             seed: self.seed,
             ..d
         }
@@ -258,11 +315,16 @@ impl TrainArgs {
         }
         let preset = Preset::find(name).with_context(|| {
             let known: Vec<_> = PRESETS.iter().map(|p| p.name).collect();
-            format!("--bench-config: unknown `{name}` ({}, {TABLE_BENCH})", known.join(", "))
+            format!(
+                "--bench-config: unknown `{name}` ({}, {TABLE_BENCH})",
+                known.join(", ")
+            )
         })?;
         let cfg = preset.config(&self.config());
         let lora = LoraConfig {
-            layers: preset.lora_layers.and_then(|n| LoraConfig::top_layers(n, layers)),
+            layers: preset
+                .lora_layers
+                .and_then(|n| LoraConfig::top_layers(n, layers)),
             ..self.lora_config(layers)?
         };
         let adapter = Lora::new(lora, model.config(), model.device(), cfg.seed)?;
@@ -289,8 +351,7 @@ impl TrainArgs {
             if let Some((_, dir)) = checkpoints.last() {
                 r2ec::train::checkpoint::verify_checkpoint(dir)?;
             }
-        } else if !checkpoints.is_empty() || out.join(r2ec::train::trainer::METRICS_FILE).exists()
-        {
+        } else if !checkpoints.is_empty() || out.join(r2ec::train::trainer::METRICS_FILE).exists() {
             bail!(
                 "{} already holds a run; pass --resume to continue it or choose another folder",
                 out.display()
@@ -345,7 +406,11 @@ impl TrainArgs {
         if self.bench {
             // Every configuration in turn (or the one asked for), the peak memory
             // restarted before each, one JSON line each as it finishes.
-            let all: Vec<&str> = PRESETS.iter().map(|p| p.name).chain([TABLE_BENCH]).collect();
+            let all: Vec<&str> = PRESETS
+                .iter()
+                .map(|p| p.name)
+                .chain([TABLE_BENCH])
+                .collect();
             let names = match self.bench_config.as_deref() {
                 Some(name) => vec![name],
                 None => all,
@@ -367,10 +432,24 @@ impl TrainArgs {
             self.config()
         };
         // A resumed run takes its LoRA settings from its own checkpoint.
+        let init = self.init.as_deref().map(init_adapter_dir).transpose()?;
+        let mut table = table;
         let adapter = match list_checkpoints(&out)?.last() {
             Some((_, dir)) if self.resume => {
                 // `check_run_folder` verified it before the model was loaded.
                 Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
+            }
+            _ if init.is_some() => {
+                let dir = init.as_deref().unwrap_or(std::path::Path::new("."));
+                let lora = Lora::from_dir(dir, model.config(), model.device())
+                    .with_context(|| format!("--init {}", dir.display()))?;
+                eprintln!(
+                    "starting from {}; encoding the item table through it",
+                    dir.display()
+                );
+                table = rebuild_table(&model, Some(&lora), &data, 16, &mut |_, _| {})?
+                    .with_centre(r2ec::rec::Centre::load(dir)?)?;
+                lora
             }
             _ => Lora::new(
                 self.lora_config(model.config().num_hidden_layers)?,

@@ -1,6 +1,9 @@
 //! Percentile bootstrap 95% intervals for Hit@K and NDCG@K (Efron & Tibshirani 1993,
 //! ch. 13): resample the examples with replacement, recompute each metric, take the
-//! 2.5th and 97.5th percentiles. Seeded, so a report is reproducible.
+//! 2.5th and 97.5th percentiles. Seeded, so a report is reproducible. `paired` tests
+//! whether two methods differ on the same examples.
+
+pub mod paired;
 
 use std::collections::BTreeMap;
 
@@ -9,6 +12,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use super::metrics::{hit_at, ndcg_at, CUTOFFS};
+
+pub use paired::{paired_bootstrap, PairedTest, DEFAULT_PAIRED_RESAMPLES};
 
 pub const DEFAULT_RESAMPLES: usize = 1000;
 pub const DEFAULT_SEED: u64 = 17;

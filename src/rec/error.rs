@@ -16,4 +16,6 @@ pub enum RecError {
     Table(#[from] super::item_table::TableError),
     #[error(transparent)]
     Score(#[from] super::score::ScoreError),
+    #[error(transparent)]
+    Centre(#[from] super::centre::CentreError),
 }

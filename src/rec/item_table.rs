@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 
-use crate::model::chat_template::ChatTemplate;
+use super::centre::Centre;
 use crate::data::prompt::item_prompt;
 use crate::data::{Catalog, Domain};
+use crate::model::chat_template::ChatTemplate;
 
 /// Smallest norm divided by, as in PyTorch's `F.normalize`.
 const NORM_EPS: f32 = 1e-12;
@@ -64,6 +65,10 @@ pub struct ItemTable {
     dim: usize,
     /// `ids.len() * dim` values, row-major, each row of unit length (or zero).
     rows: Vec<f32>,
+    /// With centring (`crate::rec::centre`): the centre, and every row centred, in
+    /// the layout of `rows`. `rows` stays as encoded, for caches and checkpoints.
+    centre: Option<Centre>,
+    centred: Vec<f32>,
 }
 
 impl ItemTable {
@@ -77,6 +82,8 @@ impl ItemTable {
             index: HashMap::new(),
             dim,
             rows: Vec::new(),
+            centre: None,
+            centred: Vec::new(),
         })
     }
 
@@ -179,9 +186,58 @@ impl ItemTable {
         &self.ids
     }
 
-    /// All rows, row-major (`len() * dim()` values).
+    /// All rows, row-major (`len() * dim()` values), as encoded (not centred).
     pub fn rows(&self) -> &[f32] {
         &self.rows
+    }
+
+    /// The rows a user vector is scored against: centred when the table has a centre.
+    pub fn scoring_rows(&self) -> &[f32] {
+        if self.centre.is_some() {
+            &self.centred
+        } else {
+            &self.rows
+        }
+    }
+
+    /// A user vector as it meets `scoring_rows`: unit length, and centred like the rows.
+    pub fn scoring_vector(&self, v: &[f32]) -> Vec<f32> {
+        match &self.centre {
+            Some(c) => c.apply(v),
+            None => normalise(v),
+        }
+    }
+
+    pub fn centre(&self) -> Option<&Centre> {
+        self.centre.as_ref()
+    }
+
+    /// Score against rows centred by `centre` from now on (`None`: plain cosine).
+    pub fn set_centre(&mut self, centre: Option<Centre>) -> Result<(), TableError> {
+        if let Some(c) = &centre {
+            if c.dim() != self.dim {
+                return Err(TableError::Dim {
+                    item_id: "(the centre)".into(),
+                    expected: self.dim,
+                    got: c.dim(),
+                });
+            }
+            self.centred = self
+                .rows
+                .chunks_exact(self.dim)
+                .flat_map(|r| c.apply_unit(r))
+                .collect();
+        } else {
+            self.centred = Vec::new();
+        }
+        self.centre = centre;
+        Ok(())
+    }
+
+    /// The table with `centre` set (see [`ItemTable::set_centre`]).
+    pub fn with_centre(mut self, centre: Option<Centre>) -> Result<Self, TableError> {
+        self.set_centre(centre)?;
+        Ok(self)
     }
 
     pub fn position(&self, item_id: &str) -> Option<usize> {
@@ -201,6 +257,9 @@ impl ItemTable {
         }
         let row = self.normalised(&item_id, vector)?;
         let pos = self.ids.len();
+        if let Some(c) = &self.centre {
+            self.centred.extend(c.apply_unit(&row));
+        }
         self.rows.extend_from_slice(&row);
         self.index.insert(item_id.clone(), pos);
         self.ids.push(item_id);
@@ -214,6 +273,9 @@ impl ItemTable {
             .position(item_id)
             .ok_or_else(|| TableError::Unknown(item_id.to_string()))?;
         self.rows.drain(pos * self.dim..(pos + 1) * self.dim);
+        if self.centre.is_some() {
+            self.centred.drain(pos * self.dim..(pos + 1) * self.dim);
+        }
         self.ids.remove(pos);
         self.index.remove(item_id);
         for (i, id) in self.ids.iter().enumerate().skip(pos) {
@@ -230,6 +292,9 @@ impl ItemTable {
             .get(i)
             .ok_or(TableError::RowOutOfRange { row: i, len })?;
         let row = self.normalised(id, vector)?;
+        if let Some(c) = &self.centre {
+            self.centred[i * self.dim..(i + 1) * self.dim].copy_from_slice(&c.apply_unit(&row));
+        }
         self.rows[i * self.dim..(i + 1) * self.dim].copy_from_slice(&row);
         Ok(())
     }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::cache::{CacheDtype, CacheKey, CacheStatus, ItemCache};
+use super::centre::Centre;
 use super::error::RecError;
 use super::item_table::{ItemEncoder, ItemTable};
 use crate::data::prepared::{PreparedDataset, ITEMS_FILE};
@@ -88,15 +89,22 @@ pub fn load_item_table(
     // A checkpoint ships the table its adapter encodes (`<adapter>/cache/`), so a fresh
     // clone does not spend minutes re-encoding. It is read only when its key matches
     // exactly; anything else falls through to the data set's own cache.
+    // A checkpoint trained with centring carries its centre; the cache holds the rows
+    // as encoded, and the centre is applied on top.
+    let centre = match &model.adapter {
+        Some(dir) => Centre::load(dir)?,
+        None => None,
+    };
     if let Some(dir) = &model.adapter {
         let shipped = ItemCache::shipped_with(dir);
         if let Ok(Some(table)) = shipped.load(&key) {
             let path = shipped.path_for(&key);
-            return Ok((table, CacheStatus::Loaded { path }));
+            return Ok((table.with_centre(centre)?, CacheStatus::Loaded { path }));
         }
     }
     let cache = ItemCache::new(data.dir.join("cache"), CacheDtype::F16);
-    cache.load_or_build(&key, || {
+    let (table, status) = cache.load_or_build(&key, || {
         build_table(&mut ModelEncoder::new(model), data, progress)
-    })
+    })?;
+    Ok((table.with_centre(centre)?, status))
 }

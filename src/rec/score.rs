@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::item_table::{normalise, ItemTable};
+use super::item_table::ItemTable;
 use crate::rec::rank::top_k;
 use crate::util::simd::dot;
 
@@ -42,7 +42,7 @@ pub fn user_scores(
     let mut scores = vec![0.0f32; table.len()];
     scores
         .par_chunks_mut(ROWS_PER_TASK)
-        .zip(table.rows().par_chunks(ROWS_PER_TASK * dim))
+        .zip(table.scoring_rows().par_chunks(ROWS_PER_TASK * dim))
         .for_each(|(out, rows)| {
             for (s, row) in out.iter_mut().zip(rows.chunks_exact(dim)) {
                 *s = dot(row, &u);
@@ -71,7 +71,7 @@ pub fn batch_user_scores<V: AsRef<[f32]> + Sync>(
     let mut scratch = vec![0.0f32; n * b];
     scratch
         .par_chunks_mut(ROWS_PER_TASK * b)
-        .zip(table.rows().par_chunks(ROWS_PER_TASK * dim))
+        .zip(table.scoring_rows().par_chunks(ROWS_PER_TASK * dim))
         .for_each(|(out, rows)| {
             for (out, rows) in out
                 .chunks_mut(ROWS_PER_BLOCK * b)
@@ -125,7 +125,8 @@ fn prepared_user(table: &ItemTable, user_vector: &[f32], tau: f32) -> Result<Vec
     if let Some(i) = user_vector.iter().position(|x| !x.is_finite()) {
         return Err(ScoreError::NonFinite(i));
     }
-    Ok(normalise(user_vector)
+    Ok(table
+        .scoring_vector(user_vector)
         .into_iter()
         .map(|x| x / tau)
         .collect())

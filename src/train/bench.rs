@@ -15,6 +15,7 @@ use super::config::RecPoConfig;
 use super::contrastive::contrastive_loss;
 use super::error::TrainError;
 use super::evaluate::encode_items;
+use super::loss::run_scoring;
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
 use super::rollout::{policy_encoder, sample_groups, user_prompt_ids, RolloutTiming};
 use super::step::{recpo_loss, LossSplit, StepLoss};
@@ -116,6 +117,7 @@ pub fn bench_step(
     let examples: Vec<_> = (0..n).map(|i| data.train[i * stride].clone()).collect();
     let start = Instant::now();
     adapter.set_training(false);
+    let scoring = run_scoring(cfg, data, table, model.device())?;
     let (loss, timing) = if cfg.no_reasoning {
         let encoder = policy_encoder(model, None, data, cfg);
         let prompts = examples
@@ -123,13 +125,16 @@ pub fn bench_step(
             .map(|e| user_prompt_ids(&encoder, e, 0, true))
             .collect::<Result<Vec<_>, _>>()?;
         adapter.set_training(true);
-        let out = contrastive_loss(model, adapter, data, &examples, &prompts, cfg, cfg.seed);
+        let out = contrastive_loss(
+            model, adapter, data, &examples, &prompts, cfg, &scoring, cfg.seed,
+        );
         adapter.set_training(false);
         (out?.0, RolloutTiming::default())
     } else {
-        let (groups, timing) = sample_groups(model, adapter, data, table, &examples, cfg, cfg.seed)?;
+        let (groups, timing) =
+            sample_groups(model, adapter, data, table, &examples, cfg, cfg.seed)?;
         adapter.set_training(true);
-        let loss = recpo_loss(model, adapter, data, &groups, cfg);
+        let loss = recpo_loss(model, adapter, data, &groups, cfg, &scoring);
         adapter.set_training(false);
         (loss?, timing)
     };
@@ -141,7 +146,11 @@ pub fn bench_step(
         config: name.to_string(),
         users: n,
         group_size: if cfg.no_reasoning { 0 } else { cfg.group_size },
-        max_new_tokens: if cfg.no_reasoning { 0 } else { cfg.max_new_tokens },
+        max_new_tokens: if cfg.no_reasoning {
+            0
+        } else {
+            cfg.max_new_tokens
+        },
         lora_layers,
         users_per_hour: rate(n, step_secs) * 3600.0,
         step_secs,

@@ -106,6 +106,11 @@ pub fn save_checkpoint(
     adapter
         .save(&tmp.join(ADAPTER))
         .map_err(|e| bad(&tmp.join(ADAPTER), format!("{e:#}")))?;
+    // The centre travels with the adapter: whoever loads it scores as training did.
+    if let Some(c) = table.centre() {
+        c.save(&tmp.join(ADAPTER))
+            .map_err(|e| bad(&tmp.join(ADAPTER), e))?;
+    }
     let p = tmp.join(OPTIMIZER);
     optim.save(&p).map_err(|e| bad(&p, e))?;
     let p = tmp.join(TABLE);

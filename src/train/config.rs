@@ -61,6 +61,24 @@ pub struct RecPoConfig {
     /// Rebuild the whole item table through the current adapter every this many steps
     /// (0: never; between rebuilds only the batch targets' rows are refreshed).
     pub table_every: usize,
+    /// Centring (`crate::rec::centre`, off by default): users and items scored after
+    /// removing the mean of the starting table's rows; the centre is kept with the run
+    /// and every checkpoint.
+    pub centre: bool,
+    /// The logQ correction of in-batch negatives in the item loss (`ItemScoring`).
+    pub logq: bool,
+    /// Weight of the full-table term of the contrastive step (0: off, the paper's
+    /// loss): each user vector's cross-entropy against every row of the run's item
+    /// table, history masked, on the user side only (`loss::table_logprobs`).
+    pub table_loss: f64,
+    /// Item alignment before RecPO: the first `align_steps` steps are the w/o-reasoning
+    /// contrastive step on `align_users_per_step` users, at `align_lr` (None: `lr`).
+    /// A w/o-reasoning run given the same numbers takes the same first steps.
+    pub align_steps: usize,
+    pub align_users_per_step: usize,
+    pub align_lr: Option<f64>,
+    /// The checkpoint the run started from (None: a fresh adapter); for the record.
+    pub init: Option<std::path::PathBuf>,
     pub seed: u64,
 }
 
@@ -98,6 +116,13 @@ impl Default for RecPoConfig {
             probe_size: 256,
             probe_every: 25,
             table_every: 25,
+            centre: false,
+            logq: false,
+            table_loss: 0.0,
+            align_steps: 0,
+            align_users_per_step: 64,
+            align_lr: None,
+            init: None,
             seed: 0,
         }
     }
@@ -161,19 +186,55 @@ impl RecPoConfig {
         if !(self.adv_std_floor >= 0.0 && self.adv_std_floor.is_finite()) {
             return bad("adv_std_floor", "must be a finite number >= 0");
         }
+        if !(self.table_loss >= 0.0 && self.table_loss.is_finite()) {
+            return bad("table_loss", "must be a finite number >= 0");
+        }
+        if self.align_steps > 0 && self.align_users_per_step == 0 {
+            return bad("align_users_per_step", "must be at least 1");
+        }
+        if let Some(lr) = self.align_lr {
+            if !(lr >= 0.0 && lr.is_finite()) {
+                return bad("align_lr", "must be a finite number >= 0");
+            }
+        }
         if !(0.0..=1.0).contains(&self.reward.beta) {
             return bad("reward.beta", "must be in [0, 1]");
         }
         Ok(())
     }
 
-    /// Learning rate at optimizer step `step` (0-based): linear warm-up from 0, then
-    /// constant (transformers' `get_constant_schedule_with_warmup`).
-    pub fn lr_at(&self, step: usize) -> f64 {
-        if step < self.warmup_steps {
-            self.lr * step as f64 / self.warmup_steps as f64
+    /// Whether step `step` (0-based) is an alignment step (the contrastive loss).
+    pub fn aligning(&self, step: usize) -> bool {
+        step < self.align_steps
+    }
+
+    /// Whether step `step` takes the w/o-reasoning contrastive loss.
+    pub fn contrastive_at(&self, step: usize) -> bool {
+        self.no_reasoning || self.aligning(step)
+    }
+
+    /// Users in step `step`'s batch.
+    pub fn users_at(&self, step: usize) -> usize {
+        if self.aligning(step) {
+            self.align_users_per_step
         } else {
-            self.lr
+            self.users_per_step
+        }
+    }
+
+    /// Learning rate at optimizer step `step` (0-based): linear warm-up from 0, then
+    /// constant (transformers' `get_constant_schedule_with_warmup`). The alignment
+    /// stage and what follows it each warm up from their first step.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let (lr, local) = if self.aligning(step) {
+            (self.align_lr.unwrap_or(self.lr), step)
+        } else {
+            (self.lr, step - self.align_steps.min(step))
+        };
+        if local < self.warmup_steps {
+            lr * local as f64 / self.warmup_steps as f64
+        } else {
+            lr
         }
     }
 }
@@ -196,6 +257,31 @@ mod tests {
             ..c
         };
         assert_eq!(none.lr_at(0), 1e-3);
+    }
+
+    #[test]
+    fn alignment_then_recpo_each_warm_up() {
+        let c = RecPoConfig {
+            lr: 1e-4,
+            align_lr: Some(1e-3),
+            align_steps: 3,
+            align_users_per_step: 64,
+            users_per_step: 8,
+            warmup_steps: 2,
+            ..Default::default()
+        };
+        let lrs: Vec<f64> = (0..6).map(|s| c.lr_at(s)).collect();
+        assert_eq!(lrs, vec![0.0, 5e-4, 1e-3, 0.0, 5e-5, 1e-4]);
+        assert_eq!(
+            (0..5).map(|s| c.users_at(s)).collect::<Vec<_>>(),
+            [64, 64, 64, 8, 8]
+        );
+        assert!(c.contrastive_at(2) && !c.contrastive_at(3));
+        let wo = RecPoConfig {
+            no_reasoning: true,
+            ..c
+        };
+        assert!(wo.contrastive_at(3));
     }
 
     #[test]

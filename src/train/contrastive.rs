@@ -18,8 +18,9 @@ use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::evaluate::item_prompts;
-use super::loss::in_batch_item_logprobs;
-use super::step::{accumulate, negatives, same_targets, LossSplit, StepLoss};
+use super::loss::{in_batch_item_logprobs, table_logprobs, ItemScoring};
+use super::rollout::history_of;
+use super::step::{accumulate, catalog_positions, negatives, same_targets, LossSplit, StepLoss};
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
@@ -38,6 +39,15 @@ fn last_hidden(
         .forward_hidden_train(&ids, Some(&pad), Some(hook))?;
     let l = hidden.dim(1)?;
     Ok(hidden.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?)
+}
+
+/// Catalogue positions of a user's history: the rows ranking masks.
+fn history_rows(data: &PreparedDataset, history: &crate::data::UserHistory) -> Vec<usize> {
+    history
+        .items()
+        .iter()
+        .filter_map(|h| data.catalog.position(&h.item_id))
+        .collect()
 }
 
 /// Token ids of the item prompts of the examples' targets.
@@ -108,6 +118,7 @@ pub fn contrastive_loss(
     examples: &[Example],
     prompts: &[Vec<u32>],
     cfg: &RecPoConfig,
+    scoring: &ItemScoring,
     seed: u64,
 ) -> Result<(StepLoss, Vec<Vec<f32>>), TrainError> {
     let start = Instant::now();
@@ -132,9 +143,26 @@ pub fn contrastive_loss(
         item_vecs.as_tensor(),
         &own,
         &same_targets(examples),
-        cfg.tau as f64,
+        scoring,
+        scoring.log_q(&catalog_positions(data, examples)).as_deref(),
     )?;
-    let loss = logp.mean_all()?.neg()?;
+    let in_batch = logp.mean_all()?.neg()?;
+    let item_ce = f64::from(in_batch.to_scalar::<f32>()?);
+    // The full-table term, on the user side only (see `table_logprobs`).
+    let (loss, table_ce) = match &scoring.table {
+        Some((rows, weight)) => {
+            let masked = examples
+                .iter()
+                .map(|e| Ok(history_rows(data, &history_of(data, e)?)))
+                .collect::<Result<Vec<_>, TrainError>>()?;
+            let targets = catalog_positions(data, examples);
+            let lp = table_logprobs(users.as_tensor(), rows, &targets, &masked, scoring)?;
+            let ce = lp.mean_all()?.neg()?;
+            let value = f64::from(ce.to_scalar::<f32>()?);
+            ((in_batch + (ce * *weight)?)?, Some(value))
+        }
+        None => (in_batch, None),
+    };
     let grads = loss.backward()?;
     let vars = adapter.vars();
     let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
@@ -154,7 +182,8 @@ pub fn contrastive_loss(
         loss: value,
         token_loss: 0.0,
         item_loss: value,
-        item_ce: value,
+        item_ce,
+        table_ce,
         item_negatives: negatives(examples),
         clip_frac: 0.0,
         grads: acc,
@@ -185,14 +214,26 @@ mod tests {
         data: &PreparedDataset,
         examples: &[Example],
         prompts: &[Vec<u32>],
-        tau: f64,
+        scoring: &ItemScoring,
     ) -> (f64, Vec<Option<Tensor>>) {
         let (items, _) = encode_targets(model, data, examples, adapter).unwrap();
         let users = last_hidden(model, prompts, adapter).unwrap();
         let own: Vec<usize> = (0..examples.len()).collect();
+        let positions = catalog_positions(data, examples);
+        let q = scoring.log_q(&positions);
+        let same = same_targets(examples);
         let logp =
-            in_batch_item_logprobs(&users, &items, &own, &same_targets(examples), tau).unwrap();
-        let loss = logp.mean_all().unwrap().neg().unwrap();
+            in_batch_item_logprobs(&users, &items, &own, &same, scoring, q.as_deref()).unwrap();
+        let mut loss = logp.mean_all().unwrap().neg().unwrap();
+        if let Some((rows, w)) = &scoring.table {
+            let masked: Vec<Vec<usize>> = examples
+                .iter()
+                .map(|e| history_rows(data, &history_of(data, e).unwrap()))
+                .collect();
+            let lp = table_logprobs(&users, rows, &positions, &masked, scoring).unwrap();
+            let ce = lp.mean_all().unwrap().neg().unwrap();
+            loss = (loss + (ce * *w).unwrap()).unwrap();
+        }
         let vars = adapter.vars();
         let mut acc = vec![None; vars.len()];
         accumulate(&mut acc, &vars, &loss.backward().unwrap()).unwrap();
@@ -217,20 +258,46 @@ mod tests {
             .iter()
             .map(|e| user_prompt_ids(&encoder, e, 0, true).unwrap())
             .collect();
-        let (want_loss, want) =
-            one_pass(&model, &adapter, &data, examples, &prompts, cfg.tau as f64);
-        for micro in [1, 4, 6] {
-            cfg.train_micro_batch = micro;
-            let (got, users) =
-                contrastive_loss(&model, &adapter, &data, examples, &prompts, &cfg, 5).unwrap();
-            assert_eq!(users.len(), 6);
-            assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
-            for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {
-                let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
-                let scale = w.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                let diff = (g - w).unwrap().abs().unwrap().max_all().unwrap();
-                let diff = diff.to_scalar::<f32>().unwrap();
-                assert!(diff <= 1e-3 * scale.max(1e-6), "micro {micro}, var {i}: {diff}");
+        let plain = ItemScoring::plain(cfg.tau as f64);
+        // Centred, logQ-corrected, with the full-table term: the same equality.
+        let table =
+            crate::train::evaluate::rebuild_table(&model, Some(&adapter), &data, 8, &mut |_, _| {})
+                .unwrap();
+        let centre = crate::rec::Centre::of_rows(table.rows(), table.dim());
+        let table = table.with_centre(Some(centre.clone())).unwrap();
+        let dev = model.device();
+        let full = ItemScoring::plain(0.05)
+            .with_centre(Some(&centre.mean), dev)
+            .unwrap()
+            .with_counts(&(0..data.catalog.len() as u32).collect::<Vec<_>>())
+            .with_table(&table, 0.5, dev)
+            .unwrap();
+        for scoring in [plain, full] {
+            let (want_loss, want) = one_pass(&model, &adapter, &data, examples, &prompts, &scoring);
+            for micro in [1, 4, 6] {
+                cfg.train_micro_batch = micro;
+                let (got, users) = contrastive_loss(
+                    &model, &adapter, &data, examples, &prompts, &cfg, &scoring, 5,
+                )
+                .unwrap();
+                assert_eq!(users.len(), 6);
+                assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
+                for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {
+                    let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
+                    let scale = w
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap();
+                    let diff = (g - w).unwrap().abs().unwrap().max_all().unwrap();
+                    let diff = diff.to_scalar::<f32>().unwrap();
+                    assert!(
+                        diff <= 1e-3 * scale.max(1e-6),
+                        "micro {micro}, var {i}: {diff}"
+                    );
+                }
             }
         }
     }

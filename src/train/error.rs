@@ -24,6 +24,8 @@ pub enum TrainError {
     #[error(transparent)]
     Score(#[from] crate::rec::ScoreError),
     #[error(transparent)]
+    Centre(#[from] crate::rec::CentreError),
+    #[error(transparent)]
     Adapter(#[from] crate::model::lora::LoraError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

@@ -7,7 +7,12 @@
 //!
 //! Clipping (asymmetric, DAPO's "clip-higher"): <https://arxiv.org/abs/2503.14476>.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
+
+use super::config::RecPoConfig;
+use crate::data::prepared::PreparedDataset;
+use crate::eval::baselines::Popularity;
+use crate::rec::ItemTable;
 
 /// The ratio's clip range [1 - eps_low, 1 + eps_high].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,30 +82,174 @@ pub fn l2_normalise(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&norm)
 }
 
+/// How the item loss turns a user vector and the batch's item vectors into logits.
+/// cos / tau as at inference, centred by the run's centre when it has one
+/// (`crate::rec::centre`); with logQ, column j's logit is lowered by log q_j, the
+/// share of item j among the train split's interactions. In-batch negatives are drawn
+/// in proportion to q, so without the correction the softmax learns to demote popular
+/// items (the sampled-softmax correction of Yi et al., RecSys 2019).
+#[derive(Debug, Clone)]
+pub struct ItemScoring {
+    pub tau: f64,
+    /// The centre's mean `[1, H]`.
+    pub centre: Option<Tensor>,
+    /// log q per catalogue position.
+    log_q: Option<Vec<f32>>,
+    /// The full-table term of the contrastive step (`cfg.table_loss`): the scoring
+    /// rows of the run's item table `[M, H]` in catalogue order, and the term's weight.
+    pub table: Option<(Tensor, f64)>,
+}
+
+impl ItemScoring {
+    /// Plain cos / tau: no centre, no correction.
+    pub fn plain(tau: f64) -> Self {
+        Self {
+            tau,
+            centre: None,
+            log_q: None,
+            table: None,
+        }
+    }
+
+    /// With the full-table term: `table`'s scoring rows (centred as `table` scores)
+    /// at `weight` (0: without).
+    pub fn with_table(
+        mut self,
+        table: &ItemTable,
+        weight: f64,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        self.table = if weight > 0.0 {
+            let rows =
+                Tensor::from_slice(table.scoring_rows(), (table.len(), table.dim()), device)?;
+            Some((rows, weight))
+        } else {
+            None
+        };
+        Ok(self)
+    }
+
+    /// Centred by `centre` (a `[H]` vector) when given.
+    pub fn with_centre(
+        mut self,
+        centre: Option<&[f32]>,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        self.centre = match centre {
+            Some(m) => Some(Tensor::from_slice(m, (1, m.len()), device)?),
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// With the logQ correction from interaction counts per catalogue position (each
+    /// count + 1, so an item never seen in train still has a finite log q).
+    pub fn with_counts(mut self, counts: &[u32]) -> Self {
+        let total: f64 = counts.iter().map(|&c| f64::from(c) + 1.0).sum();
+        self.log_q = Some(
+            counts
+                .iter()
+                .map(|&c| ((f64::from(c) + 1.0) / total).ln() as f32)
+                .collect(),
+        );
+        self
+    }
+
+    /// The columns' log q for items at catalogue positions `columns` (`None` without
+    /// the correction).
+    pub fn log_q(&self, columns: &[usize]) -> Option<Vec<f32>> {
+        let q = self.log_q.as_ref()?;
+        Some(
+            columns
+                .iter()
+                .map(|&p| q.get(p).copied().unwrap_or(0.0))
+                .collect(),
+        )
+    }
+
+    /// Rows of `x` `[N, H]` as scored: unit length, centred, unit length again.
+    pub fn unit(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let u = l2_normalise(x)?;
+        match &self.centre {
+            Some(c) => l2_normalise(&u.broadcast_sub(c)?),
+            None => Ok(u),
+        }
+    }
+}
+
+/// A run's item scoring: its tau, the centre of `table` (which is the run's, see
+/// `RecPo::open`) and, with `cfg.logq`, the train split's interaction counts.
+pub fn run_scoring(
+    cfg: &RecPoConfig,
+    data: &PreparedDataset,
+    table: &ItemTable,
+    device: &Device,
+) -> candle_core::Result<ItemScoring> {
+    let s = ItemScoring::plain(cfg.tau as f64)
+        .with_centre(table.centre().map(|c| c.mean.as_slice()), device)?;
+    Ok(if cfg.logq {
+        s.with_counts(&Popularity::from_train(&data.train, &data.catalog).counts)
+    } else {
+        s
+    })
+}
+
 /// In-batch item log-probabilities: row i of `user` `[N, H]` against every row of
-/// `items` `[B, H]`, logits cos / tau, softmax over the B items; returns
-/// `log p(items[own[i]] | user i)` `[N]`. Columns holding the same item as the row's
-/// own target (`same[i][j]`, j != own[i]) are left out: a duplicate is no negative.
+/// `items` `[B, H]`, logits as `scoring` makes them (`log_q` `[B]`, the columns'
+/// correction), softmax over the B items; returns `log p(items[own[i]] | user i)`
+/// `[N]`. Columns holding the same item as the row's own target (`same[i][j]`,
+/// j != own[i]) are left out: a duplicate is no negative.
 pub fn in_batch_item_logprobs(
     user: &Tensor,
     items: &Tensor,
     own: &[usize],
     same: &[Vec<bool>],
-    tau: f64,
+    scoring: &ItemScoring,
+    log_q: Option<&[f32]>,
 ) -> candle_core::Result<Tensor> {
     let (n, b) = (user.dim(0)?, items.dim(0)?);
-    let logits = (l2_normalise(user)?.matmul(&l2_normalise(items)?.t()?)? / tau)?;
+    let logits = (scoring.unit(user)?.matmul(&scoring.unit(items)?.t()?)? / scoring.tau)?;
     let mut mask = vec![0f32; n * b];
     for i in 0..n {
         for j in 0..b {
             if j != own[i] && same[i][j] {
                 mask[i * b + j] = -1e9;
+            } else if let Some(q) = log_q {
+                mask[i * b + j] = -q[j];
             }
         }
     }
     let logits = (logits + Tensor::from_vec(mask, (n, b), user.device())?)?;
     let own: Vec<u32> = own.iter().map(|&j| j as u32).collect();
     token_logprobs(&logits, &own)
+}
+
+/// The full-table term: row i of `user` `[N, H]` against every row of the item table
+/// (`rows` `[M, H]`, unit and centred already, no gradient), the rows at `masked[i]`
+/// (the user's history) left out unless it is the target; returns
+/// `log p(rows[target[i]] | user i)` `[N]`. The target and its negatives come from the
+/// same table, so nothing tells a fresh vector from a stale one: only the user side
+/// learns from it, against the whole catalogue as the probe ranks it.
+pub fn table_logprobs(
+    user: &Tensor,
+    rows: &Tensor,
+    targets: &[usize],
+    masked: &[Vec<usize>],
+    scoring: &ItemScoring,
+) -> candle_core::Result<Tensor> {
+    let (n, m) = (user.dim(0)?, rows.dim(0)?);
+    let logits = (scoring.unit(user)?.matmul(&rows.t()?)? / scoring.tau)?;
+    let mut mask = vec![0f32; n * m];
+    for (i, rows) in masked.iter().enumerate() {
+        for &j in rows {
+            if j < m && j != targets[i] {
+                mask[i * m + j] = -1e9;
+            }
+        }
+    }
+    let logits = (logits + Tensor::from_vec(mask, (n, m), user.device())?)?;
+    let targets: Vec<u32> = targets.iter().map(|&j| j as u32).collect();
+    token_logprobs(&logits, &targets)
 }
 
 #[cfg(test)]
@@ -163,13 +312,77 @@ mod tests {
         let user = Tensor::new(&[[2.0f32, 0.0], [1.0, 1.0]], &dev)?;
         let items = Tensor::new(&[[1.0f32, 0.0], [0.0, 3.0], [1.0, 0.0]], &dev)?;
         let same = vec![vec![true, false, true], vec![false, true, false]];
-        let lp = in_batch_item_logprobs(&user, &items, &[0, 1], &same, 0.5)?.to_vec1::<f32>()?;
+        let lp = in_batch_item_logprobs(
+            &user,
+            &items,
+            &[0, 1],
+            &same,
+            &ItemScoring::plain(0.5),
+            None,
+        )?
+        .to_vec1::<f32>()?;
         // Row 0: item 2 duplicates the target and is left out: logits 2 and 0.
         let want0 = 2.0 - (2f64.exp() + 1.0).ln();
         // Row 1: cos = 1/sqrt2 to items 0, 1 and 2: uniform over three.
         let want1 = -(3f64).ln();
         assert!((lp[0] as f64 - want0).abs() < 1e-5, "{lp:?}");
         assert!((lp[1] as f64 - want1).abs() < 1e-5, "{lp:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn log_q_lowers_popular_columns_and_centre_matches_the_table() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // One user equally close to two items: plain, each gets log 1/2.
+        let user = Tensor::new(&[[1.0f32, 1.0]], &dev)?;
+        let items = Tensor::new(&[[1.0f32, 0.0], [0.0, 1.0]], &dev)?;
+        let same = vec![vec![true, false]];
+        // Item 0 (the target) seen 3 times, item 1 once: counts + 1 = 4 and 2.
+        let s = ItemScoring::plain(1.0).with_counts(&[3, 1]);
+        let q = s.log_q(&[0, 1]).unwrap();
+        assert!((q[0] as f64 - (4.0f64 / 6.0).ln()).abs() < 1e-6);
+        let lp = in_batch_item_logprobs(&user, &items, &[0], &same, &s, Some(&q))?;
+        // Logits c - log q: the popular target loses probability, 2 : 4 against it.
+        let want = (2.0f64 / 6.0).ln();
+        assert!((lp.to_vec1::<f32>()?[0] as f64 - want).abs() < 1e-5);
+        // Centred scoring is the table's: unit, minus the mean, unit.
+        let mean = [0.5f32, 0.5];
+        let c = ItemScoring::plain(1.0).with_centre(Some(&mean), &dev)?;
+        let got = c
+            .unit(&Tensor::new(&[[3.0f32, 0.0]], &dev)?)?
+            .to_vec2::<f32>()?;
+        let want = crate::rec::Centre {
+            mean: mean.to_vec(),
+        }
+        .apply(&[3.0, 0.0]);
+        for (g, w) in got[0].iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn table_logprobs_mask_the_history_but_never_the_target() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let user = Tensor::new(&[[1.0f32, 1.0]], &dev)?;
+        // Three unit rows; the user is equally close to rows 0 and 1, row 2 is opposite.
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let rows = Tensor::new(&[[1.0f32, 0.0], [0.0, 1.0], [-h, -h]], &dev)?;
+        let s = ItemScoring::plain(1.0);
+        let c = h; // cos(user, row 0) = cos(user, row 1)
+        let z = 2.0 * f64::from(c).exp() + (-1f64).exp();
+        let lp = table_logprobs(&user, &rows, &[0], &[vec![]], &s)?.to_vec1::<f32>()?;
+        assert!(
+            (f64::from(lp[0]) - (f64::from(c) - z.ln())).abs() < 1e-5,
+            "{lp:?}"
+        );
+        // Row 1 in the history: out of the softmax. The target itself is never masked.
+        let z = f64::from(c).exp() + (-1f64).exp();
+        let lp = table_logprobs(&user, &rows, &[0], &[vec![1, 0]], &s)?.to_vec1::<f32>()?;
+        assert!(
+            (f64::from(lp[0]) - (f64::from(c) - z.ln())).abs() < 1e-5,
+            "{lp:?}"
+        );
         Ok(())
     }
 

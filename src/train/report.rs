@@ -33,6 +33,9 @@ pub struct StepMetrics {
     pub item_ce: f64,
     #[serde(default)]
     pub item_negatives: usize,
+    /// The full-table term's cross-entropy (contrastive steps with `table_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_ce: Option<f64>,
     pub clip_frac: f64,
     pub lr: f64,
     /// Gradient norm before clipping.

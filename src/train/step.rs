@@ -27,7 +27,9 @@ use candle_core::{DType, Tensor, Var};
 use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::loss::{clipped_objective_sum, in_batch_item_logprobs, token_logprobs, ClipRange};
+use super::loss::{
+    clipped_objective_sum, in_batch_item_logprobs, token_logprobs, ClipRange, ItemScoring,
+};
 use super::rollout::Group;
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
@@ -45,6 +47,8 @@ pub struct StepLoss {
     pub item_ce: f64,
     /// Distinct other target items each h_T is scored against.
     pub item_negatives: usize,
+    /// The full-table term's cross-entropy (`cfg.table_loss`; None without it).
+    pub table_ce: Option<f64>,
     pub clip_frac: f64,
     /// One entry per adapter variable, in `vars()` order.
     pub grads: Vec<Option<Tensor>>,
@@ -132,11 +136,25 @@ pub(super) fn accumulate(
     Ok(())
 }
 
+/// Catalogue positions of the examples' targets (the in-batch columns).
+pub fn catalog_positions(data: &PreparedDataset, examples: &[Example]) -> Vec<usize> {
+    examples
+        .iter()
+        .map(|e| {
+            data.catalog
+                .position(&e.target.item_id)
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
+}
+
 /// What every micro-batch's share of RecPO's loss reads from the whole batch.
 struct BatchTerms<'a> {
     model: &'a LoadedModel,
     clip: ClipRange,
-    tau: f64,
+    scoring: &'a ItemScoring,
+    /// The columns' logQ correction (`None` without it).
+    log_q: Option<Vec<f32>>,
     /// The batch's target-item vectors `[B, H]`, with gradient.
     items: &'a Tensor,
     /// `same[g][j]`: group g's target is also example j's (see [`same_targets`]).
@@ -152,6 +170,8 @@ impl<'a> BatchTerms<'a> {
     fn new(
         model: &'a LoadedModel,
         cfg: &RecPoConfig,
+        scoring: &'a ItemScoring,
+        log_q: Option<Vec<f32>>,
         groups: &[Group],
         items: &'a Tensor,
         same: &'a [Vec<bool>],
@@ -162,7 +182,8 @@ impl<'a> BatchTerms<'a> {
                 eps_low: cfg.eps_low,
                 eps_high: cfg.eps_high,
             },
-            tau: cfg.tau as f64,
+            scoring,
+            log_q,
             items,
             same,
             total_tokens: groups
@@ -228,7 +249,14 @@ impl<'a> BatchTerms<'a> {
         let h_t = last.index_select(&Tensor::new(top_rows.as_slice(), device)?, 0)?;
         let own = vec![g; top_rows.len()];
         let same_rows = vec![self.same[g].clone(); top_rows.len()];
-        let logp = in_batch_item_logprobs(&h_t, self.items, &own, &same_rows, self.tau)?;
+        let logp = in_batch_item_logprobs(
+            &h_t,
+            self.items,
+            &own,
+            &same_rows,
+            self.scoring,
+            self.log_q.as_deref(),
+        )?;
         let adv: Vec<f32> = top_rows
             .iter()
             .map(|&r| group.advantages[chunk[r as usize]] as f32)
@@ -294,7 +322,11 @@ impl<'a> Grads<'a> {
     /// One backward through the graphs of `outputs` carrying `grads` (the summed
     /// gradients of their leaf copies): `d/dθ sum(output * grad)` is exactly the
     /// chain-rule term those outputs contribute.
-    fn through(&mut self, outputs: &[&Tensor], grads: &[Option<Tensor>]) -> candle_core::Result<()> {
+    fn through(
+        &mut self,
+        outputs: &[&Tensor],
+        grads: &[Option<Tensor>],
+    ) -> candle_core::Result<()> {
         let mut terms = Vec::new();
         for (out, g) in outputs.iter().zip(grads) {
             if let Some(g) = g {
@@ -344,7 +376,10 @@ fn group_loss(
     let t = Instant::now();
     let all: Vec<usize> = (0..group.chains.len()).collect();
     for chunk in all.chunks(micro.max(1)) {
-        let lens: Vec<usize> = chunk.iter().map(|&i| group.chains[i].token_ids.len()).collect();
+        let lens: Vec<usize> = chunk
+            .iter()
+            .map(|&i| group.chains[i].token_ids.len())
+            .collect();
         let width = lens.iter().copied().max().unwrap_or(0);
         sums.train_tokens += lens.iter().sum::<usize>();
         // Row 0 is the prompt's last hidden state, then each chain's `width` rows.
@@ -354,7 +389,11 @@ fn group_loss(
             let (mut flat, mut pad) = (Vec::new(), Vec::new());
             for &i in chunk {
                 let t = &group.chains[i].token_ids;
-                flat.extend(t.iter().copied().chain(std::iter::repeat_n(0, width - t.len())));
+                flat.extend(
+                    t.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0, width - t.len())),
+                );
                 pad.extend((0..width).map(|j| u8::from(j < t.len())));
             }
             let cont = Tensor::from_vec(flat, (chunk.len(), width), device)?;
@@ -374,7 +413,11 @@ fn group_loss(
             sums.token_loss += f64::from(part.to_scalar::<f32>()?);
             loss = (loss + part)?;
         }
-        let last_rows: Vec<u32> = lens.iter().enumerate().map(|(c, &n)| row(c, n) as u32).collect();
+        let last_rows: Vec<u32> = lens
+            .iter()
+            .enumerate()
+            .map(|(c, &n)| row(c, n) as u32)
+            .collect();
         let last = rows.index_select(&Tensor::new(last_rows.as_slice(), device)?, 0)?;
         if let Some((part, ce)) = terms.item_part(g, group, chunk, &last)? {
             sums.item_loss += f64::from(part.to_scalar::<f32>()?);
@@ -411,6 +454,7 @@ pub fn recpo_loss(
     data: &PreparedDataset,
     groups: &[Group],
     cfg: &RecPoConfig,
+    scoring: &ItemScoring,
 ) -> Result<StepLoss, TrainError> {
     let start = Instant::now();
     let vars = adapter.vars();
@@ -424,7 +468,16 @@ pub fn recpo_loss(
         ..Default::default()
     };
     let items_leaf = Var::from_tensor(&items.detach())?;
-    let terms = BatchTerms::new(model, cfg, groups, items_leaf.as_tensor(), &same);
+    let log_q = scoring.log_q(&catalog_positions(data, &examples));
+    let terms = BatchTerms::new(
+        model,
+        cfg,
+        scoring,
+        log_q,
+        groups,
+        items_leaf.as_tensor(),
+        &same,
+    );
     let mut grads = Grads::new(&vars);
     let mut item_grad = None;
     let mut total = LossSums {
@@ -452,6 +505,7 @@ pub fn recpo_loss(
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
         item_negatives: negatives(&examples),
+        table_ce: None,
         clip_frac: if terms.total_tokens > 0 {
             total.clipped as f64 / terms.total_tokens as f64
         } else {

@@ -2,6 +2,7 @@
 //! resumed run equals a straight one bit for bit, and on an easy task (the next movie
 //! follows from the last one) the mean reward rises.
 
+use crate::train::loss::ItemScoring;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Tensor;
@@ -17,7 +18,7 @@ use super::trainer::{RecPo, METRICS_FILE};
 use super::TrainError;
 use crate::data::prepared::PreparedDataset;
 use crate::model::loaded::LoadedModel;
-use crate::rec::ItemTable;
+use crate::rec::{Centre, ItemTable};
 use crate::train::adapter::TrainableAdapter;
 
 fn cfg(steps: usize) -> RecPoConfig {
@@ -64,7 +65,15 @@ fn every_adapter_variable_gets_a_gradient() {
     assert!(groups
         .iter()
         .all(|g| g.chains.len() == 4 && g.top.len() == 1));
-    let loss = recpo_loss(&model, &adapter, &data, &groups, &c).unwrap();
+    let loss = recpo_loss(
+        &model,
+        &adapter,
+        &data,
+        &groups,
+        &c,
+        &ItemScoring::plain(c.tau as f64),
+    )
+    .unwrap();
     assert_eq!(loss.grads.len(), adapter.vars().len());
     for (i, g) in loss.grads.iter().enumerate() {
         let g = g
@@ -86,9 +95,12 @@ fn every_adapter_variable_gets_a_gradient() {
 
 /// N steps straight equal k steps, a new process-like start (fresh adapter, fresh
 /// trainer) resuming from the folder, and N - k more: same adapter bytes, same log.
-#[test]
-fn resume_continues_exactly() {
-    let (n, k) = (4, 2);
+/// Returns the two run folders and the straight run's metric lines (timings dropped).
+fn check_resume(
+    config: impl Fn(usize) -> RecPoConfig,
+    n: usize,
+    k: usize,
+) -> (tempfile::TempDir, tempfile::TempDir, Vec<serde_json::Value>) {
     let data = paired_dataset(8, 24, 5);
     let model = tiny_model(4);
     let straight_dir = tempfile::tempdir().unwrap();
@@ -99,7 +111,7 @@ fn resume_continues_exactly() {
         &model,
         &a,
         &data,
-        cfg(n),
+        config(n),
         straight_dir.path(),
         table(&model, &a, &data),
         false,
@@ -114,7 +126,7 @@ fn resume_continues_exactly() {
         &model,
         &b,
         &data,
-        cfg(n),
+        config(n),
         resumed_dir.path(),
         table(&model, &b, &data),
         false,
@@ -130,7 +142,7 @@ fn resume_continues_exactly() {
         &model,
         &c,
         &data,
-        cfg(n),
+        config(n),
         resumed_dir.path(),
         table(&model, &c, &data),
         false,
@@ -140,7 +152,7 @@ fn resume_continues_exactly() {
         &model,
         &c,
         &data,
-        cfg(n),
+        config(n),
         resumed_dir.path(),
         table(&model, &c, &data),
         true,
@@ -173,16 +185,66 @@ fn resume_continues_exactly() {
             .collect()
     };
     let (s, r) = (lines(straight_dir.path()), lines(resumed_dir.path()));
+    assert_eq!(s, r);
+    (straight_dir, resumed_dir, s)
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let n = 4;
+    let (straight_dir, _, s) = check_resume(cfg, n, 2);
     // The starting probe, n step lines, a probe after steps 2 and 4 (each after a
     // table rebuild), and one evaluation at the end.
     assert_eq!(s.len(), n + 4);
-    assert_eq!(s, r);
-    assert!(s[0]["probe_mean_rank"].is_number() && s[0]["step"] == 0, "{}", s[0]);
-    assert!(s[3]["probe_ndcg@10"].is_number() && s[3]["step"] == 2, "{}", s[3]);
+    assert!(
+        s[0]["probe_mean_rank"].is_number() && s[0]["step"] == 0,
+        "{}",
+        s[0]
+    );
+    assert!(
+        s[3]["probe_ndcg@10"].is_number() && s[3]["step"] == 2,
+        "{}",
+        s[3]
+    );
     assert!(s[3]["probe_ci"]["mean_rank"].is_array());
     assert!(s[6]["probe_mean_rank"].is_number());
     assert!(s[7]["eval"]["valid"]["ndcg@10"].is_number());
     assert!(straight_dir.path().join("best/state.json").is_file());
+}
+
+/// The same through an alignment stage (resumed inside it) with centring and logQ:
+/// the centre is fixed at the start, kept in the run folder and beside every
+/// checkpoint's adapter, and the resumed run scores with it exactly.
+#[test]
+fn resume_continues_exactly_through_alignment_with_centre_and_logq() {
+    let aligned = |steps| RecPoConfig {
+        align_steps: 2,
+        align_users_per_step: 6,
+        align_lr: Some(2e-2),
+        centre: true,
+        logq: true,
+        table_loss: 0.5,
+        ..cfg(steps)
+    };
+    let (straight, resumed, s) = check_resume(aligned, 4, 1);
+    // Alignment steps have no chains; RecPO steps sample G per user.
+    let steps: Vec<&serde_json::Value> = s.iter().filter(|l| l["reward"].is_number()).collect();
+    assert_eq!(steps.len(), 4);
+    assert_eq!(steps[0]["rollout_tokens"], 0, "{}", steps[0]);
+    assert!(steps[0]["table_ce"].as_f64().unwrap() > 0.0, "{}", steps[0]);
+    assert!(steps[2].get("table_ce").is_none(), "{}", steps[2]);
+    assert!(
+        steps[2]["rollout_tokens"].as_u64().unwrap() > 0,
+        "{}",
+        steps[2]
+    );
+    let centre = |d: &std::path::Path| {
+        let (_, ckpt) = list_checkpoints(d).unwrap().pop().unwrap();
+        let beside = Centre::load(&ckpt.join("adapter")).unwrap().unwrap();
+        assert_eq!(Some(&beside), Centre::load(d).unwrap().as_ref());
+        beside
+    };
+    assert_eq!(centre(straight.path()), centre(resumed.path()));
 }
 
 #[test]

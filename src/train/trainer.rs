@@ -20,11 +20,13 @@ use super::checkpoint::{
     list_checkpoints, load_checkpoint, save_best, save_checkpoint, BestSoFar, TrainState,
 };
 use super::config::RecPoConfig;
+use super::contrastive::contrastive_loss;
 use super::error::TrainError;
 use super::evaluate::{encode_items, evaluate_split, rebuild_table};
-use super::probe::{probe_indices, run_probe, Probe};
+use super::loss::{run_scoring, ItemScoring};
 use super::metrics_log::JsonLines;
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
+use super::probe::{probe_indices, run_probe, Probe};
 use super::report::{
     ChainSample, EvalMetrics, RolloutSample, StepMetrics, TrainEnd, TrainReporter,
 };
@@ -32,13 +34,12 @@ use super::reward::{fused_reward, Reward};
 use super::rollout::{
     history_of, policy_encoder, rows_of, sample_groups, user_prompt_ids, Group, RolloutTiming,
 };
-use super::contrastive::contrastive_loss;
 use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
 use crate::model::loaded::LoadedModel;
-use crate::rec::ItemTable;
+use crate::rec::{Centre, ItemTable};
 use crate::util::atomic::write_atomic;
 
 /// One chain's numbers that the step's metrics average (one per user without
@@ -116,6 +117,7 @@ impl BatchLoss {
             item_loss: loss.item_loss,
             item_ce: loss.item_ce,
             item_negatives: loss.item_negatives,
+            table_ce: loss.table_ce,
             clip_frac: loss.clip_frac,
             lr,
             grad_norm,
@@ -146,6 +148,10 @@ pub struct RecPo<'a> {
     rollouts: JsonLines,
     /// The valid probe's examples (fixed for the run).
     probe: Vec<Example>,
+    /// The run's centre (with `cfg.centre`), applied to every table it builds.
+    centre: Option<Centre>,
+    /// How the item loss scores (tau, the centre, logQ).
+    scoring: ItemScoring,
 }
 
 impl<'a> RecPo<'a> {
@@ -203,6 +209,9 @@ impl<'a> RecPo<'a> {
             }
             _ => (fresh, table),
         };
+        let centre = run_centre(&cfg, run_dir, &table, resume)?;
+        let table = table.with_centre(centre.clone())?;
+        let scoring = run_scoring(&cfg, data, &table, model.device())?;
         metrics.truncate_after(state.step)?;
         rollouts.truncate_after(state.step)?;
         let text =
@@ -228,6 +237,8 @@ impl<'a> RecPo<'a> {
             metrics,
             rollouts,
             probe,
+            centre,
+            scoring,
         })
     }
 
@@ -270,8 +281,9 @@ impl<'a> RecPo<'a> {
     fn next_batch(&mut self) -> Vec<Example> {
         let train = &self.data.train;
         let mut order = epoch_order(train.len(), self.state.seed, self.state.epoch);
-        let mut out = Vec::with_capacity(self.cfg.users_per_step);
-        while out.len() < self.cfg.users_per_step {
+        let users = self.cfg.users_at(self.state.step);
+        let mut out = Vec::with_capacity(users);
+        while out.len() < users {
             if self.state.cursor >= train.len() {
                 self.state.epoch += 1;
                 self.state.cursor = 0;
@@ -292,7 +304,7 @@ impl<'a> RecPo<'a> {
         let step_seed = mix(self.state.seed, self.state.step as u64);
         self.adapter.reseed(step_seed);
         self.adapter.set_training(false);
-        let mut batch = if self.cfg.no_reasoning {
+        let mut batch = if self.cfg.contrastive_at(self.state.step) {
             self.contrastive_step(&examples, step_seed)?
         } else {
             self.rollout_step(&examples, step_seed)?
@@ -304,7 +316,14 @@ impl<'a> RecPo<'a> {
         let eval = self.evaluate_if_due(reporter)?;
         let improved = self.note_best(probe.as_ref(), eval.as_ref());
         let probe_line = probe.as_ref().map(Probe::to_json);
-        self.log_step(reporter, &metrics, probe_line, eval.as_ref(), &batch.samples, improved)?;
+        self.log_step(
+            reporter,
+            &metrics,
+            probe_line,
+            eval.as_ref(),
+            &batch.samples,
+            improved,
+        )?;
         Ok(metrics)
     }
 
@@ -323,7 +342,14 @@ impl<'a> RecPo<'a> {
         // Training-only noise (dropout) in the differentiable pass alone, and off again
         // even when the loss fails.
         self.adapter.set_training(true);
-        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, &self.cfg);
+        let loss = recpo_loss(
+            self.model,
+            self.adapter,
+            self.data,
+            &groups,
+            &self.cfg,
+            &self.scoring,
+        );
         self.adapter.set_training(false);
         let loss = loss?;
         let (chains, samples) = chain_logs(&groups, self.state.step + 1);
@@ -337,12 +363,22 @@ impl<'a> RecPo<'a> {
 
     /// Loss of the "w/o reasoning" ablation: no rollouts, the contrastive item loss on
     /// prompt-only user vectors, whose full-catalogue rewards are logged for comparison.
-    fn contrastive_step(&mut self, examples: &[Example], seed: u64) -> Result<BatchLoss, TrainError> {
+    fn contrastive_step(
+        &mut self,
+        examples: &[Example],
+        seed: u64,
+    ) -> Result<BatchLoss, TrainError> {
         let encoder = policy_encoder(self.model, None, self.data, &self.cfg);
         let prompts = examples
             .iter()
             .map(|e| user_prompt_ids(&encoder, e, 0, true))
             .collect::<Result<Vec<_>, _>>()?;
+        // The full-table term scores against the table as it is now.
+        let scoring = self.scoring.clone().with_table(
+            &self.table,
+            self.cfg.table_loss,
+            self.model.device(),
+        )?;
         self.adapter.set_training(true);
         let out = contrastive_loss(
             self.model,
@@ -351,6 +387,7 @@ impl<'a> RecPo<'a> {
             examples,
             &prompts,
             &self.cfg,
+            &scoring,
             seed,
         );
         self.adapter.set_training(false);
@@ -362,7 +399,10 @@ impl<'a> RecPo<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let owners: Vec<_> = histories.iter().collect();
         let mut chains = Vec::new();
-        for (e, r) in examples.iter().zip(encoder.rank(&self.table, &users, &owners, 0)?) {
+        for (e, r) in examples
+            .iter()
+            .zip(encoder.rank(&self.table, &users, &owners, 0)?)
+        {
             let (target, _) = rows_of(&self.table, e)?;
             let reward = fused_reward(&self.cfg.reward, &r.scores, target, &r.masked);
             chains.push(ChainStats::new(&reward, 0.0, 0));
@@ -463,7 +503,8 @@ impl<'a> RecPo<'a> {
                     reporter.on_status(&format!("  items {done}/{total}"));
                 }
             },
-        )?;
+        )?
+        .with_centre(self.centre.clone())?;
         Ok(())
     }
 
@@ -476,7 +517,10 @@ impl<'a> RecPo<'a> {
         if !self.metrics.read()?.is_empty() {
             return Ok(());
         }
-        reporter.on_status(&format!("valid probe before training: {} examples", self.probe.len()));
+        reporter.on_status(&format!(
+            "valid probe before training: {} examples",
+            self.probe.len()
+        ));
         let examples: Vec<&Example> = self.probe.iter().collect();
         let probe = run_probe(
             self.model,
@@ -493,10 +537,14 @@ impl<'a> RecPo<'a> {
 
     /// The valid probe when the step just taken is due (every `probe_every` steps and
     /// at the last one).
-    fn probe_if_due(&mut self, reporter: &mut dyn TrainReporter) -> Result<Option<Probe>, TrainError> {
+    fn probe_if_due(
+        &mut self,
+        reporter: &mut dyn TrainReporter,
+    ) -> Result<Option<Probe>, TrainError> {
         let s = self.state.step;
         let every = self.cfg.probe_every;
-        if every == 0 || self.probe.is_empty() || !(s.is_multiple_of(every) || s == self.cfg.steps) {
+        if every == 0 || self.probe.is_empty() || !(s.is_multiple_of(every) || s == self.cfg.steps)
+        {
             return Ok(None);
         }
         reporter.on_status(&format!("valid probe: {} examples", self.probe.len()));
@@ -591,6 +639,31 @@ impl<'a> RecPo<'a> {
             eval_secs: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The run's centre with `cfg.centre`: read back from the run folder when resuming;
+/// on a fresh start the one the starting table already has (a checkpoint trained with
+/// centring), else the mean of its rows; written to the run folder. None without.
+fn run_centre(
+    cfg: &RecPoConfig,
+    run_dir: &Path,
+    table: &ItemTable,
+    resume: bool,
+) -> Result<Option<Centre>, TrainError> {
+    if !cfg.centre {
+        return Ok(None);
+    }
+    if resume {
+        if let Some(c) = Centre::load(run_dir)? {
+            return Ok(Some(c));
+        }
+    }
+    let c = match table.centre() {
+        Some(c) => c.clone(),
+        None => Centre::of_rows(table.rows(), table.dim()),
+    };
+    c.save(run_dir)?;
+    Ok(Some(c))
 }
 
 /// Logging: each chain's numbers for the step's means, and each group as

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::rec::testing::{small_catalog, FakeEncoder};
+use crate::rec::Centre;
 
 fn close(a: &[f32], b: &[f32]) -> bool {
     a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
@@ -120,4 +121,44 @@ fn from_rows_checks_shape() {
         })
     ));
     assert!(matches!(ItemTable::new(0), Err(TableError::ZeroDim)));
+}
+
+/// A centred table scores against centred rows that follow every add, remove and set,
+/// while `rows()` (what caches and checkpoints store) stays as encoded.
+#[test]
+fn centred_rows_follow_edits_and_encoded_rows_stay() {
+    let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let rows = vec![1.0, 0.1, 0.0, 1.0, -0.1, 0.0, 1.0, 0.0, 0.1];
+    let plain = ItemTable::from_rows(ids, 3, rows).unwrap();
+    let centre = Centre::of_rows(plain.rows(), 3);
+    let mut t = plain.clone().with_centre(Some(centre.clone())).unwrap();
+    assert_eq!(t.rows(), plain.rows());
+    let check = |t: &ItemTable| {
+        let c = t.centre().unwrap();
+        let want: Vec<f32> = t
+            .rows()
+            .chunks_exact(3)
+            .flat_map(|r| c.apply_unit(r))
+            .collect();
+        assert_eq!(t.scoring_rows(), want.as_slice());
+    };
+    check(&t);
+    t.add("d", &[0.0, 2.0, 0.0]).unwrap();
+    check(&t);
+    t.remove("b").unwrap();
+    check(&t);
+    t.set("a", &[0.5, 0.5, 0.5]).unwrap();
+    check(&t);
+    assert_eq!(
+        t.scoring_vector(&[2.0, 0.0, 0.0]),
+        centre.apply(&[2.0, 0.0, 0.0])
+    );
+    // Taking the centre off scores plain rows again.
+    t.set_centre(None).unwrap();
+    assert_eq!(t.scoring_rows(), t.rows());
+    let short = Centre { mean: vec![0.0; 2] };
+    assert!(matches!(
+        t.set_centre(Some(short)),
+        Err(TableError::Dim { .. })
+    ));
 }

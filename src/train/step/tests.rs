@@ -2,15 +2,16 @@
 //! backward per chain over prompt + chain, the item vectors' graph walked by every
 //! backward. Same losses, same gradient of every adapter variable.
 
+use crate::train::loss::ItemScoring;
 use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::model::lora::{Lora, LoraConfig};
 use crate::rec::ItemTable;
 use crate::train::evaluate::rebuild_table;
 use crate::train::rollout::sample_groups;
-use crate::model::lora::{Lora, LoraConfig};
 use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
 
 /// RecPO's loss as it was computed before the cuts: every chain alone, left-padded.
@@ -26,7 +27,8 @@ fn reference_loss(
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
     let same = same_targets(&examples);
     let (items, _) = encode_targets(model, data, &examples, hook).unwrap();
-    let terms = BatchTerms::new(model, cfg, groups, &items, &same);
+    let scoring = ItemScoring::plain(cfg.tau as f64);
+    let terms = BatchTerms::new(model, cfg, &scoring, None, groups, &items, &same);
     let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
     let (mut token_loss, mut item_loss) = (0.0, 0.0);
     for (g, group) in groups.iter().enumerate() {
@@ -53,14 +55,21 @@ fn reference_loss(
 }
 
 fn max_abs(t: &Tensor) -> f32 {
-    t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 /// B starts at zero, which would leave A without gradient: give B seeded values.
 fn seeded_b(adapter: &dyn TrainableAdapter) {
     let mut rng = StdRng::seed_from_u64(8);
     for v in adapter.vars().iter().skip(1).step_by(2) {
-        let values: Vec<f32> = (0..v.elem_count()).map(|_| rng.random_range(-0.1..0.1)).collect();
+        let values: Vec<f32> = (0..v.elem_count())
+            .map(|_| rng.random_range(-0.1..0.1))
+            .collect();
         let t = Tensor::from_vec(values, v.dims(), v.device()).unwrap();
         v.set(&t).unwrap();
     }
@@ -106,7 +115,11 @@ fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapte
         sample_groups(model, hook, &data, &table, &data.train[..3], &cfg, 17).unwrap();
     // Chains of different lengths (one empty), so right-padding inside a micro-batch
     // and h_T read at the prompt's end are exercised too.
-    for (c, chain) in groups.iter_mut().flat_map(|g| g.chains.iter_mut()).enumerate() {
+    for (c, chain) in groups
+        .iter_mut()
+        .flat_map(|g| g.chains.iter_mut())
+        .enumerate()
+    {
         let keep = match c % 4 {
             3 => 0,
             r => chain.token_ids.len().saturating_sub(r * 2),
@@ -118,18 +131,38 @@ fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapte
         .iter()
         .flat_map(|g| g.chains.iter().map(|c| c.token_ids.len()))
         .collect();
-    assert!(lens.contains(&0) && lens.iter().any(|&n| n > 2), "chain lengths {lens:?}");
+    assert!(
+        lens.contains(&0) && lens.iter().any(|&n| n > 2),
+        "chain lengths {lens:?}"
+    );
     let (want_tok, want_item, want) = reference_loss(model, adapter, &data, &groups, &cfg);
     for micro in [1, 3, 4] {
         cfg.train_micro_batch = micro;
-        let got = recpo_loss(model, adapter, &data, &groups, &cfg).unwrap();
-        assert!((got.token_loss - want_tok).abs() < 1e-5, "micro {micro}: token loss");
-        assert!((got.item_loss - want_item).abs() < 1e-5, "micro {micro}: item loss");
+        let got = recpo_loss(
+            model,
+            adapter,
+            &data,
+            &groups,
+            &cfg,
+            &ItemScoring::plain(cfg.tau as f64),
+        )
+        .unwrap();
+        assert!(
+            (got.token_loss - want_tok).abs() < 1e-5,
+            "micro {micro}: token loss"
+        );
+        assert!(
+            (got.item_loss - want_item).abs() < 1e-5,
+            "micro {micro}: item loss"
+        );
         for (v, (g, w)) in got.grads.iter().zip(&want).enumerate() {
             let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
             let scale = max_abs(w).max(1e-6);
             let diff = max_abs(&(g - w).unwrap());
-            assert!(diff / scale < 1e-3, "micro {micro}, variable {v}: {diff} of {scale}");
+            assert!(
+                diff / scale < 1e-3,
+                "micro {micro}, variable {v}: {diff} of {scale}"
+            );
         }
     }
 }

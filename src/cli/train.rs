@@ -44,6 +44,9 @@ pub struct TrainArgs {
     /// Only this bench configuration.
     #[arg(long, requires = "bench")]
     pub bench_config: Option<String>,
+    /// With --bench: one JSON line per configuration (without: a readable line each).
+    #[arg(long, requires = "bench")]
+    pub json: bool,
     /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -164,6 +167,10 @@ pub struct TrainArgs {
     /// user side only. A named setting for small batches.
     #[arg(long, default_value_t = 0.0)]
     pub table_loss: f64,
+    /// Catalogue items drawn uniformly per contrastive step as extra negatives, encoded
+    /// by the current adapter (mixed negative sampling). A named setting, 0 by default.
+    #[arg(long, default_value_t = 0)]
+    pub uniform_negatives: usize,
     /// Item alignment before RecPO: the first N steps take the w/o-reasoning
     /// contrastive loss on --align-users users each (a w/o-reasoning run given the same
     /// numbers takes the same first steps).
@@ -201,6 +208,30 @@ fn parse_reward(s: &str) -> Result<RewardKind, String> {
 
 fn parse_advantage(s: &str) -> Result<AdvantageKind, String> {
     AdvantageKind::parse(s).ok_or_else(|| format!("unknown advantage `{s}` (grpo, rloo)"))
+}
+
+/// A bench JSON line as one readable line: the figures a reader compares.
+fn readable_bench(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    let name = v.get("config").and_then(|c| c.as_str()).unwrap_or("?");
+    let mut parts = vec![name.to_string()];
+    let mut add = |label: &str, key: &str, digits: usize| {
+        if let Some(x) = num(key) {
+            parts.push(format!("{label} {x:.digits$}"));
+        }
+    };
+    add("users/h", "users_per_hour", 0);
+    add("step s", "step_secs", 1);
+    add("rollout s", "rollout_secs", 1);
+    add("prompt s", "prompt_secs", 1);
+    add("chains s", "chains_secs", 1);
+    add("items s", "items_secs", 1);
+    add("fwd+bwd tok/s", "fwd_bwd_tok_s", 0);
+    add("peak MiB", "peak_rss_mib", 0);
+    add("table rebuild s", "table_rebuild_secs", 1);
+    add("items/s", "items_per_sec", 1);
+    parts.join(" | ")
 }
 
 /// The adapter folder of `--init`: a checkpoint's `adapter/`, or the folder itself.
@@ -257,6 +288,7 @@ impl TrainArgs {
             centre: self.centre,
             logq: self.logq,
             table_loss: self.table_loss,
+            uniform_negatives: self.uniform_negatives,
             align_steps: self.align_steps,
             align_users_per_step: self.align_users,
             align_lr: self.align_lr,
@@ -419,7 +451,12 @@ impl TrainArgs {
                 if !reset_peak_rss() {
                     eprintln!("note: peak memory cannot be restarted here; peaks accumulate");
                 }
-                println!("{}", self.bench_one(name, &model, &data, &table)?);
+                let line = self.bench_one(name, &model, &data, &table)?;
+                if self.json {
+                    println!("{line}");
+                } else {
+                    println!("{}", readable_bench(&line));
+                }
             }
             return Ok(());
         }

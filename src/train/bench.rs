@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
-use super::contrastive::contrastive_loss;
+use super::contrastive::{contrastive_loss, UserBatch};
 use super::error::TrainError;
 use super::evaluate::encode_items;
 use super::loss::run_scoring;
@@ -126,7 +126,16 @@ pub fn bench_step(
             .collect::<Result<Vec<_>, _>>()?;
         adapter.set_training(true);
         let out = contrastive_loss(
-            model, adapter, data, &examples, &prompts, cfg, &scoring, cfg.seed,
+            model,
+            adapter,
+            data,
+            UserBatch {
+                examples: &examples,
+                prompts: &prompts,
+            },
+            cfg,
+            &scoring,
+            cfg.seed,
         );
         adapter.set_training(false);
         (out?.0, RolloutTiming::default())

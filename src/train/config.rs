@@ -71,6 +71,10 @@ pub struct RecPoConfig {
     /// loss): each user vector's cross-entropy against every row of the run's item
     /// table, history masked, on the user side only (`loss::table_logprobs`).
     pub table_loss: f64,
+    /// Catalogue items drawn uniformly per contrastive step and encoded by the current
+    /// adapter as extra negatives (mixed negative sampling; 0: off, the paper's
+    /// in-batch negatives). With `logq`, every column is corrected by its expected count.
+    pub uniform_negatives: usize,
     /// Item alignment before RecPO: the first `align_steps` steps are the w/o-reasoning
     /// contrastive step on `align_users_per_step` users, at `align_lr` (None: `lr`).
     /// A w/o-reasoning run given the same numbers takes the same first steps.
@@ -119,6 +123,7 @@ impl Default for RecPoConfig {
             centre: false,
             logq: false,
             table_loss: 0.0,
+            uniform_negatives: 0,
             align_steps: 0,
             align_users_per_step: 64,
             align_lr: None,

@@ -20,7 +20,7 @@ use super::error::TrainError;
 use super::evaluate::item_prompts;
 use super::loss::{in_batch_item_logprobs, table_logprobs, ItemScoring};
 use super::rollout::history_of;
-use super::step::{accumulate, catalog_positions, negatives, same_targets, LossSplit, StepLoss};
+use super::step::{accumulate, catalog_positions, LossSplit, StepLoss};
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
@@ -47,6 +47,49 @@ fn history_rows(data: &PreparedDataset, history: &crate::data::UserHistory) -> V
         .items()
         .iter()
         .filter_map(|h| data.catalog.position(&h.item_id))
+        .collect()
+}
+
+/// `n` catalogue positions (of `m`) drawn uniformly with replacement, seeded by the
+/// step: the mixed negatives of Yang et al. (WWW 2020), which in-batch sampling,
+/// drawn by popularity, never supplies for rarely seen items.
+fn uniform_items(m: usize, n: usize, seed: u64) -> Vec<usize> {
+    use rand::{Rng, SeedableRng};
+    if m == 0 {
+        return Vec::new();
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x756E_6966_6F72_6D00);
+    (0..n).map(|_| rng.random_range(0..m)).collect()
+}
+
+/// `same[i][j]`: column j holds the item of row i's target (the first `b` columns
+/// are the rows' own targets).
+fn same_columns(columns: &[usize], b: usize) -> Vec<Vec<bool>> {
+    (0..b)
+        .map(|i| columns.iter().map(|&c| c == columns[i]).collect())
+        .collect()
+}
+
+/// Distinct items among the columns but one: each user's negatives.
+fn distinct_negatives(columns: &[usize]) -> usize {
+    let distinct: std::collections::HashSet<usize> = columns.iter().copied().collect();
+    distinct.len().saturating_sub(1)
+}
+
+/// Token ids of the item prompts of the items at catalogue positions `positions`.
+fn position_prompts(
+    model: &LoadedModel,
+    data: &PreparedDataset,
+    positions: &[usize],
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    let items = data.catalog.items();
+    let ids: Vec<&str> = positions
+        .iter()
+        .map(|&p| items[p].item_id.as_str())
+        .collect();
+    item_prompts(model, data, &ids)?
+        .iter()
+        .map(|text| Ok(model.tokenizer.encode(text).map_err(ModelError::from)?))
         .collect()
 }
 
@@ -109,20 +152,34 @@ impl Passes<'_> {
     }
 }
 
+/// One contrastive step's users: their examples and their prompts' token ids (each
+/// followed by `<answer>`), in the same order.
+#[derive(Clone, Copy)]
+pub struct UserBatch<'a> {
+    pub examples: &'a [Example],
+    pub prompts: &'a [Vec<u32>],
+}
+
 /// The loss and its gradient, and the user vectors (for logging their
 /// full-catalogue reward).
 pub fn contrastive_loss(
     model: &LoadedModel,
     adapter: &dyn TrainableAdapter,
     data: &PreparedDataset,
-    examples: &[Example],
-    prompts: &[Vec<u32>],
+    batch: UserBatch<'_>,
     cfg: &RecPoConfig,
     scoring: &ItemScoring,
     seed: u64,
 ) -> Result<(StepLoss, Vec<Vec<f32>>), TrainError> {
+    let UserBatch { examples, prompts } = batch;
     let start = Instant::now();
-    let items = target_prompts(model, data, examples)?;
+    // Columns: the batch's targets, then `uniform_negatives` catalogue items drawn
+    // uniformly (seeded by the step), all encoded by the current adapter.
+    let mut columns = catalog_positions(data, examples);
+    let extra = uniform_items(data.catalog.len(), cfg.uniform_negatives, seed);
+    columns.extend(&extra);
+    let mut items = target_prompts(model, data, examples)?;
+    items.extend(position_prompts(model, data, &extra)?);
     let passes = Passes {
         model,
         adapter,
@@ -142,9 +199,11 @@ pub fn contrastive_loss(
         users.as_tensor(),
         item_vecs.as_tensor(),
         &own,
-        &same_targets(examples),
+        &same_columns(&columns, examples.len()),
         scoring,
-        scoring.log_q(&catalog_positions(data, examples)).as_deref(),
+        scoring
+            .log_q_mixed(&columns, examples.len(), extra.len())
+            .as_deref(),
     )?;
     let in_batch = logp.mean_all()?.neg()?;
     let item_ce = f64::from(in_batch.to_scalar::<f32>()?);
@@ -184,10 +243,13 @@ pub fn contrastive_loss(
         item_loss: value,
         item_ce,
         table_ce,
-        item_negatives: negatives(examples),
+        item_negatives: distinct_negatives(&columns),
         clip_frac: 0.0,
         grads: acc,
-        target_vectors: item_vecs.as_tensor().to_vec2::<f32>()?,
+        target_vectors: item_vecs
+            .as_tensor()
+            .narrow(0, 0, examples.len())?
+            .to_vec2::<f32>()?,
         // Both passes go through the differentiable path.
         train_tokens: 2 * tokens,
         secs: start.elapsed().as_secs_f64(),
@@ -204,7 +266,6 @@ pub fn contrastive_loss(
 mod tests {
     use super::*;
     use crate::train::rollout::{policy_encoder, user_prompt_ids};
-    use crate::train::step::encode_targets;
     use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
 
     /// The whole batch through one differentiable pass: the loss before micro-batching.
@@ -215,13 +276,17 @@ mod tests {
         examples: &[Example],
         prompts: &[Vec<u32>],
         scoring: &ItemScoring,
+        extra: &[usize],
     ) -> (f64, Vec<Option<Tensor>>) {
-        let (items, _) = encode_targets(model, data, examples, adapter).unwrap();
+        let mut seqs = target_prompts(model, data, examples).unwrap();
+        seqs.extend(position_prompts(model, data, extra).unwrap());
+        let items = last_hidden(model, &seqs, adapter).unwrap();
         let users = last_hidden(model, prompts, adapter).unwrap();
         let own: Vec<usize> = (0..examples.len()).collect();
         let positions = catalog_positions(data, examples);
-        let q = scoring.log_q(&positions);
-        let same = same_targets(examples);
+        let columns = [positions.as_slice(), extra].concat();
+        let q = scoring.log_q_mixed(&columns, examples.len(), extra.len());
+        let same = same_columns(&columns, examples.len());
         let logp =
             in_batch_item_logprobs(&users, &items, &own, &same, scoring, q.as_deref()).unwrap();
         let mut loss = logp.mean_all().unwrap().neg().unwrap();
@@ -272,14 +337,22 @@ mod tests {
             .with_counts(&(0..data.catalog.len() as u32).collect::<Vec<_>>())
             .with_table(&table, 0.5, dev)
             .unwrap();
-        for scoring in [plain, full] {
-            let (want_loss, want) = one_pass(&model, &adapter, &data, examples, &prompts, &scoring);
+        // The full variant also draws 4 uniform negatives (seeded by the step seed, 5).
+        for (scoring, uniform) in [(plain, 0), (full, 4)] {
+            cfg.uniform_negatives = uniform;
+            let extra = uniform_items(data.catalog.len(), uniform, 5);
+            assert_eq!(extra.len(), uniform);
+            let (want_loss, want) = one_pass(
+                &model, &adapter, &data, examples, &prompts, &scoring, &extra,
+            );
             for micro in [1, 4, 6] {
                 cfg.train_micro_batch = micro;
-                let (got, users) = contrastive_loss(
-                    &model, &adapter, &data, examples, &prompts, &cfg, &scoring, 5,
-                )
-                .unwrap();
+                let batch = UserBatch {
+                    examples,
+                    prompts: &prompts,
+                };
+                let (got, users) =
+                    contrastive_loss(&model, &adapter, &data, batch, &cfg, &scoring, 5).unwrap();
                 assert_eq!(users.len(), 6);
                 assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
                 for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {

@@ -167,6 +167,26 @@ impl ItemScoring {
         )
     }
 
+    /// The columns' correction when `b` of them are the batch's targets (drawn by
+    /// popularity) and `u` were drawn uniformly from the M items: log of each item's
+    /// expected count among the columns, ln(b q_j + u / M). With `u` = 0 this is
+    /// ln q_j shifted by ln b, which the softmax does not see.
+    pub fn log_q_mixed(&self, columns: &[usize], b: usize, u: usize) -> Option<Vec<f32>> {
+        let q = self.log_q.as_ref()?;
+        let m = q.len().max(1) as f64;
+        Some(
+            columns
+                .iter()
+                .map(|&p| {
+                    let share = q.get(p).map_or(0.0, |&l| f64::from(l).exp());
+                    (b as f64 * share + u as f64 / m)
+                        .max(f64::MIN_POSITIVE)
+                        .ln() as f32
+                })
+                .collect(),
+        )
+    }
+
     /// Rows of `x` `[N, H]` as scored: unit length, centred, unit length again.
     pub fn unit(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let u = l2_normalise(x)?;

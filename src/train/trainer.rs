@@ -20,7 +20,7 @@ use super::checkpoint::{
     list_checkpoints, load_checkpoint, save_best, save_checkpoint, BestSoFar, TrainState,
 };
 use super::config::RecPoConfig;
-use super::contrastive::contrastive_loss;
+use super::contrastive::{contrastive_loss, UserBatch};
 use super::error::TrainError;
 use super::evaluate::{encode_items, evaluate_split, rebuild_table};
 use super::loss::{run_scoring, ItemScoring};
@@ -384,8 +384,10 @@ impl<'a> RecPo<'a> {
             self.model,
             self.adapter,
             self.data,
-            examples,
-            &prompts,
+            UserBatch {
+                examples,
+                prompts: &prompts,
+            },
             &self.cfg,
             &scoring,
             seed,

@@ -172,6 +172,10 @@ impl ItemScoring {
     /// expected count among the columns, ln(b q_j + u / M). With `u` = 0 this is
     /// ln q_j shifted by ln b, which the softmax does not see.
     pub fn log_q_mixed(&self, columns: &[usize], b: usize, u: usize) -> Option<Vec<f32>> {
+        if u == 0 {
+            // The same softmax; kept bit for bit as runs without uniform negatives had it.
+            return self.log_q(columns);
+        }
         let q = self.log_q.as_ref()?;
         let m = q.len().max(1) as f64;
         Some(

@@ -365,6 +365,13 @@ mod tests {
         let s = ItemScoring::plain(1.0).with_counts(&[3, 1]);
         let q = s.log_q(&[0, 1]).unwrap();
         assert!((q[0] as f64 - (4.0f64 / 6.0).ln()).abs() < 1e-6);
+        // Mixed: 2 batch columns and 3 uniform ones over M = 2 items.
+        let mixed = s.log_q_mixed(&[0, 1], 2, 3).unwrap();
+        let want = [(2.0 * 4.0 / 6.0 + 1.5f64).ln(), (2.0 * 2.0 / 6.0 + 1.5f64).ln()];
+        for (g, w) in mixed.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{mixed:?}");
+        }
+        assert_eq!(s.log_q_mixed(&[0, 1], 2, 0), s.log_q(&[0, 1]));
         let lp = in_batch_item_logprobs(&user, &items, &[0], &same, &s, Some(&q))?;
         // Logits c - log q: the popular target loses probability, 2 : 4 against it.
         let want = (2.0f64 / 6.0).ln();

@@ -484,7 +484,13 @@ impl TrainArgs {
                     "starting from {}; encoding the item table through it",
                     dir.display()
                 );
-                table = rebuild_table(&model, Some(&lora), &data, 16, &mut |_, _| {})?
+                let mut last = std::time::Instant::now();
+                table = rebuild_table(&model, Some(&lora), &data, 16, &mut |done, total| {
+                    if last.elapsed().as_secs() >= 10 || done == total {
+                        last = std::time::Instant::now();
+                        eprintln!("encoding items: {done}/{total}");
+                    }
+                })?
                     .with_centre(r2ec::rec::Centre::load(dir)?)?;
                 lora
             }

@@ -210,6 +210,17 @@ fn parse_advantage(s: &str) -> Result<AdvantageKind, String> {
     AdvantageKind::parse(s).ok_or_else(|| format!("unknown advantage `{s}` (grpo, rloo)"))
 }
 
+/// Prints the item encoding's progress every 5 seconds and at the end.
+fn encoding_progress() -> impl FnMut(usize, usize) {
+    let mut last = std::time::Instant::now();
+    move |done, total| {
+        if last.elapsed().as_secs() >= 5 || done == total {
+            last = std::time::Instant::now();
+            eprintln!("encoding items: {done}/{total}");
+        }
+    }
+}
+
 /// A bench JSON line as one readable line: the figures a reader compares.
 fn readable_bench(line: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
@@ -316,6 +327,17 @@ impl TrainArgs {
                 .lora_layers
                 .and_then(|n| LoraConfig::top_layers(n, num_layers)),
         })
+    }
+
+    /// The base model's item table, from the data set's cache or encoded and cached.
+    fn base_table(
+        &self,
+        model: &r2ec::model::loaded::LoadedModel,
+        data: &r2ec::data::PreparedDataset,
+    ) -> anyhow::Result<r2ec::rec::ItemTable> {
+        let (table, status) = load_item_table(model, data, &self.data, &mut encoding_progress())?;
+        eprintln!("{status}");
+        Ok(table)
     }
 
     /// One bench configuration in this process: a step of a preset, or the item table
@@ -427,15 +449,8 @@ impl TrainArgs {
             no_repeat_ngram: 0,
         };
         let model = opts.load(paths, false)?;
-        let mut last = std::time::Instant::now();
-        let (table, status) = load_item_table(&model, &data, &self.data, &mut |done, total| {
-            if last.elapsed().as_secs() >= 5 || done == total {
-                last = std::time::Instant::now();
-                eprintln!("encoding items: {done}/{total}");
-            }
-        })?;
-        eprintln!("{status}");
         if self.bench {
+            let table = self.base_table(&model, &data)?;
             // Every configuration in turn (or the one asked for), the peak memory
             // restarted before each, one JSON line each as it finishes.
             let all: Vec<&str> = PRESETS
@@ -470,30 +485,13 @@ impl TrainArgs {
         };
         // A resumed run takes its LoRA settings from its own checkpoint.
         let init = self.init.as_deref().map(init_adapter_dir).transpose()?;
-        let mut table = table;
-        let adapter = match list_checkpoints(&out)?.last() {
-            Some((_, dir)) if self.resume => {
+        let adapter = match (list_checkpoints(&out)?.last(), &init) {
+            (Some((_, dir)), _) if self.resume => {
                 // `check_run_folder` verified it before the model was loaded.
                 Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
             }
-            _ if init.is_some() => {
-                let dir = init.as_deref().unwrap_or(std::path::Path::new("."));
-                let lora = Lora::from_dir(dir, model.config(), model.device())
-                    .with_context(|| format!("--init {}", dir.display()))?;
-                eprintln!(
-                    "starting from {}; encoding the item table through it",
-                    dir.display()
-                );
-                let mut last = std::time::Instant::now();
-                table = rebuild_table(&model, Some(&lora), &data, 16, &mut |done, total| {
-                    if last.elapsed().as_secs() >= 10 || done == total {
-                        last = std::time::Instant::now();
-                        eprintln!("encoding items: {done}/{total}");
-                    }
-                })?
-                    .with_centre(r2ec::rec::Centre::load(dir)?)?;
-                lora
-            }
+            (_, Some(dir)) => Lora::from_dir(dir, model.config(), model.device())
+                .with_context(|| format!("--init {}", dir.display()))?,
             _ => Lora::new(
                 self.lora_config(model.config().num_hidden_layers)?,
                 model.config(),
@@ -501,6 +499,17 @@ impl TrainArgs {
                 cfg.seed,
             )?
             .with_base_model(model.name.clone()),
+        };
+        // The table the run starts from: encoded through the --init adapter (with its
+        // centre), else the base model's (a resumed run reads its own from its
+        // checkpoint and takes only the ids from this one).
+        let table = match &init {
+            Some(dir) => {
+                eprintln!("starting from {}; encoding the item table through it", dir.display());
+                rebuild_table(&model, Some(&adapter), &data, 16, &mut encoding_progress())?
+                    .with_centre(r2ec::rec::Centre::load(dir)?)?
+            }
+            None => self.base_table(&model, &data)?,
         };
         let mut trainer = RecPo::open(&model, &adapter, &data, cfg, &out, table, self.resume)?;
         let stop = AtomicBool::new(false);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::types::Item;
+use super::types::{Interaction, Item};
 
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -40,5 +40,41 @@ impl Catalog {
     /// The item's row in the item table.
     pub fn position(&self, item_id: &str) -> Option<usize> {
         self.index.get(item_id).copied()
+    }
+
+    /// Rows of the interactions' items that are in the catalogue, in order: the rows
+    /// a user's history masks.
+    pub fn positions_of(&self, history: &[Interaction]) -> Vec<usize> {
+        history
+            .iter()
+            .filter_map(|h| self.position(&h.item_id))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_skips_unknown_items_and_keeps_order() {
+        let item = |id: &str| Item {
+            item_id: id.into(),
+            title: format!("title {id}"),
+            domain: "movies".into(),
+            year: None,
+            genres: Vec::new(),
+            average_rating: None,
+            rating_number: None,
+            description: None,
+        };
+        let catalog = Catalog::new(vec![item("a"), item("b"), item("c")]);
+        let seen = |id: &str| Interaction {
+            item_id: id.into(),
+            rating: 4.0,
+            timestamp: 0,
+        };
+        let history = [seen("c"), seen("zz"), seen("a")];
+        assert_eq!(catalog.positions_of(&history), vec![2, 0]);
     }
 }

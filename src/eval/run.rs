@@ -149,11 +149,7 @@ pub fn rank_example(
             catalog.len()
         )));
     }
-    let masked: Vec<usize> = ex
-        .history
-        .iter()
-        .filter_map(|h| catalog.position(&h.item_id))
-        .collect();
+    let masked = catalog.positions_of(&ex.history);
     crate::rec::mask_history(&mut scores, &masked);
     let rank = catalog
         .position(&ex.target.item_id)

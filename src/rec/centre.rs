@@ -1,9 +1,9 @@
 //! Centring, a named setting (off unless a run or a checkpoint asks for it): the base
 //! model's item vectors all point nearly the same way (on ml-100k the mean pairwise
-//! cosine of the table's rows is 0.96, std 0.012), so cos / tau differs by about 0.6
-//! between the best and the worst item and the ranking is decided by noise. Removing
-//! the mean of the table's unit rows, from users and items alike, spreads them (the
-//! same rows centred: mean cosine 0.00, std 0.11).
+//! cosine of the table's rows is 0.96, std 0.012), so one common direction sets the
+//! ranking for every user alike. Removing the mean of the table's unit rows, from
+//! users and items alike, spreads them (the same rows centred: mean cosine 0.00, std
+//! 0.11).
 //!
 //! The mean is fixed once, from the table a run starts with, and travels with every
 //! checkpoint of that run as `centre.json` beside the adapter, so inference scores

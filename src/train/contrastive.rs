@@ -19,8 +19,9 @@ use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::evaluate::item_prompts;
 use super::loss::{in_batch_item_logprobs, table_logprobs, ItemScoring};
-use super::rollout::history_of;
-use super::step::{accumulate, catalog_positions, LossSplit, StepLoss};
+use super::step::{
+    accumulate, catalog_positions, distinct_negatives, same_columns, LossSplit, StepLoss,
+};
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
@@ -41,15 +42,6 @@ fn last_hidden(
     Ok(hidden.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?)
 }
 
-/// Catalogue positions of a user's history: the rows ranking masks.
-fn history_rows(data: &PreparedDataset, history: &crate::data::UserHistory) -> Vec<usize> {
-    history
-        .items()
-        .iter()
-        .filter_map(|h| data.catalog.position(&h.item_id))
-        .collect()
-}
-
 /// `n` catalogue positions (of `m`) drawn uniformly with replacement, seeded by the
 /// step: the mixed negatives of Yang et al. (WWW 2020), which in-batch sampling,
 /// drawn by popularity, never supplies for rarely seen items.
@@ -62,18 +54,16 @@ fn uniform_items(m: usize, n: usize, seed: u64) -> Vec<usize> {
     (0..n).map(|_| rng.random_range(0..m)).collect()
 }
 
-/// `same[i][j]`: column j holds the item of row i's target (the first `b` columns
-/// are the rows' own targets).
-fn same_columns(columns: &[usize], b: usize) -> Vec<Vec<bool>> {
-    (0..b)
-        .map(|i| columns.iter().map(|&c| c == columns[i]).collect())
+/// Token ids of the item prompts of the items `ids`.
+fn item_prompt_ids(
+    model: &LoadedModel,
+    data: &PreparedDataset,
+    ids: &[&str],
+) -> Result<Vec<Vec<u32>>, TrainError> {
+    item_prompts(model, data, ids)?
+        .iter()
+        .map(|text| Ok(model.tokenizer.encode(text).map_err(ModelError::from)?))
         .collect()
-}
-
-/// Distinct items among the columns but one: each user's negatives.
-fn distinct_negatives(columns: &[usize]) -> usize {
-    let distinct: std::collections::HashSet<usize> = columns.iter().copied().collect();
-    distinct.len().saturating_sub(1)
 }
 
 /// Token ids of the item prompts of the items at catalogue positions `positions`.
@@ -83,14 +73,8 @@ fn position_prompts(
     positions: &[usize],
 ) -> Result<Vec<Vec<u32>>, TrainError> {
     let items = data.catalog.items();
-    let ids: Vec<&str> = positions
-        .iter()
-        .map(|&p| items[p].item_id.as_str())
-        .collect();
-    item_prompts(model, data, &ids)?
-        .iter()
-        .map(|text| Ok(model.tokenizer.encode(text).map_err(ModelError::from)?))
-        .collect()
+    let ids: Vec<&str> = positions.iter().map(|&p| items[p].item_id.as_str()).collect();
+    item_prompt_ids(model, data, &ids)
 }
 
 /// Token ids of the item prompts of the examples' targets.
@@ -100,10 +84,7 @@ pub fn target_prompts(
     examples: &[Example],
 ) -> Result<Vec<Vec<u32>>, TrainError> {
     let ids: Vec<&str> = examples.iter().map(|e| e.target.item_id.as_str()).collect();
-    item_prompts(model, data, &ids)?
-        .iter()
-        .map(|text| Ok(model.tokenizer.encode(text).map_err(ModelError::from)?))
-        .collect()
+    item_prompt_ids(model, data, &ids)
 }
 
 /// Sequences encoded `micro` at a time, micro-batch `k` with the dropout stream
@@ -175,7 +156,7 @@ pub fn contrastive_loss(
     let start = Instant::now();
     // Columns: the batch's targets, then `uniform_negatives` catalogue items drawn
     // uniformly (seeded by the step), all encoded by the current adapter.
-    let mut columns = catalog_positions(data, examples);
+    let mut columns = catalog_positions(data, examples)?;
     let extra = uniform_items(data.catalog.len(), cfg.uniform_negatives, seed);
     columns.extend(&extra);
     let mut items = target_prompts(model, data, examples)?;
@@ -210,12 +191,13 @@ pub fn contrastive_loss(
     // The full-table term, on the user side only (see `table_logprobs`).
     let (loss, table_ce) = match &scoring.table {
         Some((rows, weight)) => {
-            let masked = examples
+            // The rows evaluation masks (`eval::run`): the example's history.
+            let masked: Vec<Vec<usize>> = examples
                 .iter()
-                .map(|e| Ok(history_rows(data, &history_of(data, e)?)))
-                .collect::<Result<Vec<_>, TrainError>>()?;
-            let targets = catalog_positions(data, examples);
-            let lp = table_logprobs(users.as_tensor(), rows, &targets, &masked, scoring)?;
+                .map(|e| data.catalog.positions_of(&e.history))
+                .collect();
+            let targets = &columns[..examples.len()];
+            let lp = table_logprobs(users.as_tensor(), rows, targets, &masked, scoring)?;
             let ce = lp.mean_all()?.neg()?;
             let value = f64::from(ce.to_scalar::<f32>()?);
             ((in_batch + (ce * *weight)?)?, Some(value))
@@ -266,7 +248,7 @@ pub fn contrastive_loss(
 mod tests {
     use super::*;
     use crate::train::rollout::{policy_encoder, user_prompt_ids};
-    use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
+    use crate::train::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 
     /// The whole batch through one differentiable pass: the loss before micro-batching.
     fn one_pass(
@@ -283,7 +265,7 @@ mod tests {
         let items = last_hidden(model, &seqs, adapter).unwrap();
         let users = last_hidden(model, prompts, adapter).unwrap();
         let own: Vec<usize> = (0..examples.len()).collect();
-        let positions = catalog_positions(data, examples);
+        let positions = catalog_positions(data, examples).unwrap();
         let columns = [positions.as_slice(), extra].concat();
         let q = scoring.log_q_mixed(&columns, examples.len(), extra.len());
         let same = same_columns(&columns, examples.len());
@@ -293,7 +275,7 @@ mod tests {
         if let Some((rows, w)) = &scoring.table {
             let masked: Vec<Vec<usize>> = examples
                 .iter()
-                .map(|e| history_rows(data, &history_of(data, e).unwrap()))
+                .map(|e| data.catalog.positions_of(&e.history))
                 .collect();
             let lp = table_logprobs(&users, rows, &positions, &masked, scoring).unwrap();
             let ce = lp.mean_all().unwrap().neg().unwrap();
@@ -357,15 +339,8 @@ mod tests {
                 assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
                 for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {
                     let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
-                    let scale = w
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap();
-                    let diff = (g - w).unwrap().abs().unwrap().max_all().unwrap();
-                    let diff = diff.to_scalar::<f32>().unwrap();
+                    let scale = max_abs(w);
+                    let diff = max_abs(&(g - w).unwrap());
                     assert!(
                         diff <= 1e-3 * scale.max(1e-6),
                         "micro {micro}, var {i}: {diff}"

@@ -99,23 +99,17 @@ pub fn encode_targets(
     Ok((forward_last(model, &seqs, hook)?.0, tokens))
 }
 
-/// `same[i][j]`: examples i and j share their target item.
-pub(super) fn same_targets(examples: &[Example]) -> Vec<Vec<bool>> {
-    examples
-        .iter()
-        .map(|a| {
-            examples
-                .iter()
-                .map(|b| a.target.item_id == b.target.item_id)
-                .collect()
-        })
+/// `same[i][j]`: column j holds the item of row i's target; the first `b` columns are
+/// the rows' own targets (catalogue positions, see [`catalog_positions`]).
+pub(super) fn same_columns(columns: &[usize], b: usize) -> Vec<Vec<bool>> {
+    (0..b)
+        .map(|i| columns.iter().map(|&c| c == columns[i]).collect())
         .collect()
 }
 
-/// Distinct target items of the batch but one: the in-batch negatives of each user.
-pub(super) fn negatives(examples: &[Example]) -> usize {
-    let distinct: std::collections::HashSet<&str> =
-        examples.iter().map(|e| e.target.item_id.as_str()).collect();
+/// Distinct items among the columns but one: the negatives of each user.
+pub(super) fn distinct_negatives(columns: &[usize]) -> usize {
+    let distinct: std::collections::HashSet<usize> = columns.iter().copied().collect();
     distinct.len().saturating_sub(1)
 }
 
@@ -136,14 +130,21 @@ pub(super) fn accumulate(
     Ok(())
 }
 
-/// Catalogue positions of the examples' targets (the in-batch columns).
-pub fn catalog_positions(data: &PreparedDataset, examples: &[Example]) -> Vec<usize> {
+/// Catalogue positions of the examples' targets (the in-batch columns); a target
+/// outside the catalogue is an error that names it.
+pub fn catalog_positions(
+    data: &PreparedDataset,
+    examples: &[Example],
+) -> Result<Vec<usize>, TrainError> {
     examples
         .iter()
         .map(|e| {
-            data.catalog
-                .position(&e.target.item_id)
-                .unwrap_or(usize::MAX)
+            data.catalog.position(&e.target.item_id).ok_or_else(|| {
+                TrainError::Input(format!(
+                    "user `{}`: target item `{}` is not in the catalogue",
+                    e.user_id, e.target.item_id
+                ))
+            })
         })
         .collect()
 }
@@ -157,7 +158,7 @@ struct BatchTerms<'a> {
     log_q: Option<Vec<f32>>,
     /// The batch's target-item vectors `[B, H]`, with gradient.
     items: &'a Tensor,
-    /// `same[g][j]`: group g's target is also example j's (see [`same_targets`]).
+    /// `same[g][j]`: group g's target is also example j's (see [`same_columns`]).
     same: &'a [Vec<bool>],
     /// Generated tokens of every chain in the batch: the token loss's divisor.
     total_tokens: usize,
@@ -460,7 +461,8 @@ pub fn recpo_loss(
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
-    let same = same_targets(&examples);
+    let positions = catalog_positions(data, &examples)?;
+    let same = same_columns(&positions, positions.len());
     let t = Instant::now();
     let (items, item_tokens) = encode_targets(model, data, &examples, hook)?;
     let mut split = LossSplit {
@@ -468,7 +470,7 @@ pub fn recpo_loss(
         ..Default::default()
     };
     let items_leaf = Var::from_tensor(&items.detach())?;
-    let log_q = scoring.log_q(&catalog_positions(data, &examples));
+    let log_q = scoring.log_q(&positions);
     let terms = BatchTerms::new(
         model,
         cfg,
@@ -504,7 +506,7 @@ pub fn recpo_loss(
         token_loss: total.token_loss,
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
-        item_negatives: negatives(&examples),
+        item_negatives: distinct_negatives(&positions),
         table_ce: None,
         clip_frac: if terms.total_tokens > 0 {
             total.clipped as f64 / terms.total_tokens as f64

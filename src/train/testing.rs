@@ -125,3 +125,12 @@ impl TrainableAdapter for TinyLora {
     }
 }
 
+/// Largest |value| of a tensor: the scale gradient comparisons are measured against.
+pub fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}

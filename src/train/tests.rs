@@ -2,7 +2,6 @@
 //! resumed run equals a straight one bit for bit, and on an easy task (the next movie
 //! follows from the last one) the mean reward rises.
 
-use crate::train::loss::ItemScoring;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::Tensor;
@@ -13,7 +12,8 @@ use super::evaluate::rebuild_table;
 use super::report::{CollectingReporter, TrainEnd};
 use super::rollout::sample_groups;
 use super::step::recpo_loss;
-use super::testing::{paired_dataset, tiny_model, TinyLora};
+use super::loss::ItemScoring;
+use super::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 use super::trainer::{RecPo, METRICS_FILE};
 use super::TrainError;
 use crate::data::prepared::PreparedDataset;
@@ -79,13 +79,7 @@ fn every_adapter_variable_gets_a_gradient() {
         let g = g
             .as_ref()
             .unwrap_or_else(|| panic!("variable {i} has no gradient"));
-        let max = g
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let max = max_abs(g);
         assert!(max > 0.0 && max.is_finite(), "variable {i}: |g| max {max}");
     }
     assert_eq!(loss.target_vectors.len(), 4);
@@ -245,6 +239,16 @@ fn resume_continues_exactly_through_alignment_with_centre_and_logq() {
         beside
     };
     assert_eq!(centre(straight.path()), centre(resumed.path()));
+    // Without its centre a run cannot continue: a new one from the checkpoint's table
+    // would score differently from every step before.
+    std::fs::remove_file(resumed.path().join(crate::rec::centre::CENTRE_FILE)).unwrap();
+    let (data, model) = (paired_dataset(8, 24, 5), tiny_model(4));
+    let a = TinyLora::new(model.config(), 2, 2.0, 9);
+    let t = table(&model, &a, &data);
+    let err = RecPo::open(&model, &a, &data, aligned(4), resumed.path(), t, true)
+        .err()
+        .expect("a centred run without centre.json must not reopen");
+    assert!(err.to_string().contains("centre.json"), "{err}");
 }
 
 #[test]

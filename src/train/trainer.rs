@@ -209,7 +209,7 @@ impl<'a> RecPo<'a> {
             }
             _ => (fresh, table),
         };
-        let centre = run_centre(&cfg, run_dir, &table, resume)?;
+        let centre = run_centre(&cfg, run_dir, &table, state.step > 0)?;
         let table = table.with_centre(centre.clone())?;
         let scoring = run_scoring(&cfg, data, &table, model.device())?;
         metrics.truncate_after(state.step)?;
@@ -643,22 +643,29 @@ impl<'a> RecPo<'a> {
     }
 }
 
-/// The run's centre with `cfg.centre`: read back from the run folder when resuming;
-/// on a fresh start the one the starting table already has (a checkpoint trained with
-/// centring), else the mean of its rows; written to the run folder. None without.
+/// The run's centre with `cfg.centre`: read back from the run folder when continuing
+/// from a checkpoint (whose table is no longer the one the run started from, so a
+/// missing file is an error, not a new centre); on a fresh start the one the starting
+/// table already has (a checkpoint trained with centring), else the mean of its rows,
+/// written to the run folder. None without.
 fn run_centre(
     cfg: &RecPoConfig,
     run_dir: &Path,
     table: &ItemTable,
-    resume: bool,
+    continuing: bool,
 ) -> Result<Option<Centre>, TrainError> {
     if !cfg.centre {
         return Ok(None);
     }
-    if resume {
-        if let Some(c) = Centre::load(run_dir)? {
-            return Ok(Some(c));
-        }
+    if continuing {
+        return match Centre::load(run_dir)? {
+            Some(c) => Ok(Some(c)),
+            None => Err(TrainError::Input(format!(
+                "{}: the run trains with `centre` but has no {}",
+                run_dir.display(),
+                crate::rec::centre::CENTRE_FILE
+            ))),
+        };
     }
     let c = match table.centre() {
         Some(c) => c.clone(),

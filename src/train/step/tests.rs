@@ -2,7 +2,6 @@
 //! backward per chain over prompt + chain, the item vectors' graph walked by every
 //! backward. Same losses, same gradient of every adapter variable.
 
-use crate::train::loss::ItemScoring;
 use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -12,7 +11,8 @@ use crate::model::lora::{Lora, LoraConfig};
 use crate::rec::ItemTable;
 use crate::train::evaluate::rebuild_table;
 use crate::train::rollout::sample_groups;
-use crate::train::testing::{paired_dataset, tiny_model, TinyLora};
+use crate::train::loss::ItemScoring;
+use crate::train::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 
 /// RecPO's loss as it was computed before the cuts: every chain alone, left-padded.
 fn reference_loss(
@@ -25,7 +25,16 @@ fn reference_loss(
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
-    let same = same_targets(&examples);
+    // Plainly by item id, not through the step's column helpers.
+    let same: Vec<Vec<bool>> = examples
+        .iter()
+        .map(|a| {
+            examples
+                .iter()
+                .map(|b| a.target.item_id == b.target.item_id)
+                .collect()
+        })
+        .collect();
     let (items, _) = encode_targets(model, data, &examples, hook).unwrap();
     let scoring = ItemScoring::plain(cfg.tau as f64);
     let terms = BatchTerms::new(model, cfg, &scoring, None, groups, &items, &same);
@@ -52,15 +61,6 @@ fn reference_loss(
         }
     }
     (token_loss, item_loss, acc)
-}
-
-fn max_abs(t: &Tensor) -> f32 {
-    t.abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 /// B starts at zero, which would leave A without gradient: give B seeded values.

@@ -12,6 +12,7 @@ pub mod hf;
 pub mod linear;
 pub mod loaded;
 pub mod lora;
+pub mod lower;
 pub mod random;
 pub mod sampling;
 pub mod stop;

@@ -22,6 +22,7 @@ mod mlp;
 mod norm;
 mod prefix;
 mod rope;
+mod split;
 #[cfg(test)]
 mod tests;
 
@@ -165,6 +166,15 @@ impl Backbone {
         self.forward_hidden_flags(ids, cache, &real, hook)
     }
 
+    /// `hook`, else the backbone's own adapter (if set): what the fast path applies.
+    fn hook_or_own<'a>(&'a self, hook: Option<&'a dyn LinearHook>) -> Option<&'a dyn LinearHook> {
+        hook.or_else(|| {
+            self.adapter
+                .as_ref()
+                .map(|h| h.0.as_ref() as &dyn LinearHook)
+        })
+    }
+
     /// [`Backbone::forward_hidden_hooked`] with the padding as host flags (`real[b][l]`,
     /// true for a real token) rather than a tensor, which would have to be read back
     /// from the device.
@@ -175,11 +185,7 @@ impl Backbone {
         real: &[Vec<bool>],
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let hook = hook.or_else(|| {
-            self.adapter
-                .as_ref()
-                .map(|h| h.0.as_ref() as &dyn LinearHook)
-        });
+        let hook = self.hook_or_own(hook);
         let (b, l) = ids.dims2()?;
         if real.len() != b || real.iter().any(|r| r.len() != l) {
             candle_core::bail!("padding flags do not match ids of shape [{b}, {l}]")
@@ -207,20 +213,7 @@ impl Backbone {
         pad: Option<&Tensor>,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let (b, l) = ids.dims2()?;
-        let real = real_flags(b, l, pad)?;
-        let mut rows = vec![RowSlots::default(); b];
-        let positions: Vec<u32> = rows
-            .iter_mut()
-            .zip(&real)
-            .flat_map(|(row, r)| row.extend(r))
-            .collect();
-        let step = self.step_inputs(&rows, 0, l, &positions)?;
-        let mut x = self.embed(ids)?;
-        for layer in &self.layers {
-            x = layer.forward_train(&x, &step, hook, None)?.0;
-        }
-        self.norm.forward_train(&x)
+        self.forward_upper_train(&self.embed(ids)?, pad, 0, hook)
     }
 
     fn step_inputs(

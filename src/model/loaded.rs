@@ -10,6 +10,7 @@ use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions, SharedHook, We
 use super::config::ModelConfig;
 use super::error::ModelError;
 use super::tokenizer::Tokenizer;
+use super::lower::LowerStates;
 use crate::model::chat_template::ChatTemplate;
 use crate::model::lora::Lora;
 
@@ -124,6 +125,21 @@ impl LoadedModel {
         batch: usize,
         hook: Option<&dyn LinearHook>,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.last_hidden_reusing(prompts, batch, hook, None)
+    }
+
+    /// [`LoadedModel::last_hidden_hooked`], the layers below `lower`'s taken from (or
+    /// added to) it. `lower` must enter a layer at or below `hook`'s first adapted one
+    /// (it is not used otherwise).
+    pub fn last_hidden_reusing(
+        &self,
+        prompts: &[Vec<u32>],
+        batch: usize,
+        hook: Option<&dyn LinearHook>,
+        lower: Option<&LowerStates>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let first = hook.map_or(0, |h| h.first_adapted_layer());
+        let lower = lower.filter(|s| s.layer() > 0 && s.layer() <= first);
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
             let (ids, _) = left_pad(chunk, self.device())?;
@@ -133,10 +149,20 @@ impl LoadedModel {
                 .iter()
                 .map(|p| (0..max_len).map(|j| j >= max_len - p.len()).collect())
                 .collect();
-            let mut cache = KvCache::new(self.config(), chunk.len());
-            let h = self
-                .backbone
-                .forward_hidden_flags(&ids, &mut cache, &real, hook)?;
+            let h = match lower {
+                Some(states) => {
+                    let layer = states.layer();
+                    let x = states.get_or_compute(chunk, || {
+                        self.backbone.forward_lower_flags(&ids, &real, layer, hook)
+                    })?;
+                    self.backbone.forward_upper_flags(&x, &real, layer, hook)?
+                }
+                None => {
+                    let mut cache = KvCache::new(self.config(), chunk.len());
+                    self.backbone
+                        .forward_hidden_flags(&ids, &mut cache, &real, hook)?
+                }
+            };
             let last = h
                 .narrow(1, max_len - 1, 1)?
                 .squeeze(1)?

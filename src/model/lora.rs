@@ -417,6 +417,14 @@ impl LinearHook for Lora {
         let update = (update * self.cfg.scale())?.reshape(base.shape())?;
         base + update
     }
+
+    fn first_adapted_layer(&self) -> usize {
+        self.index
+            .keys()
+            .map(|&(layer, _)| layer)
+            .min()
+            .unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(test)]

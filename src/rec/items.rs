@@ -13,6 +13,7 @@ use crate::data::prepared::{PreparedDataset, ITEMS_FILE};
 use crate::model::backbone::LinearHook;
 use crate::model::error::ModelError;
 use crate::model::loaded::LoadedModel;
+use crate::model::lower::LowerStates;
 
 /// Item prompts encoded per forward pass while building the table.
 pub const ITEM_BATCH: usize = 16;
@@ -23,6 +24,8 @@ pub struct ModelEncoder<'a> {
     pub model: &'a LoadedModel,
     pub hook: Option<&'a dyn LinearHook>,
     pub batch: usize,
+    /// The base model's lower layers kept across encodings (the trainer's rebuilds).
+    pub lower: Option<&'a LowerStates>,
 }
 
 impl<'a> ModelEncoder<'a> {
@@ -32,6 +35,7 @@ impl<'a> ModelEncoder<'a> {
             model,
             hook: None,
             batch: ITEM_BATCH,
+            lower: None,
         }
     }
 }
@@ -44,7 +48,8 @@ impl ItemEncoder for ModelEncoder<'_> {
             .iter()
             .map(|p| self.model.tokenizer.encode(p))
             .collect::<Result<Vec<_>, _>>()?;
-        self.model.last_hidden_hooked(&ids, self.batch, self.hook)
+        self.model
+            .last_hidden_reusing(&ids, self.batch, self.hook, self.lower)
     }
 
     fn dim(&self) -> usize {

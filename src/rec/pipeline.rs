@@ -26,6 +26,7 @@ use crate::model::generate::{
     generate_batch_hooked, Chain, GenEvent, GenerateOptions, GenerateRequest, Timings,
 };
 use crate::model::loaded::LoadedModel;
+use crate::model::lower::LowerStates;
 
 /// A rendered user prompt: its text and token ids, and the cut when the prompt shows
 /// only the latest part of the history.
@@ -43,6 +44,8 @@ pub struct UserEncoder<'a> {
     /// An adapter on the fast path (RecPO's current policy); `None`: the model as loaded,
     /// with its own adapter if it has one.
     hook: Option<&'a dyn LinearHook>,
+    /// The base model's lower layers kept across calls (the trainer's probe).
+    lower: Option<&'a LowerStates>,
     window: usize,
     tau: f32,
 }
@@ -54,6 +57,7 @@ impl<'a> UserEncoder<'a> {
             model,
             data,
             hook: None,
+            lower: None,
             window: HISTORY_WINDOW,
             tau: TAU,
         }
@@ -62,6 +66,13 @@ impl<'a> UserEncoder<'a> {
     /// Generate and read h_T through `hook` (the policy being trained).
     pub fn with_hook(mut self, hook: Option<&'a dyn LinearHook>) -> Self {
         self.hook = hook;
+        self
+    }
+
+    /// Keep the base model's lower layers of answer-now prompts in `lower` and reuse
+    /// them when the same batch comes again (see `model::lower`).
+    pub fn with_lower(mut self, lower: Option<&'a LowerStates>) -> Self {
+        self.lower = lower;
         self
     }
 
@@ -149,7 +160,9 @@ impl<'a> UserEncoder<'a> {
             .iter()
             .map(|p| self.answer_ids(p))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.model.last_hidden_hooked(&ids, batch, self.hook)?)
+        Ok(self
+            .model
+            .last_hidden_reusing(&ids, batch, self.hook, self.lower)?)
     }
 
     /// cos(h_T, row) / tau of every table row, one vector per user (nothing masked).

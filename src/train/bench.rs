@@ -214,7 +214,7 @@ mod tests {
         let model = tiny_model(2);
         let adapter = TinyLora::new(model.config(), 2, 2.0, 1);
         let data = paired_dataset(8, 16, 3);
-        let table = rebuild_table(&model, Some(&adapter), &data, 8, &mut |_, _| {}).unwrap();
+        let table = rebuild_table(&model, Some(&adapter), None, &data, 8, &mut |_, _| {}).unwrap();
         for preset in [&PRESETS[0], &PRESETS[2]] {
             let base = RecPoConfig {
                 max_new_tokens: 4,

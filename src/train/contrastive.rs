@@ -10,6 +10,8 @@
 //! both passes, so the second pass draws the masks of the first and the gradient is
 //! exactly that of the whole batch at once.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
@@ -38,6 +40,11 @@ fn last_hidden(
     let hidden = model
         .backbone
         .forward_hidden_train(&ids, Some(&pad), Some(hook))?;
+    last_rows(&hidden)
+}
+
+/// The last position of each row of `hidden` `[N, L, H]`.
+fn last_rows(hidden: &Tensor) -> Result<Tensor, TrainError> {
     let l = hidden.dim(1)?;
     Ok(hidden.narrow(1, l - 1, 1)?.squeeze(1)?.contiguous()?)
 }
@@ -73,7 +80,10 @@ fn position_prompts(
     positions: &[usize],
 ) -> Result<Vec<Vec<u32>>, TrainError> {
     let items = data.catalog.items();
-    let ids: Vec<&str> = positions.iter().map(|&p| items[p].item_id.as_str()).collect();
+    let ids: Vec<&str> = positions
+        .iter()
+        .map(|&p| items[p].item_id.as_str())
+        .collect();
     item_prompt_ids(model, data, &ids)
 }
 
@@ -88,18 +98,75 @@ pub fn target_prompts(
 }
 
 /// Sequences encoded `micro` at a time, micro-batch `k` with the dropout stream
-/// reseeded from `seed` and `offset + k`.
+/// reseeded from `seed` and `offset + k`. With an adapter on the top layers only, pass 1
+/// keeps each micro-batch's hidden states below the first adapted layer (the base
+/// model's, with no graph) and pass 2 starts from them: the same values, and most of
+/// pass 2's forward saved.
 struct Passes<'a> {
     model: &'a LoadedModel,
     adapter: &'a dyn TrainableAdapter,
     seed: u64,
     micro: usize,
+    /// Pass 1's states entering the first adapted layer, by micro-batch number.
+    lower: RefCell<HashMap<usize, Tensor>>,
 }
 
-impl Passes<'_> {
+impl<'a> Passes<'a> {
+    fn new(
+        model: &'a LoadedModel,
+        adapter: &'a dyn TrainableAdapter,
+        seed: u64,
+        micro: usize,
+    ) -> Self {
+        Self {
+            model,
+            adapter,
+            seed,
+            micro,
+            lower: RefCell::new(HashMap::new()),
+        }
+    }
+
     fn reseed(&self, k: usize) {
         self.adapter
             .reseed(self.seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+
+    /// The first adapted layer when there are base layers below it to keep.
+    fn split(&self) -> Option<usize> {
+        let first = self.adapter.first_adapted_layer();
+        (first > 0 && first < self.model.config().num_hidden_layers).then_some(first)
+    }
+
+    /// Micro-batch `k`'s last hidden states with graph; pass 1 (`keep`) stores its
+    /// lower states, pass 2 takes them back.
+    fn micro_vectors(
+        &self,
+        chunk: &[Vec<u32>],
+        k: usize,
+        keep: bool,
+    ) -> Result<Tensor, TrainError> {
+        let Some(first) = self.split() else {
+            return last_hidden(self.model, chunk, self.adapter);
+        };
+        let (ids, pad) = left_pad(chunk, self.model.device())?;
+        let backbone = &self.model.backbone;
+        let kept = if keep {
+            None
+        } else {
+            self.lower.borrow_mut().remove(&k)
+        };
+        let x = match kept {
+            Some(x) => x,
+            None => backbone
+                .forward_lower_train(&ids, Some(&pad), first, Some(self.adapter))?
+                .detach(),
+        };
+        if keep {
+            self.lower.borrow_mut().insert(k, x.clone());
+        }
+        let hidden = backbone.forward_upper_train(&x, Some(&pad), first, Some(self.adapter))?;
+        last_rows(&hidden)
     }
 
     /// Pass 1: the vectors of all `seqs` `[N, H]`, no graph kept.
@@ -107,7 +174,7 @@ impl Passes<'_> {
         let mut parts = Vec::new();
         for (k, chunk) in seqs.chunks(self.micro).enumerate() {
             self.reseed(offset + k);
-            parts.push(last_hidden(self.model, chunk, self.adapter)?.detach());
+            parts.push(self.micro_vectors(chunk, offset + k, true)?.detach());
         }
         Ok(Tensor::cat(&parts, 0)?)
     }
@@ -124,7 +191,7 @@ impl Passes<'_> {
         let vars = self.adapter.vars();
         for (k, chunk) in seqs.chunks(self.micro).enumerate() {
             self.reseed(offset + k);
-            let v = last_hidden(self.model, chunk, self.adapter)?;
+            let v = self.micro_vectors(chunk, offset + k, false)?;
             let g = grad.narrow(0, k * self.micro, chunk.len())?;
             let surrogate = (v * g)?.sum_all()?;
             accumulate(acc, &vars, &surrogate.backward()?)?;
@@ -161,12 +228,7 @@ pub fn contrastive_loss(
     columns.extend(&extra);
     let mut items = target_prompts(model, data, examples)?;
     items.extend(position_prompts(model, data, &extra)?);
-    let passes = Passes {
-        model,
-        adapter,
-        seed,
-        micro: cfg.train_micro_batch.max(1),
-    };
+    let passes = Passes::new(model, adapter, seed, cfg.train_micro_batch.max(1));
     // Item micro-batches are numbered after the users', so no two share a stream.
     let item_offset = prompts.len().div_ceil(passes.micro);
     let t = Instant::now();
@@ -247,6 +309,7 @@ pub fn contrastive_loss(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::backbone::LinearHook as _;
     use crate::train::rollout::{policy_encoder, user_prompt_ids};
     use crate::train::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 
@@ -290,7 +353,18 @@ mod tests {
     #[test]
     fn micro_batches_give_the_whole_batch_gradient() {
         let model = tiny_model(6);
-        let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
+        let layers = model.config().num_hidden_layers;
+        // On every layer, and on the top one only (pass 2 then starts from pass 1's
+        // lower states).
+        let all = TinyLora::new(model.config(), 2, 2.0, 3);
+        let top = TinyLora::new(model.config(), 2, 2.0, 3).top_layers(1, layers);
+        assert_eq!(top.first_adapted_layer(), layers - 1);
+        for adapter in [all, top] {
+            micro_batches_match(&model, &adapter);
+        }
+    }
+
+    fn micro_batches_match(model: &LoadedModel, adapter: &TinyLora) {
         for v in adapter.vars().iter().skip(1).step_by(2) {
             v.set(&(v.ones_like().unwrap() * 0.05).unwrap()).unwrap();
         }
@@ -300,16 +374,22 @@ mod tests {
             no_reasoning: true,
             ..Default::default()
         };
-        let encoder = policy_encoder(&model, None, &data, &cfg);
+        let encoder = policy_encoder(model, None, &data, &cfg);
         let prompts: Vec<Vec<u32>> = examples
             .iter()
             .map(|e| user_prompt_ids(&encoder, e, 0, true).unwrap())
             .collect();
         let plain = ItemScoring::plain(cfg.tau as f64);
         // Centred, logQ-corrected, with the full-table term: the same equality.
-        let table =
-            crate::train::evaluate::rebuild_table(&model, Some(&adapter), &data, 8, &mut |_, _| {})
-                .unwrap();
+        let table = crate::train::evaluate::rebuild_table(
+            model,
+            Some(adapter),
+            None,
+            &data,
+            8,
+            &mut |_, _| {},
+        )
+        .unwrap();
         let centre = crate::rec::Centre::of_rows(table.rows(), table.dim());
         let table = table.with_centre(Some(centre.clone())).unwrap();
         let dev = model.device();
@@ -324,9 +404,8 @@ mod tests {
             cfg.uniform_negatives = uniform;
             let extra = uniform_items(data.catalog.len(), uniform, 5);
             assert_eq!(extra.len(), uniform);
-            let (want_loss, want) = one_pass(
-                &model, &adapter, &data, examples, &prompts, &scoring, &extra,
-            );
+            let (want_loss, want) =
+                one_pass(model, adapter, &data, examples, &prompts, &scoring, &extra);
             for micro in [1, 4, 6] {
                 cfg.train_micro_batch = micro;
                 let batch = UserBatch {
@@ -334,7 +413,7 @@ mod tests {
                     prompts: &prompts,
                 };
                 let (got, users) =
-                    contrastive_loss(&model, &adapter, &data, batch, &cfg, &scoring, 5).unwrap();
+                    contrastive_loss(model, adapter, &data, batch, &cfg, &scoring, 5).unwrap();
                 assert_eq!(users.len(), 6);
                 assert!((got.loss - want_loss).abs() < 1e-5, "micro {micro}: loss");
                 for (i, (g, w)) in got.grads.iter().zip(&want).enumerate() {

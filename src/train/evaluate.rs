@@ -7,14 +7,15 @@ use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::rollout::{history_of, policy_encoder};
 use crate::data::prepared::{PreparedDataset, Split};
+use crate::data::prompt::item_prompt;
 use crate::data::Example;
 use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::RankingMetrics;
 use crate::model::backbone::LinearHook;
 use crate::model::generate::GenerateOptions;
 use crate::model::loaded::LoadedModel;
+use crate::model::lower::LowerStates;
 use crate::model::sampling::Sampling;
-use crate::data::prompt::item_prompt;
 use crate::rec::items::{build_table, ModelEncoder, ITEM_BATCH};
 use crate::rec::ItemEncoder;
 use crate::rec::ItemTable;
@@ -23,11 +24,17 @@ use crate::rec::ItemTable;
 pub fn rebuild_table(
     model: &LoadedModel,
     hook: Option<&dyn LinearHook>,
+    lower: Option<&LowerStates>,
     data: &PreparedDataset,
     batch: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ItemTable, TrainError> {
-    let mut enc = ModelEncoder { model, hook, batch };
+    let mut enc = ModelEncoder {
+        model,
+        hook,
+        batch,
+        lower,
+    };
     Ok(build_table(&mut enc, data, progress)?)
 }
 
@@ -43,6 +50,7 @@ pub fn encode_items(
         model,
         hook,
         batch: ITEM_BATCH,
+        lower: None,
     };
     Ok(enc.encode(&item_prompts(model, data, ids)?)?)
 }
@@ -56,9 +64,10 @@ pub fn item_prompts(
     let domain = data.domain();
     ids.iter()
         .map(|id| {
-            let item = data.catalog.get(id).ok_or_else(|| {
-                TrainError::Input(format!("item `{id}` is not in the catalogue"))
-            })?;
+            let item = data
+                .catalog
+                .get(id)
+                .ok_or_else(|| TrainError::Input(format!("item `{id}` is not in the catalogue")))?;
             Ok(item_prompt(&model.template, &domain, item))
         })
         .collect()
@@ -77,13 +86,14 @@ pub struct SplitEval {
 pub fn greedy_ranks(
     model: &LoadedModel,
     hook: Option<&dyn LinearHook>,
+    lower: Option<&LowerStates>,
     data: &PreparedDataset,
     table: &ItemTable,
     examples: &[&Example],
     cfg: &RecPoConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Option<usize>>, ReasoningHealth), TrainError> {
-    let encoder = policy_encoder(model, hook, data, cfg);
+    let encoder = policy_encoder(model, hook, data, cfg).with_lower(lower);
     let budget = if cfg.no_reasoning {
         0
     } else {
@@ -147,7 +157,7 @@ pub fn evaluate_split(
     let examples: Vec<&Example> = all[..cfg.eval_limit.unwrap_or(all.len()).min(all.len())]
         .iter()
         .collect();
-    let (ranks, health) = greedy_ranks(model, hook, data, table, &examples, cfg, progress)?;
+    let (ranks, health) = greedy_ranks(model, hook, None, data, table, &examples, cfg, progress)?;
     Ok(SplitEval {
         metrics: RankingMetrics::from_ranks(&ranks),
         // Per example: the mean over chains, one chain each (0 without reasoning).

@@ -22,6 +22,7 @@ use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::{hit_at, ndcg_at};
 use crate::model::backbone::LinearHook;
 use crate::model::loaded::LoadedModel;
+use crate::model::lower::LowerStates;
 use crate::rec::ItemTable;
 
 /// A statistic of per-example values (mean, median).
@@ -61,6 +62,7 @@ pub struct Probe {
 pub fn run_probe(
     model: &LoadedModel,
     hook: Option<&dyn LinearHook>,
+    lower: Option<&LowerStates>,
     data: &PreparedDataset,
     table: &ItemTable,
     examples: &[&Example],
@@ -68,7 +70,16 @@ pub fn run_probe(
     step: usize,
 ) -> Result<Probe, TrainError> {
     let start = Instant::now();
-    let (ranks, health) = greedy_ranks(model, hook, data, table, examples, cfg, &mut |_, _| {})?;
+    let (ranks, health) = greedy_ranks(
+        model,
+        hook,
+        lower,
+        data,
+        table,
+        examples,
+        cfg,
+        &mut |_, _| {},
+    )?;
     Ok(Probe {
         step,
         ranks,

@@ -57,6 +57,13 @@ impl TinyLora {
         }
     }
 
+    /// The same adapter on the top `n` layers only (PEFT's `layers_to_transform`).
+    pub fn top_layers(mut self, n: usize, num_layers: usize) -> Self {
+        let first = num_layers.saturating_sub(n);
+        self.pairs.retain(|((layer, _), _, _)| *layer >= first);
+        self
+    }
+
     /// Every variable's values, for exact comparisons.
     pub fn values(&self) -> Vec<Vec<f32>> {
         self.vars()
@@ -87,6 +94,14 @@ impl LinearHook for TinyLora {
         let mut out = dims.clone();
         *out.last_mut().expect("input has a last dim") = b.dim(0)?;
         base + (d.reshape(out)? * self.scale)?
+    }
+
+    fn first_adapted_layer(&self) -> usize {
+        self.pairs
+            .iter()
+            .map(|((layer, _), _, _)| *layer)
+            .min()
+            .unwrap_or(usize::MAX)
     }
 }
 

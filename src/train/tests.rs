@@ -9,10 +9,10 @@ use candle_core::Tensor;
 use super::checkpoint::list_checkpoints;
 use super::config::RecPoConfig;
 use super::evaluate::rebuild_table;
+use super::loss::ItemScoring;
 use super::report::{CollectingReporter, TrainEnd};
 use super::rollout::sample_groups;
 use super::step::recpo_loss;
-use super::loss::ItemScoring;
 use super::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 use super::trainer::{RecPo, METRICS_FILE};
 use super::TrainError;
@@ -45,7 +45,7 @@ fn cfg(steps: usize) -> RecPoConfig {
 }
 
 fn table(model: &LoadedModel, adapter: &TinyLora, data: &PreparedDataset) -> ItemTable {
-    rebuild_table(model, Some(adapter), data, 8, &mut |_, _| {}).unwrap()
+    rebuild_table(model, Some(adapter), None, data, 8, &mut |_, _| {}).unwrap()
 }
 
 #[test]
@@ -407,4 +407,47 @@ fn a_damaged_checkpoint_is_refused_with_the_file_that_differs() {
     std::fs::remove_file(ckpt.join(MANIFEST)).unwrap();
     let e = verify_checkpoint(&ckpt).unwrap_err().to_string();
     assert!(e.contains("manifest.json") && e.contains("missing"), "{e}");
+}
+
+#[test]
+fn kept_lower_layers_give_the_same_table_and_probe_vectors() {
+    use crate::model::backbone::LinearHook;
+    use crate::model::lower::LowerStates;
+    let model = tiny_model(12);
+    let layers = model.config().num_hidden_layers;
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5).top_layers(1, layers);
+    for v in adapter.vars().iter().skip(1).step_by(2) {
+        let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
+        v.set(&t).unwrap();
+    }
+    let data = paired_dataset(8, 16, 2);
+    let lower = LowerStates::new(adapter.first_adapted_layer(), 1 << 30);
+    let plain = table(&model, &adapter, &data);
+    let kept = |lower: &LowerStates| {
+        rebuild_table(
+            &model,
+            Some(&adapter),
+            Some(lower),
+            &data,
+            8,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    assert_eq!(kept(&lower).rows(), plain.rows());
+    let held = lower.bytes();
+    assert!(held > 0, "nothing kept");
+    // Again after the adapter moved: the kept states serve, the result follows the
+    // adapter as a full pass does.
+    for v in adapter.vars() {
+        v.set(&(v.as_tensor() * 1.5).unwrap()).unwrap();
+    }
+    let moved = table(&model, &adapter, &data);
+    assert_ne!(moved.rows(), plain.rows());
+    assert_eq!(kept(&lower).rows(), moved.rows());
+    assert_eq!(
+        lower.bytes(),
+        held,
+        "the second rebuild computed its lower layers again"
+    );
 }

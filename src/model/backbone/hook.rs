@@ -55,6 +55,13 @@ pub trait LinearHook {
         x: &Tensor,
         base: Tensor,
     ) -> candle_core::Result<Tensor>;
+
+    /// The lowest decoder layer whose projections this hook may change (`usize::MAX`
+    /// for none): every layer below it is the base model's, so its output for a given
+    /// prompt can be computed once and reused. The default, 0, promises nothing.
+    fn first_adapted_layer(&self) -> usize {
+        0
+    }
 }
 
 /// Applies `hook` (if any) to the base output of one projection.

@@ -247,3 +247,34 @@ fn quantized_weights_stay_close_to_dense() -> candle_core::Result<()> {
     assert!(max_diff(&q8, &q8_dense_prefill) > 1e-4);
     Ok(())
 }
+
+#[test]
+fn a_pass_cut_at_a_layer_is_the_whole_pass_bit_for_bit() -> candle_core::Result<()> {
+    for family in FAMILIES {
+        let (m, _) = model(family, 19);
+        let x = ids(&[&PROMPT, &[0, 0, 0, 9, 4, 11, 2, 50, 7]]);
+        let pad = ids(&[&[1; 9], &[0, 0, 0, 1, 1, 1, 1, 1, 1]]);
+        let real = real_flags(2, 9, Some(&pad))?;
+        // A hook on the top layer only, as `--lora-layers 1` puts it.
+        let delta = Tensor::full(0.25f32, m.config().hidden_size, &Device::Cpu)?;
+        let hook = AddDelta {
+            layer: 1,
+            target: LoraTarget::O,
+            delta,
+        };
+        let hook: Option<&dyn LinearHook> = Some(&hook);
+        let mut cache = KvCache::new(m.config(), 2);
+        let whole = m.forward_hidden_flags(&x, &mut cache, &real, hook)?;
+        let lower = m.forward_lower_flags(&x, &real, 1, hook)?;
+        let cut = m.forward_upper_flags(&lower, &real, 1, hook)?;
+        assert_eq!(max_diff(&whole, &cut), 0.0, "{family:?} fast path");
+        let whole = m.forward_hidden_train(&x, Some(&pad), hook)?;
+        let lower = m.forward_lower_train(&x, Some(&pad), 1, hook)?;
+        let cut = m.forward_upper_train(&lower, Some(&pad), 1, hook)?;
+        assert_eq!(max_diff(&whole, &cut), 0.0, "{family:?} differentiable path");
+        // Cut at 0 is the whole pass; the hook is seen above the cut.
+        let plain = m.forward_upper_train(&m.embed(&x)?, Some(&pad), 0, None)?;
+        assert!(max_diff(&plain, &whole) > 1e-3, "{family:?}: the hook changed nothing");
+    }
+    Ok(())
+}

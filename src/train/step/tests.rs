@@ -103,7 +103,7 @@ fn top_layer_lora_gives_the_same_gradient() {
 fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapter) {
     let data = paired_dataset(8, 16, 4);
     let hook: &dyn LinearHook = adapter;
-    let table: ItemTable = rebuild_table(model, Some(hook), &data, 8, &mut |_, _| {}).unwrap();
+    let table: ItemTable = rebuild_table(model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
     let mut cfg = RecPoConfig {
         users_per_step: 3,
         group_size: 4,

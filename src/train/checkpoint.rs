@@ -1,6 +1,10 @@
 //! Checkpoints of a run, `RUN_DIR/checkpoints/step-N/`: the adapter, the optimizer's
 //! moments, the item table (its rows are refreshed every step, so they are state too)
 //! and state.json (step, RNG seed and data cursor, optimizer step count, best so far).
+//! At a step whose table was just rebuilt through the adapter, the table is left out:
+//! the adapter gives it again bit for bit, and the checkpoint is a third of the size.
+//! The newest such compact checkpoint is kept beside the latest one: it is the resume
+//! state a run commits to a repository.
 //! Each is written into a temporary folder that is renamed into place once every file
 //! is synced, so a kill leaves either the whole checkpoint or none. The last file
 //! written is `manifest.json`, the size and SHA-256 of every other file: a checkpoint
@@ -87,13 +91,16 @@ fn bad(path: &Path, message: impl std::fmt::Display) -> CheckpointError {
     }
 }
 
-/// Write the checkpoint of `state.step`, then remove older ones. Returns its folder.
+/// Write the checkpoint of `state.step`, then remove older ones but the newest compact
+/// one. With `table_rebuilt` (the table is the adapter's own, just rebuilt) its rows are
+/// not written. Returns its folder.
 pub fn save_checkpoint(
     run_dir: &Path,
     state: &TrainState,
     adapter: &dyn TrainableAdapter,
     optim: &AdamW,
     table: &ItemTable,
+    table_rebuilt: bool,
 ) -> Result<PathBuf, CheckpointError> {
     let root = run_dir.join(CHECKPOINTS);
     fs::create_dir_all(&root).map_err(io(&root))?;
@@ -113,11 +120,13 @@ pub fn save_checkpoint(
     }
     let p = tmp.join(OPTIMIZER);
     optim.save(&p).map_err(|e| bad(&p, e))?;
-    let p = tmp.join(TABLE);
-    let rows = Tensor::from_slice(table.rows(), (table.len(), table.dim()), &Device::Cpu)
-        .map_err(|e| bad(&p, e))?;
-    candle_core::safetensors::save(&[("item_table", rows)].into_iter().collect(), &p)
-        .map_err(|e| bad(&p, e))?;
+    if !table_rebuilt {
+        let p = tmp.join(TABLE);
+        let rows = Tensor::from_slice(table.rows(), (table.len(), table.dim()), &Device::Cpu)
+            .map_err(|e| bad(&p, e))?;
+        candle_core::safetensors::save(&[("item_table", rows)].into_iter().collect(), &p)
+            .map_err(|e| bad(&p, e))?;
+    }
     let p = tmp.join(STATE);
     let text = serde_json::to_string_pretty(state).map_err(|e| bad(&p, e))?;
     write_atomic(&p, text.as_bytes()).map_err(io(&p))?;
@@ -129,12 +138,27 @@ pub fn save_checkpoint(
     }
     fs::rename(&tmp, &dest).map_err(io(&dest))?;
     sync_dir(&root);
+    let keep = newest_compact(run_dir)?;
     for (step, dir) in list_checkpoints(run_dir)? {
-        if step < state.step {
+        if step < state.step && Some(step) != keep {
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
     }
     Ok(dest)
+}
+
+/// Whether checkpoint `dir` left its item table out (see the module header).
+pub fn is_compact(dir: &Path) -> bool {
+    !dir.join(TABLE).exists()
+}
+
+/// The step of the run's newest compact checkpoint.
+pub fn newest_compact(run_dir: &Path) -> Result<Option<usize>, CheckpointError> {
+    Ok(list_checkpoints(run_dir)?
+        .into_iter()
+        .rev()
+        .find(|(_, dir)| is_compact(dir))
+        .map(|(step, _)| step))
 }
 
 /// Complete checkpoints of a run as (step, folder), oldest first.
@@ -262,14 +286,15 @@ pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
 }
 
 /// Load a checkpoint into the adapter and optimizer; returns its state and item table
-/// (row ids are `ids`, the catalogue order the table was built in).
+/// (row ids are `ids`, the catalogue order the table was built in), `None` for a
+/// compact checkpoint, whose table is the adapter's own to rebuild.
 pub fn load_checkpoint(
     dir: &Path,
     adapter: &dyn TrainableAdapter,
     optim: &mut AdamW,
     ids: Vec<String>,
     device: &Device,
-) -> Result<(TrainState, ItemTable), CheckpointError> {
+) -> Result<(TrainState, Option<ItemTable>), CheckpointError> {
     verify_checkpoint(dir)?;
     let state = read_state(dir)?;
     adapter
@@ -279,6 +304,9 @@ pub fn load_checkpoint(
     optim
         .load(&p, state.optimizer_steps, device)
         .map_err(|e| bad(&p, e))?;
+    if is_compact(dir) {
+        return Ok((state, None));
+    }
     let p = dir.join(TABLE);
     let map = candle_core::safetensors::load(&p, &Device::Cpu).map_err(|e| bad(&p, e))?;
     let rows = map
@@ -296,7 +324,7 @@ pub fn load_checkpoint(
         .and_then(|t| t.to_vec1::<f32>())
         .map_err(|e| bad(&p, e))?;
     let table = ItemTable::from_unit_rows(ids, dim, values).map_err(|e| bad(&p, e))?;
-    Ok((state, table))
+    Ok((state, Some(table)))
 }
 
 /// Copy checkpoint `src` to `RUN_DIR/best/` (replacing the previous best).

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::Tensor;
 
-use super::checkpoint::list_checkpoints;
+use super::checkpoint::{is_compact, list_checkpoints, newest_compact};
 use super::config::RecPoConfig;
 use super::evaluate::rebuild_table;
 use super::loss::ItemScoring;
@@ -130,6 +130,12 @@ fn check_resume(
         first.step(&mut CollectingReporter::default()).unwrap();
     }
     drop(first);
+    // Stopped right after a table rebuild, the checkpoint left its table out, and the
+    // resumed run rebuilds it.
+    let (step, last) = list_checkpoints(resumed_dir.path()).unwrap().pop().unwrap();
+    let every = config(n).table_every;
+    assert_eq!(step, k);
+    assert_eq!(is_compact(&last), every > 0 && k.is_multiple_of(every), "step {k}");
     // A fresh start on a folder that holds a run is refused.
     let c = TinyLora::new(model.config(), 2, 2.0, 9);
     let again = RecPo::open(
@@ -346,11 +352,16 @@ fn a_damaged_checkpoint_is_refused_with_the_file_that_differs() {
     let model = tiny_model(2);
     let a = TinyLora::new(model.config(), 2, 2.0, 1);
     let dir = tempfile::tempdir().unwrap();
+    // No evaluation at the end: its table rebuild would leave the table out.
+    let one = RecPoConfig {
+        eval_every: 0,
+        ..cfg(1)
+    };
     let mut run = RecPo::open(
         &model,
         &a,
         &data,
-        cfg(1),
+        one,
         dir.path(),
         table(&model, &a, &data),
         false,
@@ -450,4 +461,51 @@ fn kept_lower_layers_give_the_same_table_and_probe_vectors() {
         held,
         "the second rebuild computed its lower layers again"
     );
+}
+
+#[test]
+fn the_newest_compact_checkpoint_is_kept_beside_the_latest() {
+    let data = paired_dataset(6, 8, 3);
+    let model = tiny_model(3);
+    let a = TinyLora::new(model.config(), 2, 2.0, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let config = RecPoConfig {
+        eval_every: 0,
+        probe_every: 0,
+        ..cfg(5)
+    };
+    let t = table(&model, &a, &data);
+    let mut run = RecPo::open(&model, &a, &data, config, dir.path(), t, false).unwrap();
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        run.step(&mut CollectingReporter::default()).unwrap();
+        let steps: Vec<usize> = list_checkpoints(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        kept.push(steps);
+    }
+    // Rebuilds after steps 2 and 4 (table_every 2).
+    assert_eq!(kept, [vec![1], vec![2], vec![2, 3], vec![4], vec![4, 5]]);
+    assert_eq!(newest_compact(dir.path()).unwrap(), Some(4));
+    let size = |step: usize| {
+        let d = dir.path().join(format!("checkpoints/step-{step}"));
+        walk_bytes(&d)
+    };
+    assert!(size(4) < size(5), "the compact checkpoint is not smaller");
+}
+
+fn walk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk_bytes(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
 }

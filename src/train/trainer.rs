@@ -156,6 +156,8 @@ pub struct RecPo<'a> {
     /// The base model's layers below the adapter's, kept for the item and probe
     /// prompts that every table rebuild and probe encodes again.
     lower: LowerStates,
+    /// The step after which the whole table was last rebuilt in this process.
+    table_rebuilt_at: Option<usize>,
 }
 
 /// Memory the kept lower-layer states may take: ml-100k's item prompts and a 256-user
@@ -210,10 +212,26 @@ impl<'a> RecPo<'a> {
             optimizer_steps: 0,
             best: None,
         };
+        let lower = LowerStates::new(adapter.first_adapted_layer(), LOWER_STATES_BUDGET);
         let (state, table) = match checkpoints.last() {
             Some((_, dir)) if resume => {
                 let ids = table.ids().to_vec();
-                load_checkpoint(dir, adapter, &mut optim, ids, model.device())?
+                match load_checkpoint(dir, adapter, &mut optim, ids, model.device())? {
+                    (state, Some(table)) => (state, table),
+                    // A compact checkpoint: its table was the adapter's own.
+                    (state, None) => {
+                        adapter.set_training(false);
+                        let table = rebuild_table(
+                            model,
+                            Some(adapter),
+                            Some(&lower),
+                            data,
+                            cfg.encode_batch,
+                            &mut |_, _| {},
+                        )?;
+                        (state, table)
+                    }
+                }
             }
             _ => (fresh, table),
         };
@@ -247,7 +265,8 @@ impl<'a> RecPo<'a> {
             probe,
             centre,
             scoring,
-            lower: LowerStates::new(adapter.first_adapted_layer(), LOWER_STATES_BUDGET),
+            lower,
+            table_rebuilt_at: None,
         })
     }
 
@@ -517,6 +536,7 @@ impl<'a> RecPo<'a> {
             },
         )?
         .with_centre(self.centre.clone())?;
+        self.table_rebuilt_at = Some(self.state.step);
         Ok(())
     }
 
@@ -608,6 +628,7 @@ impl<'a> RecPo<'a> {
             self.adapter,
             &self.optim,
             &self.table,
+            self.table_rebuilt_at == Some(s),
         )?;
         if improved {
             save_best(&self.run_dir, &ckpt)?;

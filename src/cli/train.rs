@@ -168,6 +168,11 @@ pub struct TrainArgs {
     /// user side only. A named setting for small batches.
     #[arg(long, default_value_t = 0.0)]
     pub table_loss: f64,
+    /// Weight of a full-table term in RecPO's item loss (0: off): the top chains' h_T
+    /// against every row of the run's item table, history masked, weighted by their
+    /// advantage, gradient on the user side only. A named setting for small batches.
+    #[arg(long, default_value_t = 0.0)]
+    pub recpo_table_loss: f64,
     /// Catalogue items drawn uniformly per contrastive step as extra negatives, encoded
     /// by the current adapter (mixed negative sampling). A named setting, 0 by default.
     #[arg(long, default_value_t = 0)]
@@ -300,6 +305,7 @@ impl TrainArgs {
             centre: self.centre,
             logq: self.logq,
             table_loss: self.table_loss,
+            recpo_table_loss: self.recpo_table_loss,
             uniform_negatives: self.uniform_negatives,
             align_steps: self.align_steps,
             align_users_per_step: self.align_users,

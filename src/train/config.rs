@@ -71,6 +71,10 @@ pub struct RecPoConfig {
     /// loss): each user vector's cross-entropy against every row of the run's item
     /// table, history masked, on the user side only (`loss::table_logprobs`).
     pub table_loss: f64,
+    /// Weight of the same full-table term in RecPO's item loss (0: off, the paper's
+    /// loss): the top chains' h_T against every row of the table, history masked, with
+    /// their advantage, on the user side only.
+    pub recpo_table_loss: f64,
     /// Catalogue items drawn uniformly per contrastive step and encoded by the current
     /// adapter as extra negatives (mixed negative sampling; 0: off, the paper's
     /// in-batch negatives). With `logq`, every column is corrected by its expected count.
@@ -123,6 +127,7 @@ impl Default for RecPoConfig {
             centre: false,
             logq: false,
             table_loss: 0.0,
+            recpo_table_loss: 0.0,
             uniform_negatives: 0,
             align_steps: 0,
             align_users_per_step: 64,
@@ -193,6 +198,9 @@ impl RecPoConfig {
         }
         if !(self.table_loss >= 0.0 && self.table_loss.is_finite()) {
             return bad("table_loss", "must be a finite number >= 0");
+        }
+        if !(self.recpo_table_loss >= 0.0 && self.recpo_table_loss.is_finite()) {
+            return bad("recpo_table_loss", "must be a finite number >= 0");
         }
         if self.align_steps > 0 && self.align_users_per_step == 0 {
             return bad("align_users_per_step", "must be at least 1");

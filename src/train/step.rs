@@ -28,7 +28,8 @@ use super::adapter::TrainableAdapter;
 use super::config::RecPoConfig;
 use super::error::TrainError;
 use super::loss::{
-    clipped_objective_sum, in_batch_item_logprobs, token_logprobs, ClipRange, ItemScoring,
+    clipped_objective_sum, in_batch_item_logprobs, table_logprobs, token_logprobs, ClipRange,
+    ItemScoring,
 };
 use super::rollout::Group;
 use crate::data::prepared::PreparedDataset;
@@ -160,6 +161,9 @@ struct BatchTerms<'a> {
     items: &'a Tensor,
     /// `same[g][j]`: group g's target is also example j's (see [`same_columns`]).
     same: &'a [Vec<bool>],
+    /// Group g's target and history as catalogue positions (the full-table term).
+    positions: &'a [usize],
+    histories: Vec<Vec<usize>>,
     /// Generated tokens of every chain in the batch: the token loss's divisor.
     total_tokens: usize,
     /// Top-advantage chains in the batch: the item loss's divisor.
@@ -176,8 +180,12 @@ impl<'a> BatchTerms<'a> {
         groups: &[Group],
         items: &'a Tensor,
         same: &'a [Vec<bool>],
+        positions: &'a [usize],
+        histories: Vec<Vec<usize>>,
     ) -> Self {
         Self {
+            positions,
+            histories,
             model,
             clip: ClipRange {
                 eps_low: cfg.eps_low,
@@ -230,7 +238,8 @@ impl<'a> BatchTerms<'a> {
 
     /// Item loss (SPEC §5.5): the clipped surrogate of the h_T of the micro-batch's
     /// top-advantage chains of group `g` against the batch's target items, over the
-    /// batch's top-chain count; with the sum of their -log p (the plain cross-entropy).
+    /// batch's top-chain count; with the sums of their -log p (the plain
+    /// cross-entropy) in the batch and, with the full-table term, in the table.
     /// `None` when none of them is top.
     fn item_part(
         &self,
@@ -238,7 +247,7 @@ impl<'a> BatchTerms<'a> {
         group: &Group,
         chunk: &[usize],
         last: &Tensor,
-    ) -> Result<Option<(Tensor, f64)>, TrainError> {
+    ) -> Result<Option<(Tensor, f64, Option<f64>)>, TrainError> {
         let top_rows: Vec<u32> = (0..chunk.len())
             .filter(|&r| group.top.contains(&chunk[r]))
             .map(|r| r as u32)
@@ -265,7 +274,20 @@ impl<'a> BatchTerms<'a> {
         let adv = Tensor::new(adv.as_slice(), device)?;
         let s = clipped_objective_sum(&logp, &logp.detach(), &adv, self.clip)?;
         let ce = -f64::from(logp.detach().sum_all()?.to_scalar::<f32>()?);
-        Ok(Some(((s.loss_sum / self.total_top as f64)?, ce)))
+        let mut loss = (s.loss_sum / self.total_top as f64)?;
+        let mut table_ce = None;
+        if let Some((rows, weight)) = &self.scoring.table {
+            // The same objective on the whole table's softmax: every catalogue item a
+            // negative, as the probe and evaluation rank.
+            let n = top_rows.len();
+            let targets = vec![self.positions[g]; n];
+            let masked = vec![self.histories[g].clone(); n];
+            let lp = table_logprobs(&h_t, rows, &targets, &masked, self.scoring)?;
+            let t = clipped_objective_sum(&lp, &lp.detach(), &adv, self.clip)?;
+            loss = (loss + (t.loss_sum * (*weight / self.total_top as f64))?)?;
+            table_ce = Some(-f64::from(lp.detach().sum_all()?.to_scalar::<f32>()?));
+        }
+        Ok(Some((loss, ce, table_ce)))
     }
 }
 
@@ -276,6 +298,8 @@ struct LossSums {
     item_loss: f64,
     /// Sum of -log p of the top chains' targets, and how many there were.
     item_ce_sum: f64,
+    /// The same in the whole table (with the full-table term).
+    table_ce_sum: Option<f64>,
     top_chains: usize,
     prompt_secs: f64,
     chains_secs: f64,
@@ -420,9 +444,12 @@ fn group_loss(
             .map(|(c, &n)| row(c, n) as u32)
             .collect();
         let last = rows.index_select(&Tensor::new(last_rows.as_slice(), device)?, 0)?;
-        if let Some((part, ce)) = terms.item_part(g, group, chunk, &last)? {
+        if let Some((part, ce, table_ce)) = terms.item_part(g, group, chunk, &last)? {
             sums.item_loss += f64::from(part.to_scalar::<f32>()?);
             sums.item_ce_sum += ce;
+            if let Some(t) = table_ce {
+                *sums.table_ce_sum.get_or_insert(0.0) += t;
+            }
             sums.top_chains += chunk.iter().filter(|i| group.top.contains(i)).count();
             loss = (loss + part)?;
         }
@@ -471,6 +498,10 @@ pub fn recpo_loss(
     };
     let items_leaf = Var::from_tensor(&items.detach())?;
     let log_q = scoring.log_q(&positions);
+    let histories = examples
+        .iter()
+        .map(|e| data.catalog.positions_of(&e.history))
+        .collect();
     let terms = BatchTerms::new(
         model,
         cfg,
@@ -479,6 +510,8 @@ pub fn recpo_loss(
         groups,
         items_leaf.as_tensor(),
         &same,
+        &positions,
+        histories,
     );
     let mut grads = Grads::new(&vars);
     let mut item_grad = None;
@@ -492,6 +525,9 @@ pub fn recpo_loss(
         total.token_loss += s.token_loss;
         total.item_loss += s.item_loss;
         total.item_ce_sum += s.item_ce_sum;
+        if let Some(t) = s.table_ce_sum {
+            *total.table_ce_sum.get_or_insert(0.0) += t;
+        }
         total.top_chains += s.top_chains;
         split.prompt_secs += s.prompt_secs;
         split.chains_secs += s.chains_secs;
@@ -507,7 +543,9 @@ pub fn recpo_loss(
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
         item_negatives: distinct_negatives(&positions),
-        table_ce: None,
+        table_ce: total
+            .table_ce_sum
+            .map(|t| t / total.top_chains.max(1) as f64),
         clip_frac: if terms.total_tokens > 0 {
             total.clipped as f64 / terms.total_tokens as f64
         } else {

@@ -369,6 +369,12 @@ impl<'a> RecPo<'a> {
         )?;
         // Training-only noise (dropout) in the differentiable pass alone, and off again
         // even when the loss fails.
+        // The full-table term (if any) scores against the table as it is now.
+        let scoring = self.scoring.clone().with_table(
+            &self.table,
+            self.cfg.recpo_table_loss,
+            self.model.device(),
+        )?;
         self.adapter.set_training(true);
         let loss = recpo_loss(
             self.model,
@@ -376,7 +382,7 @@ impl<'a> RecPo<'a> {
             self.data,
             &groups,
             &self.cfg,
-            &self.scoring,
+            &scoring,
         );
         self.adapter.set_training(false);
         let loss = loss?;

@@ -10,8 +10,8 @@ use super::*;
 use crate::model::lora::{Lora, LoraConfig};
 use crate::rec::ItemTable;
 use crate::train::evaluate::rebuild_table;
-use crate::train::rollout::sample_groups;
 use crate::train::loss::ItemScoring;
+use crate::train::rollout::sample_groups;
 use crate::train::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 
 /// RecPO's loss as it was computed before the cuts: every chain alone, left-padded.
@@ -21,6 +21,7 @@ fn reference_loss(
     data: &PreparedDataset,
     groups: &[Group],
     cfg: &RecPoConfig,
+    scoring: &ItemScoring,
 ) -> (f64, f64, Vec<Option<Tensor>>) {
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
@@ -36,8 +37,22 @@ fn reference_loss(
         })
         .collect();
     let (items, _) = encode_targets(model, data, &examples, hook).unwrap();
-    let scoring = ItemScoring::plain(cfg.tau as f64);
-    let terms = BatchTerms::new(model, cfg, &scoring, None, groups, &items, &same);
+    let positions: Vec<usize> = examples
+        .iter()
+        .map(|e| data.catalog.position(&e.target.item_id).unwrap())
+        .collect();
+    let histories = examples
+        .iter()
+        .map(|e| {
+            e.history
+                .iter()
+                .filter_map(|h| data.catalog.position(&h.item_id))
+                .collect()
+        })
+        .collect();
+    let terms = BatchTerms::new(
+        model, cfg, scoring, None, groups, &items, &same, &positions, histories,
+    );
     let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
     let (mut token_loss, mut item_loss) = (0.0, 0.0);
     for (g, group) in groups.iter().enumerate() {
@@ -53,7 +68,7 @@ fn reference_loss(
                 token_loss += f64::from(part.to_scalar::<f32>().unwrap());
                 loss = (loss + part).unwrap();
             }
-            if let Some((part, _)) = terms.item_part(g, group, &[i], &last).unwrap() {
+            if let Some((part, _, _)) = terms.item_part(g, group, &[i], &last).unwrap() {
                 item_loss += f64::from(part.to_scalar::<f32>().unwrap());
                 loss = (loss + part).unwrap();
             }
@@ -103,7 +118,8 @@ fn top_layer_lora_gives_the_same_gradient() {
 fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapter) {
     let data = paired_dataset(8, 16, 4);
     let hook: &dyn LinearHook = adapter;
-    let table: ItemTable = rebuild_table(model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
+    let table: ItemTable =
+        rebuild_table(model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
     let mut cfg = RecPoConfig {
         users_per_step: 3,
         group_size: 4,
@@ -135,34 +151,58 @@ fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapte
         lens.contains(&0) && lens.iter().any(|&n| n > 2),
         "chain lengths {lens:?}"
     );
-    let (want_tok, want_item, want) = reference_loss(model, adapter, &data, &groups, &cfg);
-    for micro in [1, 3, 4] {
-        cfg.train_micro_batch = micro;
-        let got = recpo_loss(
-            model,
-            adapter,
-            &data,
-            &groups,
-            &cfg,
-            &ItemScoring::plain(cfg.tau as f64),
-        )
+    // The paper's item loss, and with the full-table term (`recpo_table_loss`).
+    let plain = ItemScoring::plain(cfg.tau as f64);
+    let with_table = plain
+        .clone()
+        .with_table(&table, 0.7, model.device())
         .unwrap();
-        assert!(
-            (got.token_loss - want_tok).abs() < 1e-5,
-            "micro {micro}: token loss"
-        );
-        assert!(
-            (got.item_loss - want_item).abs() < 1e-5,
-            "micro {micro}: item loss"
-        );
-        for (v, (g, w)) in got.grads.iter().zip(&want).enumerate() {
-            let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
-            let scale = max_abs(w).max(1e-6);
-            let diff = max_abs(&(g - w).unwrap());
-            assert!(
-                diff / scale < 1e-3,
-                "micro {micro}, variable {v}: {diff} of {scale}"
-            );
+    let mut item_losses = Vec::new();
+    for scoring in [plain, with_table] {
+        let table_term = scoring.table.is_some();
+        let (want_tok, want_item, want) =
+            reference_loss(model, adapter, &data, &groups, &cfg, &scoring);
+        item_losses.push(want_item);
+        for micro in [1, 3, 4] {
+            cfg.train_micro_batch = micro;
+            let got = recpo_loss(model, adapter, &data, &groups, &cfg, &scoring).unwrap();
+            assert_eq!(got.table_ce.is_some(), table_term);
+            if let Some(ce) = got.table_ce {
+                // Cross-entropy over the table, near chance for a barely trained model.
+                let chance = (table.len() as f64).ln();
+                assert!(ce > 0.2 * chance && ce < 3.0 * chance, "table ce {ce}");
+            }
+            same_losses(&got, want_tok, want_item, &want, micro);
         }
+    }
+    assert!(
+        (item_losses[0] - item_losses[1]).abs() > 1e-6,
+        "the full-table term changed nothing"
+    );
+}
+
+fn same_losses(
+    got: &StepLoss,
+    want_tok: f64,
+    want_item: f64,
+    want: &[Option<Tensor>],
+    micro: usize,
+) {
+    assert!(
+        (got.token_loss - want_tok).abs() < 1e-5,
+        "micro {micro}: token loss"
+    );
+    assert!(
+        (got.item_loss - want_item).abs() < 1e-5,
+        "micro {micro}: item loss"
+    );
+    for (v, (g, w)) in got.grads.iter().zip(want).enumerate() {
+        let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
+        let scale = max_abs(w).max(1e-6);
+        let diff = max_abs(&(g - w).unwrap());
+        assert!(
+            diff / scale < 1e-3,
+            "micro {micro}, variable {v}: {diff} of {scale}"
+        );
     }
 }

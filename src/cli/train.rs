@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// setting for small budgets).
     #[arg(long, value_parser = parse_ndcg_k, default_value = "1000")]
     pub ndcg_k: usize,
+    /// Added to the reward of a chain that reaches `<answer>` by itself within
+    /// --max-new-tokens (0: off, the paper's reward). A named format reward.
+    #[arg(long, default_value_t = 0.0)]
+    pub answer_bonus: f64,
     /// GRPO's std divisor at least this (0: off): reward spreads below it are treated as
     /// noise instead of being blown up to ±1. A named setting.
     #[arg(long, default_value_t = 0.0)]
@@ -282,6 +286,7 @@ impl TrainArgs {
                 kind: self.reward,
                 beta: self.beta,
                 ndcg_k: self.ndcg_k,
+                answer_bonus: self.answer_bonus,
             },
             advantage: self.advantage,
             adv_std_floor: self.adv_std_floor,

@@ -213,6 +213,9 @@ impl RecPoConfig {
         if !(0.0..=1.0).contains(&self.reward.beta) {
             return bad("reward.beta", "must be in [0, 1]");
         }
+        if !(self.reward.answer_bonus >= 0.0 && self.reward.answer_bonus.is_finite()) {
+            return bad("reward.answer_bonus", "must be a finite number >= 0");
+        }
         Ok(())
     }
 

@@ -45,6 +45,12 @@ pub struct RewardConfig {
     /// named setting: NDCG@1000 is flat past rank 50 and 0 past 1000, so on a CPU
     /// budget most chains would get no ranking signal at all).
     pub ndcg_k: usize,
+    /// Added to the reward of a chain that reached `<answer>` by itself within the
+    /// token budget (0: off, the paper's reward). A named format reward: a chain cut
+    /// at the budget is scored all the same, so nothing else teaches the policy to
+    /// finish its reasoning.
+    #[serde(default)]
+    pub answer_bonus: f64,
 }
 
 impl Default for RewardConfig {
@@ -53,7 +59,20 @@ impl Default for RewardConfig {
             kind: RewardKind::Fused,
             beta: 0.05,
             ndcg_k: 1000,
+            answer_bonus: 0.0,
         }
+    }
+}
+
+/// `reward` with the format bonus of `cfg` when the chain `answered` by itself.
+pub fn with_answer_bonus(cfg: &RewardConfig, reward: Reward, answered: bool) -> Reward {
+    if answered && cfg.answer_bonus > 0.0 {
+        Reward {
+            reward: reward.reward + cfg.answer_bonus,
+            ..reward
+        }
+    } else {
+        reward
     }
 }
 
@@ -192,5 +211,25 @@ mod tests {
         assert_eq!(last.rank, Some(3));
         assert_eq!(last.ndcg, 0.0);
         assert!((last.softmax - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_answer_bonus_goes_to_chains_that_answered() {
+        let s = [3.0f32, 2.0, 9.0, 1.0];
+        let plain = RewardConfig::default();
+        let r = fused_reward(&plain, &s, 1, &[2]);
+        assert_eq!(with_answer_bonus(&plain, r, true), r, "off by default");
+        let cfg = RewardConfig {
+            answer_bonus: 0.1,
+            ..plain
+        };
+        assert_eq!(with_answer_bonus(&cfg, r, false), r);
+        let b = with_answer_bonus(&cfg, r, true);
+        assert!((b.reward - (r.reward + 0.1)).abs() < 1e-12);
+        assert_eq!((b.ndcg, b.softmax, b.rank), (r.ndcg, r.softmax, r.rank));
+        // Configs written before the setting existed read as off.
+        let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0}"#;
+        let read: RewardConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(read.answer_bonus, 0.0);
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::advantage::{advantages_floored, top_advantage};
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::reward::{fused_reward, Reward};
+use super::reward::{fused_reward, with_answer_bonus, Reward};
 use crate::data::prepared::PreparedDataset;
 use crate::data::{Example, UserHistory};
 use crate::model::backbone::LinearHook;
@@ -142,7 +142,8 @@ pub fn sample_groups(
                 .next()
                 .zip(rankings.next())
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
-            rewards.push(fused_reward(&cfg.reward, &ranking.scores, target_row, &masked));
+            let r = fused_reward(&cfg.reward, &ranking.scores, target_row, &masked);
+            rewards.push(with_answer_bonus(&cfg.reward, r, chain.stop.answered()));
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();

@@ -15,7 +15,7 @@ pub mod batch;
 pub mod events;
 mod next;
 
-pub use batch::{generate_batch, generate_batch_hooked, GenerateRequest};
+pub use batch::{generate_batch, generate_batch_hooked, generate_batch_reusing, GenerateRequest};
 pub use events::{Chain, GenEvent, StopReason, Timings};
 
 use super::sampling::repetition::Repetition;

@@ -11,11 +11,23 @@ use std::sync::Mutex;
 
 use candle_core::Tensor;
 
-/// Hidden states entering layer `layer`, per batch of prompts, up to a memory budget.
+/// What is kept for a batch: the states entering the layer alone (reading last hidden
+/// states), or with the lower layers' keys and values (a prefill that generation
+/// continues from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kept {
+    States,
+    StatesAndCache,
+}
+
+type Held = (HashMap<(Kept, Vec<Vec<u32>>), Vec<Tensor>>, usize);
+
+/// Hidden states entering layer `layer` (and, for a prefill, the keys and values of
+/// the layers below), per batch of prompts, up to a memory budget.
 pub struct LowerStates {
     layer: usize,
     budget_bytes: usize,
-    held: Mutex<(HashMap<Vec<Vec<u32>>, Tensor>, usize)>,
+    held: Mutex<Held>,
 }
 
 impl LowerStates {
@@ -45,23 +57,40 @@ impl LowerStates {
         batch: &[Vec<u32>],
         compute: impl FnOnce() -> candle_core::Result<Tensor>,
     ) -> candle_core::Result<Tensor> {
-        if let Some(t) = self.lock()?.0.get(batch) {
-            return Ok(t.clone());
+        let key = (Kept::States, batch.to_vec());
+        if let Some(t) = self.get(&key)? {
+            return Ok(t[0].clone());
         }
         let t = compute()?;
-        let size = t.elem_count() * t.dtype().size_in_bytes();
-        let mut held = self.lock()?;
-        if held.1 + size <= self.budget_bytes {
-            held.0.insert(batch.to_vec(), t.clone());
-            held.1 += size;
-        }
+        self.keep(key, vec![t.clone()])?;
         Ok(t)
     }
 
-    fn lock(
+    /// What was kept for `batch` as `kind`, if anything.
+    pub fn get(&self, key: &(Kept, Vec<Vec<u32>>)) -> candle_core::Result<Option<Vec<Tensor>>> {
+        Ok(self.lock()?.0.get(key).cloned())
+    }
+
+    /// Keeps `tensors` for `key` when the budget allows; returns whether it did.
+    pub fn keep(
         &self,
-    ) -> candle_core::Result<std::sync::MutexGuard<'_, (HashMap<Vec<Vec<u32>>, Tensor>, usize)>>
-    {
+        key: (Kept, Vec<Vec<u32>>),
+        tensors: Vec<Tensor>,
+    ) -> candle_core::Result<bool> {
+        let size: usize = tensors
+            .iter()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum();
+        let mut held = self.lock()?;
+        if held.1 + size > self.budget_bytes || held.0.contains_key(&key) {
+            return Ok(false);
+        }
+        held.0.insert(key, tensors);
+        held.1 += size;
+        Ok(true)
+    }
+
+    fn lock(&self) -> candle_core::Result<std::sync::MutexGuard<'_, Held>> {
         self.held
             .lock()
             .map_err(|_| candle_core::Error::Msg("lower-layer states: a thread panicked".into()))

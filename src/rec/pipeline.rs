@@ -23,7 +23,7 @@ use crate::model::backbone::LinearHook;
 use crate::model::chat_template::ANSWER_TAG;
 use crate::model::error::ModelError;
 use crate::model::generate::{
-    generate_batch_hooked, Chain, GenEvent, GenerateOptions, GenerateRequest, Timings,
+    generate_batch_reusing, Chain, GenEvent, GenerateOptions, GenerateRequest, Timings,
 };
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
@@ -138,9 +138,10 @@ impl<'a> UserEncoder<'a> {
                 samples,
             })
             .collect();
-        Ok(generate_batch_hooked(
+        Ok(generate_batch_reusing(
             &self.model.backbone,
             self.hook,
+            self.lower,
             &self.model.tokenizer,
             &requests,
             opts,

@@ -309,7 +309,6 @@ pub fn contrastive_loss(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::backbone::LinearHook as _;
     use crate::train::rollout::{policy_encoder, user_prompt_ids};
     use crate::train::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 

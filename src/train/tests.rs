@@ -509,3 +509,62 @@ fn walk_bytes(dir: &std::path::Path) -> u64 {
         })
         .sum()
 }
+
+#[test]
+fn a_prefill_from_kept_lower_layers_generates_the_same_chains() {
+    use crate::model::backbone::LinearHook;
+    use crate::model::generate::{generate_batch_reusing, GenerateOptions, GenerateRequest};
+    use crate::model::lower::LowerStates;
+    use crate::model::sampling::Sampling;
+    let model = tiny_model(21);
+    let layers = model.config().num_hidden_layers;
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 6).top_layers(1, layers);
+    for v in adapter.vars().iter().skip(1).step_by(2) {
+        let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
+        v.set(&t).unwrap();
+    }
+    let requests = [
+        GenerateRequest {
+            prompt_ids: vec![5, 17, 3, 42, 8, 8, 60, 1, 33],
+            samples: 2,
+        },
+        GenerateRequest {
+            prompt_ids: vec![9, 4, 11, 2, 50],
+            samples: 2,
+        },
+    ];
+    let lower = LowerStates::new(adapter.first_adapted_layer(), 1 << 30);
+    for sampling in [Sampling::ArgMax, Sampling::rollout()] {
+        let opts = GenerateOptions {
+            max_new_tokens: 12,
+            sampling,
+            seed: 3,
+            ..Default::default()
+        };
+        let run = |lower: Option<&LowerStates>| {
+            let (chains, _) = generate_batch_reusing(
+                &model.backbone,
+                Some(&adapter),
+                lower,
+                &model.tokenizer,
+                &requests,
+                &opts,
+                &mut |_| {},
+                None,
+            )
+            .unwrap();
+            chains
+                .into_iter()
+                .map(|c| (c.token_ids, c.user_vector))
+                .collect::<Vec<_>>()
+        };
+        let whole = run(None);
+        assert!(whole.iter().all(|(t, _)| !t.is_empty()));
+        // The first call keeps the lower layers, the second starts from them.
+        assert_eq!(run(Some(&lower)), whole, "{sampling:?}, kept now");
+        let held = lower.bytes();
+        assert!(held > 0);
+        assert_eq!(run(Some(&lower)), whole, "{sampling:?}, from kept states");
+        assert_eq!(lower.bytes(), held);
+    }
+}

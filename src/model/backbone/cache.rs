@@ -150,6 +150,34 @@ impl KvCache {
         step_masks(&mut self.device_masks, &self.rows, self.len, window, device)
     }
 
+    /// Copies of the keys and values of layers `..upto` over the slots so far, in order
+    /// `k0, v0, k1, v1, ...` (copies: decode steps write into the buffers in place).
+    pub(crate) fn copy_lower(&self, upto: usize) -> candle_core::Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(2 * upto);
+        for (i, layer) in self.layers.iter().take(upto).enumerate() {
+            let kv = layer
+                .as_ref()
+                .ok_or_else(|| candle_core::Error::Msg(format!("layer {i} has no cache yet")))?;
+            for t in [&kv.k, &kv.v] {
+                let t = t.narrow(2, 0, self.len)?;
+                out.push(if t.is_contiguous() { t.copy()? } else { t.contiguous()? });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `kv` (from [`KvCache::copy_lower`]) back as the lower layers' keys and
+    /// values, from slot 0, into buffers of this cache's own.
+    pub(crate) fn restore_lower(&mut self, kv: &[Tensor]) -> candle_core::Result<()> {
+        for (layer, pair) in kv.chunks(2).enumerate() {
+            let [k, v] = pair else {
+                candle_core::bail!("kept keys and values come in pairs")
+            };
+            self.append(layer, 0, k, v)?;
+        }
+        Ok(())
+    }
+
     /// Writes keys and values `[B, kv_heads, L, d]` of `layer` at slot `start` and
     /// returns views of all slots so far.
     pub(crate) fn append(

@@ -9,6 +9,7 @@
 use candle_core::Tensor;
 
 use super::hook::LinearHook;
+use crate::model::lower::{Kept, LowerStates};
 use super::mask::RowSlots;
 use super::{real_flags, Backbone, KvCache};
 
@@ -39,6 +40,52 @@ impl Backbone {
     ) -> candle_core::Result<Tensor> {
         let n = self.layers.len();
         let x = self.fast_layers(x.clone(), real, from.min(n)..n, self.hook_or_own(hook))?;
+        self.norm.forward(&x)
+    }
+
+    /// A prefill of the left-padded batch `ids` (of `prompts`) into the empty `cache`,
+    /// as [`Backbone::forward_hidden_flags`] computes it. The layers below `lower`'s
+    /// come from it when this batch was prefilled before (their keys and values are
+    /// copied into `cache`, so generation continues as after a whole pass) and are kept
+    /// there otherwise. Falls back to the whole pass when `hook` adapts a layer below.
+    pub fn prefill_reusing(
+        &self,
+        ids: &Tensor,
+        prompts: &[Vec<u32>],
+        cache: &mut KvCache,
+        real: &[Vec<bool>],
+        hook: Option<&dyn LinearHook>,
+        lower: &LowerStates,
+    ) -> candle_core::Result<Tensor> {
+        let hook = self.hook_or_own(hook);
+        let first = lower.layer();
+        let adapted = hook.map_or(usize::MAX, |h| h.first_adapted_layer());
+        if !cache.is_empty() || first == 0 || first >= self.layers.len() || adapted < first {
+            return self.forward_hidden_flags(ids, cache, real, hook);
+        }
+        let (_, l) = ids.dims2()?;
+        let (start, positions) = cache.extend_rows(real)?;
+        let step = self.step_inputs(cache.rows(), start, l, &positions)?;
+        let key = (Kept::StatesAndCache, prompts.to_vec());
+        let mut x = match lower.get(&key)? {
+            Some(kept) => {
+                cache.restore_lower(&kept[1..])?;
+                kept[0].clone()
+            }
+            None => {
+                let mut x = self.embed(ids)?;
+                for layer in &self.layers[..first] {
+                    x = layer.forward(&x, &step, cache, start, hook)?;
+                }
+                let mut kept = vec![x.clone()];
+                kept.extend(cache.copy_lower(first)?);
+                lower.keep(key, kept)?;
+                x
+            }
+        };
+        for layer in &self.layers[first..] {
+            x = layer.forward(&x, &step, cache, start, hook)?;
+        }
         self.norm.forward(&x)
     }
 

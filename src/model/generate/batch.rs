@@ -19,6 +19,7 @@ use super::GenerateOptions;
 use crate::model::backbone::{Backbone, KvCache, LinearHook};
 use crate::model::error::ModelError;
 use crate::model::loaded::left_pad;
+use crate::model::lower::LowerStates;
 use crate::model::stop::{StopDetector, StopState};
 use crate::model::tokenizer::Tokenizer;
 
@@ -102,6 +103,23 @@ pub fn generate_batch_hooked(
     on_event: &mut dyn FnMut(GenEvent),
     cancel: Option<&AtomicBool>,
 ) -> Result<(Vec<Chain>, Timings), ModelError> {
+    generate_batch_reusing(model, hook, None, tokenizer, requests, opts, on_event, cancel)
+}
+
+/// [`generate_batch_hooked`] whose prefill takes the base model's lower layers from
+/// `lower` (kept there the first time a batch of prompts is seen): the trainer's valid
+/// probe generates for the same prompts at every probe.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_batch_reusing(
+    model: &Backbone,
+    hook: Option<&dyn LinearHook>,
+    lower: Option<&LowerStates>,
+    tokenizer: &Tokenizer,
+    requests: &[GenerateRequest],
+    opts: &GenerateOptions,
+    on_event: &mut dyn FnMut(GenEvent),
+    cancel: Option<&AtomicBool>,
+) -> Result<(Vec<Chain>, Timings), ModelError> {
     let device = model.device().clone();
     let start = Instant::now();
     let mut timings = Timings::default();
@@ -140,7 +158,13 @@ pub fn generate_batch_hooked(
     // Rows that are done are fed this token; their outputs are never read.
     let pad_id = 0u32;
     let mut cache = KvCache::new(model.config(), p);
-    let hidden = model.forward_hidden_flags(&ids_t, &mut cache, &real, hook)?;
+    let hidden = match lower {
+        Some(lower) => {
+            let key: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+            model.prefill_reusing(&ids_t, &key, &mut cache, &real, hook, lower)?
+        }
+        None => model.forward_hidden_flags(&ids_t, &mut cache, &real, hook)?,
+    };
     let mut last = hidden.narrow(1, max_len - 1, 1)?.squeeze(1)?;
 
     // Expand to one row per sample: row order is request-major.

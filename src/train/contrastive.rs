@@ -99,9 +99,10 @@ pub fn target_prompts(
 
 /// Sequences encoded `micro` at a time, micro-batch `k` with the dropout stream
 /// reseeded from `seed` and `offset + k`. With an adapter on the top layers only, pass 1
-/// keeps each micro-batch's hidden states below the first adapted layer (the base
-/// model's, with no graph) and pass 2 starts from them: the same values, and most of
-/// pass 2's forward saved.
+/// computes each micro-batch's hidden states below the first adapted layer (the base
+/// model's, with no graph) on the fast path, over the same f32 weights at twice the
+/// differentiable path's speed, and keeps them; pass 2 starts from them, so both passes
+/// see the same values and most of pass 2's forward is saved.
 struct Passes<'a> {
     model: &'a LoadedModel,
     adapter: &'a dyn TrainableAdapter,
@@ -158,9 +159,16 @@ impl<'a> Passes<'a> {
         };
         let x = match kept {
             Some(x) => x,
-            None => backbone
-                .forward_lower_train(&ids, Some(&pad), first, Some(self.adapter))?
-                .detach(),
+            None => {
+                let width = ids.dim(1)?;
+                let real: Vec<Vec<bool>> = chunk
+                    .iter()
+                    .map(|s| (0..width).map(|j| j >= width - s.len()).collect())
+                    .collect();
+                backbone
+                    .forward_lower_flags(&ids, &real, first, Some(self.adapter))?
+                    .detach()
+            }
         };
         if keep {
             self.lower.borrow_mut().insert(k, x.clone());

@@ -44,6 +44,9 @@ pub struct StepMetrics {
     pub rollout_secs: f64,
     pub scoring_secs: f64,
     pub backward_secs: f64,
+    /// Seconds of the whole item table's rebuild after this step, when one was due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_secs: Option<f64>,
     /// Sampled tokens and tokens through the differentiable forward, this step.
     pub rollout_tokens: usize,
     pub train_tokens: usize,

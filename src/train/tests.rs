@@ -494,6 +494,15 @@ fn the_newest_compact_checkpoint_is_kept_beside_the_latest() {
         walk_bytes(&d)
     };
     assert!(size(4) < size(5), "the compact checkpoint is not smaller");
+    // The rebuild's time is logged on the steps it followed.
+    let timed: Vec<u64> = std::fs::read_to_string(dir.path().join(METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["table_secs"].as_f64().is_some_and(|t| t >= 0.0))
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(timed, [2, 4]);
 }
 
 fn walk_bytes(dir: &std::path::Path) -> u64 {

@@ -126,6 +126,7 @@ impl BatchLoss {
             rollout_secs: self.timing.generate_secs,
             scoring_secs: self.timing.scoring_secs,
             backward_secs: loss.secs,
+            table_secs: None,
             rollout_tokens: self.timing.sampled_tokens,
             train_tokens: loss.train_tokens,
         }
@@ -338,8 +339,12 @@ impl<'a> RecPo<'a> {
             self.rollout_step(&examples, step_seed)?
         };
         let grad_norm = self.update(&mut batch.loss, &examples, lr)?;
-        let metrics = batch.metrics(self.state.step, lr, grad_norm, start);
+        let mut metrics = batch.metrics(self.state.step, lr, grad_norm, start);
+        let t = Instant::now();
         self.rebuild_table_if_due(reporter)?;
+        if self.table_rebuilt_at == Some(self.state.step) {
+            metrics.table_secs = Some(t.elapsed().as_secs_f64());
+        }
         let probe = self.probe_if_due(reporter)?;
         let eval = self.evaluate_if_due(reporter)?;
         let improved = self.note_best(probe.as_ref(), eval.as_ref());

@@ -29,6 +29,7 @@ use crate::data::Example;
 use crate::model::backbone::LinearHook;
 use crate::model::error::ModelError;
 use crate::model::loaded::{left_pad, LoadedModel};
+use crate::rec::items::ITEM_BATCH;
 
 /// Final-norm hidden state at the last token of each of `seqs` `[N, H]`, with graph.
 fn last_hidden(
@@ -237,13 +238,16 @@ pub fn contrastive_loss(
     let mut items = target_prompts(model, data, examples)?;
     items.extend(position_prompts(model, data, &extra)?);
     let passes = Passes::new(model, adapter, seed, cfg.train_micro_batch.max(1));
+    // Item prompts are a fifth of a user prompt's length: one at a time, each pass's
+    // fixed cost outweighs its work, so they go ITEM_BATCH to a micro-batch.
+    let item_passes = Passes::new(model, adapter, seed, passes.micro.max(ITEM_BATCH));
     // Item micro-batches are numbered after the users', so no two share a stream.
     let item_offset = prompts.len().div_ceil(passes.micro);
     let t = Instant::now();
     let users = Var::from_tensor(&passes.vectors(prompts, 0)?)?;
     let mut prompt_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let item_vecs = Var::from_tensor(&passes.vectors(&items, item_offset)?)?;
+    let item_vecs = Var::from_tensor(&item_passes.vectors(&items, item_offset)?)?;
     let mut items_secs = t.elapsed().as_secs_f64();
     let own: Vec<usize> = (0..examples.len()).collect();
     let logp = in_batch_item_logprobs(
@@ -284,7 +288,7 @@ pub fn contrastive_loss(
     prompt_secs += t.elapsed().as_secs_f64();
     let t = Instant::now();
     if let Some(g) = grads.get(item_vecs.as_tensor()) {
-        passes.backward(&items, item_offset, g, &mut acc)?;
+        item_passes.backward(&items, item_offset, g, &mut acc)?;
     }
     items_secs += t.elapsed().as_secs_f64();
     let value = f64::from(loss.to_scalar::<f32>()?);

@@ -19,7 +19,7 @@ use r2ec::paths::Paths;
 use r2ec::rec::items::load_item_table;
 use r2ec::train::advantage::AdvantageKind;
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
-use r2ec::train::checkpoint::list_checkpoints;
+use r2ec::train::checkpoint::{is_compact, list_checkpoints};
 use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::reward::RewardKind;
 use r2ec::train::trainer::CONFIG_FILE;
@@ -513,7 +513,13 @@ impl TrainArgs {
         // A resumed run takes its LoRA settings from its own checkpoint.
         let init = self.init.as_deref().map(init_adapter_dir).transpose()?;
         let adapter = match (list_checkpoints(&out)?.last(), &init) {
-            (Some((_, dir)), _) if self.resume => {
+            (Some((step, dir)), _) if self.resume => {
+                if is_compact(dir) {
+                    eprintln!(
+                        "checkpoint step-{step} left its item table out (it was just rebuilt); \
+                         rebuilding it through the adapter, a few minutes on a CPU"
+                    );
+                }
                 // `check_run_folder` verified it before the model was loaded.
                 Lora::from_dir(&dir.join("adapter"), model.config(), model.device())?
             }

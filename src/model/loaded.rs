@@ -129,8 +129,7 @@ impl LoadedModel {
     }
 
     /// [`LoadedModel::last_hidden_hooked`], the layers below `lower`'s taken from (or
-    /// added to) it. `lower` must enter a layer at or below `hook`'s first adapted one
-    /// (it is not used otherwise).
+    /// added to) it when they are the base model's (see [`Backbone::lower_is_base`]).
     pub fn last_hidden_reusing(
         &self,
         prompts: &[Vec<u32>],
@@ -138,17 +137,13 @@ impl LoadedModel {
         hook: Option<&dyn LinearHook>,
         lower: Option<&LowerStates>,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let first = hook.map_or(0, |h| h.first_adapted_layer());
-        let lower = lower.filter(|s| s.layer() > 0 && s.layer() <= first);
+        let lower = lower.filter(|s| self.backbone.lower_is_base(hook, s.layer()));
         let mut out = Vec::with_capacity(prompts.len());
         for chunk in prompts.chunks(batch.max(1)) {
             let (ids, _) = left_pad(chunk, self.device())?;
             let max_len = ids.dim(1)?;
             // The padding as host flags: nothing read back from a GPU before the forward.
-            let real: Vec<Vec<bool>> = chunk
-                .iter()
-                .map(|p| (0..max_len).map(|j| j >= max_len - p.len()).collect())
-                .collect();
+            let real = left_pad_flags(chunk);
             let h = match lower {
                 Some(states) => {
                     let layer = states.layer();
@@ -179,6 +174,15 @@ fn missing_what(path: &Path) -> &'static str {
     } else {
         "model (give a .gguf file or a Hugging Face folder with config.json, *.safetensors, tokenizer.json)"
     }
+}
+
+/// Host flags of [`left_pad`]'s batch: `real[b][j]` is true for a real token.
+pub fn left_pad_flags<P: AsRef<[u32]>>(prompts: &[P]) -> Vec<Vec<bool>> {
+    let max_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
+    prompts
+        .iter()
+        .map(|p| (0..max_len).map(|j| j >= max_len - p.as_ref().len()).collect())
+        .collect()
 }
 
 /// Prompts of different lengths as one left-padded batch: token ids `[B, L]` (padding id

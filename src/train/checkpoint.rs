@@ -138,8 +138,9 @@ pub fn save_checkpoint(
     }
     fs::rename(&tmp, &dest).map_err(io(&dest))?;
     sync_dir(&root);
-    let keep = newest_compact(run_dir)?;
-    for (step, dir) in list_checkpoints(run_dir)? {
+    let all = list_checkpoints(run_dir)?;
+    let keep = newest_compact_of(&all);
+    for (step, dir) in all {
         if step < state.step && Some(step) != keep {
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
@@ -154,11 +155,15 @@ pub fn is_compact(dir: &Path) -> bool {
 
 /// The step of the run's newest compact checkpoint.
 pub fn newest_compact(run_dir: &Path) -> Result<Option<usize>, CheckpointError> {
-    Ok(list_checkpoints(run_dir)?
-        .into_iter()
+    Ok(newest_compact_of(&list_checkpoints(run_dir)?))
+}
+
+fn newest_compact_of(checkpoints: &[(usize, PathBuf)]) -> Option<usize> {
+    checkpoints
+        .iter()
         .rev()
         .find(|(_, dir)| is_compact(dir))
-        .map(|(step, _)| step))
+        .map(|(step, _)| *step)
 }
 
 /// Complete checkpoints of a run as (step, folder), oldest first.

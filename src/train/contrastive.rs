@@ -28,7 +28,7 @@ use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
 use crate::model::error::ModelError;
-use crate::model::loaded::{left_pad, LoadedModel};
+use crate::model::loaded::{left_pad, left_pad_flags, LoadedModel};
 use crate::rec::items::ITEM_BATCH;
 
 /// Final-norm hidden state at the last token of each of `seqs` `[N, H]`, with graph.
@@ -137,7 +137,11 @@ impl<'a> Passes<'a> {
     /// The first adapted layer when there are base layers below it to keep.
     fn split(&self) -> Option<usize> {
         let first = self.adapter.first_adapted_layer();
-        (first > 0 && first < self.model.config().num_hidden_layers).then_some(first)
+        let hook: &dyn LinearHook = self.adapter;
+        self.model
+            .backbone
+            .lower_is_base(Some(hook), first)
+            .then_some(first)
     }
 
     /// Micro-batch `k`'s last hidden states with graph; pass 1 (`keep`) stores its
@@ -160,16 +164,9 @@ impl<'a> Passes<'a> {
         };
         let x = match kept {
             Some(x) => x,
-            None => {
-                let width = ids.dim(1)?;
-                let real: Vec<Vec<bool>> = chunk
-                    .iter()
-                    .map(|s| (0..width).map(|j| j >= width - s.len()).collect())
-                    .collect();
-                backbone
-                    .forward_lower_flags(&ids, &real, first, Some(self.adapter))?
-                    .detach()
-            }
+            None => backbone
+                .forward_lower_flags(&ids, &left_pad_flags(chunk), first, Some(self.adapter))?
+                .detach(),
         };
         if keep {
             self.lower.borrow_mut().insert(k, x.clone());

@@ -48,15 +48,20 @@ fn table(model: &LoadedModel, adapter: &TinyLora, data: &PreparedDataset) -> Ite
     rebuild_table(model, Some(adapter), None, data, 8, &mut |_, _| {}).unwrap()
 }
 
-#[test]
-fn every_adapter_variable_gets_a_gradient() {
-    let model = tiny_model(1);
-    let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
-    // B starts at zero, which would leave A without gradient: give B values first.
+/// B starts at zero, which would leave A without gradient and the adapter the
+/// identity: random B values first.
+fn nonzero_b(adapter: &TinyLora) {
     for v in adapter.vars().iter().skip(1).step_by(2) {
         let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
         v.set(&t).unwrap();
     }
+}
+
+#[test]
+fn every_adapter_variable_gets_a_gradient() {
+    let model = tiny_model(1);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
+    nonzero_b(&adapter);
     let data = paired_dataset(8, 16, 2);
     let t = table(&model, &adapter, &data);
     let c = cfg(1);
@@ -135,7 +140,11 @@ fn check_resume(
     let (step, last) = list_checkpoints(resumed_dir.path()).unwrap().pop().unwrap();
     let every = config(n).table_every;
     assert_eq!(step, k);
-    assert_eq!(is_compact(&last), every > 0 && k.is_multiple_of(every), "step {k}");
+    assert_eq!(
+        is_compact(&last),
+        every > 0 && k.is_multiple_of(every),
+        "step {k}"
+    );
     // A fresh start on a folder that holds a run is refused.
     let c = TinyLora::new(model.config(), 2, 2.0, 9);
     let again = RecPo::open(
@@ -427,10 +436,7 @@ fn kept_lower_layers_give_the_same_table_and_probe_vectors() {
     let model = tiny_model(12);
     let layers = model.config().num_hidden_layers;
     let adapter = TinyLora::new(model.config(), 2, 2.0, 5).top_layers(1, layers);
-    for v in adapter.vars().iter().skip(1).step_by(2) {
-        let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
-        v.set(&t).unwrap();
-    }
+    nonzero_b(&adapter);
     let data = paired_dataset(8, 16, 2);
     let lower = LowerStates::new(adapter.first_adapted_layer(), 1 << 30);
     let plain = table(&model, &adapter, &data);
@@ -461,6 +467,13 @@ fn kept_lower_layers_give_the_same_table_and_probe_vectors() {
         held,
         "the second rebuild computed its lower layers again"
     );
+    // An adapter on every layer leaves no base layer to keep.
+    let all = TinyLora::new(model.config(), 2, 2.0, 5);
+    nonzero_b(&all);
+    let none = LowerStates::new(layers - 1, 1 << 30);
+    let t = rebuild_table(&model, Some(&all), Some(&none), &data, 8, &mut |_, _| {}).unwrap();
+    assert_eq!(t.rows(), table(&model, &all, &data).rows());
+    assert_eq!(none.bytes(), 0);
 }
 
 #[test]
@@ -528,10 +541,7 @@ fn a_prefill_from_kept_lower_layers_generates_the_same_chains() {
     let model = tiny_model(21);
     let layers = model.config().num_hidden_layers;
     let adapter = TinyLora::new(model.config(), 2, 2.0, 6).top_layers(1, layers);
-    for v in adapter.vars().iter().skip(1).step_by(2) {
-        let t = Tensor::randn(0f32, 0.1, v.dims(), v.device()).unwrap();
-        v.set(&t).unwrap();
-    }
+    nonzero_b(&adapter);
     let requests = [
         GenerateRequest {
             prompt_ids: vec![5, 17, 3, 42, 8, 8, 60, 1, 33],

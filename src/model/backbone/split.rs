@@ -9,9 +9,9 @@
 use candle_core::Tensor;
 
 use super::hook::LinearHook;
-use crate::model::lower::{Kept, LowerStates};
 use super::mask::RowSlots;
 use super::{real_flags, Backbone, KvCache};
+use crate::model::lower::{Kept, LowerStates};
 
 impl Backbone {
     /// Embedding and decoder layers `..upto` of the fast path on left-padded `ids`
@@ -43,6 +43,15 @@ impl Backbone {
         self.norm.forward(&x)
     }
 
+    /// Whether layers `..layer` are the base model's under `hook` (else the backbone's
+    /// own adapter): their output can then be kept and reused.
+    pub fn lower_is_base(&self, hook: Option<&dyn LinearHook>, layer: usize) -> bool {
+        let adapted = self
+            .hook_or_own(hook)
+            .map_or(usize::MAX, |h| h.first_adapted_layer());
+        layer > 0 && layer < self.layers.len() && layer <= adapted
+    }
+
     /// A prefill of the left-padded batch `ids` (of `prompts`) into the empty `cache`,
     /// as [`Backbone::forward_hidden_flags`] computes it. The layers below `lower`'s
     /// come from it when this batch was prefilled before (their keys and values are
@@ -57,12 +66,11 @@ impl Backbone {
         hook: Option<&dyn LinearHook>,
         lower: &LowerStates,
     ) -> candle_core::Result<Tensor> {
-        let hook = self.hook_or_own(hook);
         let first = lower.layer();
-        let adapted = hook.map_or(usize::MAX, |h| h.first_adapted_layer());
-        if !cache.is_empty() || first == 0 || first >= self.layers.len() || adapted < first {
+        if !cache.is_empty() || !self.lower_is_base(hook, first) {
             return self.forward_hidden_flags(ids, cache, real, hook);
         }
+        let hook = self.hook_or_own(hook);
         let (_, l) = ids.dims2()?;
         let (start, positions) = cache.extend_rows(real)?;
         let step = self.step_inputs(cache.rows(), start, l, &positions)?;

@@ -18,7 +18,7 @@ use super::next::NextTokens;
 use super::GenerateOptions;
 use crate::model::backbone::{Backbone, KvCache, LinearHook};
 use crate::model::error::ModelError;
-use crate::model::loaded::left_pad;
+use crate::model::loaded::{left_pad, left_pad_flags};
 use crate::model::lower::LowerStates;
 use crate::model::stop::{StopDetector, StopState};
 use crate::model::tokenizer::Tokenizer;
@@ -150,10 +150,7 @@ pub fn generate_batch_reusing(
     let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt_ids.as_slice()).collect();
     let (ids_t, _) = left_pad(&prompts, &device)?;
     let max_len = ids_t.dim(1)?;
-    let real: Vec<Vec<bool>> = lens
-        .iter()
-        .map(|&n| (0..max_len).map(|j| j >= max_len - n).collect())
-        .collect();
+    let real = left_pad_flags(&prompts);
     let p = requests.len();
     // Rows that are done are fed this token; their outputs are never read.
     let pad_id = 0u32;

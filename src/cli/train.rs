@@ -177,6 +177,11 @@ pub struct TrainArgs {
     /// advantage, gradient on the user side only. A named setting for small batches.
     #[arg(long, default_value_t = 0.0)]
     pub recpo_table_loss: f64,
+    /// Weight of RecPO's token loss in the total (1: the paper's token + item loss).
+    /// Below 1 the item loss steers the top layers more than the chains' policy
+    /// gradient. A named setting, 1 by default.
+    #[arg(long, default_value_t = 1.0)]
+    pub token_loss_weight: f64,
     /// Catalogue items drawn uniformly per contrastive step as extra negatives, encoded
     /// by the current adapter (mixed negative sampling). A named setting, 0 by default.
     #[arg(long, default_value_t = 0)]
@@ -311,6 +316,7 @@ impl TrainArgs {
             logq: self.logq,
             table_loss: self.table_loss,
             recpo_table_loss: self.recpo_table_loss,
+            token_loss_weight: self.token_loss_weight,
             uniform_negatives: self.uniform_negatives,
             align_steps: self.align_steps,
             align_users_per_step: self.align_users,

@@ -75,6 +75,10 @@ pub struct RecPoConfig {
     /// loss): the top chains' h_T against every row of the table, history masked, with
     /// their advantage, on the user side only.
     pub recpo_table_loss: f64,
+    /// Weight of RecPO's token loss in the total (1: the paper's `token + item`). Below
+    /// 1 the item loss steers the shared top layers more than the sampled chains'
+    /// policy gradient does; a named setting for small models and batches.
+    pub token_loss_weight: f64,
     /// Catalogue items drawn uniformly per contrastive step and encoded by the current
     /// adapter as extra negatives (mixed negative sampling; 0: off, the paper's
     /// in-batch negatives). With `logq`, every column is corrected by its expected count.
@@ -128,6 +132,7 @@ impl Default for RecPoConfig {
             logq: false,
             table_loss: 0.0,
             recpo_table_loss: 0.0,
+            token_loss_weight: 1.0,
             uniform_negatives: 0,
             align_steps: 0,
             align_users_per_step: 64,
@@ -198,6 +203,9 @@ impl RecPoConfig {
         }
         if !(self.table_loss >= 0.0 && self.table_loss.is_finite()) {
             return bad("table_loss", "must be a finite number >= 0");
+        }
+        if !(self.token_loss_weight >= 0.0 && self.token_loss_weight.is_finite()) {
+            return bad("token_loss_weight", "must be a finite number >= 0");
         }
         if !(self.recpo_table_loss >= 0.0 && self.recpo_table_loss.is_finite()) {
             return bad("recpo_table_loss", "must be a finite number >= 0");

@@ -168,6 +168,8 @@ struct BatchTerms<'a> {
     total_tokens: usize,
     /// Top-advantage chains in the batch: the item loss's divisor.
     total_top: usize,
+    /// The token loss's weight in the total (`cfg.token_loss_weight`).
+    token_weight: f64,
 }
 
 impl<'a> BatchTerms<'a> {
@@ -201,6 +203,7 @@ impl<'a> BatchTerms<'a> {
                 .map(|c| c.sampled_tokens)
                 .sum(),
             total_top: groups.iter().map(|g| g.top.len()).sum(),
+            token_weight: cfg.token_loss_weight,
         }
     }
 
@@ -433,10 +436,18 @@ fn group_loss(
         // chain's last token (the prompt's last one for an empty chain).
         let row = |c: usize, j: usize| if j == 0 { 0 } else { 1 + c * width + j - 1 };
         let mut loss = Tensor::zeros((), DType::F32, device)?;
-        if let Some((part, n)) = terms.token_part(group, chunk, &rows, row)? {
-            sums.clipped += n;
-            sums.token_loss += f64::from(part.to_scalar::<f32>()?);
-            loss = (loss + part)?;
+        // A zero weight skips the vocabulary head altogether (the logged token loss
+        // is then 0).
+        if terms.token_weight > 0.0 {
+            if let Some((part, n)) = terms.token_part(group, chunk, &rows, row)? {
+                sums.clipped += n;
+                sums.token_loss += f64::from(part.to_scalar::<f32>()?);
+                loss = if terms.token_weight == 1.0 {
+                    (loss + part)?
+                } else {
+                    (loss + (part * terms.token_weight)?)?
+                };
+            }
         }
         let last_rows: Vec<u32> = lens
             .iter()
@@ -538,7 +549,7 @@ pub fn recpo_loss(
     grads.through(&[&items], &[item_grad])?;
     split.items_secs += t.elapsed().as_secs_f64();
     Ok(StepLoss {
-        loss: total.token_loss + total.item_loss,
+        loss: cfg.token_loss_weight * total.token_loss + total.item_loss,
         token_loss: total.token_loss,
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,

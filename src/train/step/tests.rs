@@ -206,3 +206,58 @@ fn same_losses(
         );
     }
 }
+
+/// `token_loss_weight` scales the token loss's share of the gradient and nothing else:
+/// the gradient is linear in the weight, the logged token loss is the unweighted one,
+/// and a zero weight leaves the item loss's gradient alone.
+#[test]
+fn token_loss_weight_scales_only_the_token_gradient() {
+    let model = tiny_model(3);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
+    seeded_b(&adapter);
+    let data = paired_dataset(8, 16, 4);
+    let hook: &dyn LinearHook = &adapter;
+    let table: ItemTable =
+        rebuild_table(&model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
+    let cfg = RecPoConfig {
+        users_per_step: 3,
+        group_size: 4,
+        max_new_tokens: 6,
+        ..Default::default()
+    };
+    let (groups, _) =
+        sample_groups(&model, hook, &data, &table, &data.train[..3], &cfg, 17).unwrap();
+    let scoring = ItemScoring::plain(cfg.tau as f64);
+    let at = |w: f64| {
+        let c = RecPoConfig {
+            token_loss_weight: w,
+            ..cfg.clone()
+        };
+        recpo_loss(&model, &adapter, &data, &groups, &c, &scoring).unwrap()
+    };
+    let (zero, half, one) = (at(0.0), at(0.5), at(1.0));
+    assert_eq!(zero.token_loss, 0.0, "a zero weight skips the token loss");
+    assert!((half.token_loss - one.token_loss).abs() < 1e-6);
+    assert!((half.loss - (0.5 * one.token_loss + one.item_loss)).abs() < 1e-5);
+    assert!((zero.item_loss - one.item_loss).abs() < 1e-6);
+    let mut moved = 0.0f32;
+    for (v, ((z, h), o)) in zero
+        .grads
+        .iter()
+        .zip(&half.grads)
+        .zip(&one.grads)
+        .enumerate()
+    {
+        let (z, h, o) = (
+            z.as_ref().unwrap(),
+            h.as_ref().unwrap(),
+            o.as_ref().unwrap(),
+        );
+        let mid = ((z + o).unwrap() * 0.5).unwrap();
+        let scale = max_abs(o).max(1e-6);
+        let diff = max_abs(&(h - &mid).unwrap());
+        assert!(diff / scale < 1e-3, "variable {v}: {diff} of {scale}");
+        moved = moved.max(max_abs(&(o - z).unwrap()) / scale);
+    }
+    assert!(moved > 1e-3, "the token loss added no gradient");
+}

@@ -33,9 +33,8 @@ pub fn pick_device(choice: DeviceChoice) -> Result<(Device, String), DeviceError
 }
 
 fn cpu_label() -> String {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    // The count the matrix kernels use (RAYON_NUM_THREADS when set), not the cores.
+    let threads = candle_core::utils::get_num_threads();
     format!("CPU ({threads} threads)")
 }
 

@@ -35,7 +35,8 @@ pub fn pick_device(choice: DeviceChoice) -> Result<(Device, String), DeviceError
 fn cpu_label() -> String {
     // The count the matrix kernels use (RAYON_NUM_THREADS when set), not the cores.
     let threads = candle_core::utils::get_num_threads();
-    format!("CPU ({threads} threads)")
+    let s = if threads == 1 { "" } else { "s" };
+    format!("CPU ({threads} thread{s})")
 }
 
 #[cfg(feature = "cuda")]

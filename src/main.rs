@@ -47,6 +47,7 @@ fn pin_thread_count() {
 }
 
 fn main() -> ExitCode {
+    r2ec::util::malloc::keep_freed_memory();
     pin_thread_count();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

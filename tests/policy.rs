@@ -1,6 +1,6 @@
 //! Security policy, checked on the source and on the running binary:
-//! - `unsafe` appears once, for the documented memory map of safetensors weights in
-//!   `src/model/weights.rs`;
+//! - `unsafe` appears twice: for the documented memory map of safetensors weights in
+//!   `src/model/weights.rs`, and for glibc's `mallopt` in `src/util/malloc.rs`;
 //! - nothing opens network connections: no socket APIs in the source, and the only
 //!   process started is pip, by `r2ec setup` (`src/setup/`);
 //! - the commands users run work with no network at all (run in a network namespace
@@ -42,15 +42,16 @@ fn code_lines_with(needle: &str) -> Vec<(String, usize)> {
 }
 
 #[test]
-fn unsafe_only_for_the_documented_memory_map() {
+fn unsafe_only_for_the_memory_map_and_mallopt() {
     let hits = code_lines_with("unsafe");
-    assert_eq!(hits.len(), 1, "{hits:?}");
-    assert_eq!(hits[0].0, "src/model/weights.rs");
-    let text =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/weights.rs"))
-            .unwrap();
-    let line = text.lines().nth(hits[0].1 - 1).unwrap();
-    assert!(line.contains("MmapedSafetensors"), "{line}");
+    let files: Vec<&str> = hits.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files, ["src/model/weights.rs", "src/util/malloc.rs"], "{hits:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for ((file, line), what) in hits.iter().zip(["MmapedSafetensors", "libc::mallopt"]) {
+        let text = fs::read_to_string(root.join(file)).unwrap();
+        let code = text.lines().nth(line - 1).unwrap();
+        assert!(code.contains(what), "{file}:{line}: {code}");
+    }
 }
 
 #[test]

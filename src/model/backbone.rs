@@ -22,6 +22,7 @@ mod mlp;
 mod norm;
 mod prefix;
 mod rope;
+mod softmax;
 mod split;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use super::cache::KvCache;
 use super::few_rows;
 use super::hook::{hooked, LinearHook, LoraTarget};
 use super::rope::RopeAt;
+use super::softmax::softmax_train;
 use crate::model::config::ModelConfig;
 use crate::model::error::ModelError;
 use crate::model::linear::{Linear, LoadOptions};
@@ -117,7 +118,8 @@ impl Attention {
         hooked(hook, layer, LoraTarget::O, &out, self.o.forward(&out)?)
     }
 
-    /// Differentiable path: slow rope, `ops::softmax`, every projection through `hook`.
+    /// Differentiable path: slow rope, `softmax_train` (one op with its own backward),
+    /// every projection through `hook`.
     /// With `prefix`, the queries also attend to a shared prefix's keys and values (a
     /// prompt computed once for a group of continuations); returns this call's own keys
     /// and values too, so a prompt pass can serve as the prefix of later calls.
@@ -149,11 +151,9 @@ impl Attention {
                 };
                 let k = Tensor::cat(&[&widen(&p.k)?, &own.k], 2)?.contiguous()?;
                 let v = Tensor::cat(&[&widen(&p.v)?, &own.v], 2)?.contiguous()?;
-                self.attend(&q, &k, &v, mask, |s| candle_nn::ops::softmax(s, D::Minus1))?
+                self.attend(&q, &k, &v, mask, softmax_train)?
             }
-            None => self.attend(&q, &own.k, &own.v, mask, |s| {
-                candle_nn::ops::softmax(s, D::Minus1)
-            })?,
+            None => self.attend(&q, &own.k, &own.v, mask, softmax_train)?,
         };
         let out = hooked(
             hook,

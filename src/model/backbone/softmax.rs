@@ -1,0 +1,135 @@
+//! Softmax over the last dimension for the differentiable path, as one op with its own
+//! backward. candle's fused `softmax_last_dim` has no backward, and its composite
+//! `ops::softmax` records five ops (max, subtract, exp, sum, divide) over the whole
+//! `[B, heads, L, T]` score tensor and walks all five back: the attention scores are
+//! the largest tensors of a training pass. Here the forward is one pass over each row
+//! and the backward is `p * (g - sum(g * p))`, from the saved output alone.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
+use rayon::prelude::*;
+
+struct SoftmaxLast;
+
+impl CustomOp1 for SoftmaxLast {
+    fn name(&self) -> &'static str {
+        "r2ec-softmax-last"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(src) = storage else {
+            candle_core::bail!("softmax_train: f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("softmax_train: the input must be contiguous");
+        };
+        let src = &src[start..end];
+        let dims = layout.shape().dims();
+        let width = dims.last().copied().unwrap_or(1).max(1);
+        let mut dst = vec![0f32; src.len()];
+        src.par_chunks(width)
+            .zip(dst.par_chunks_mut(width))
+            .for_each(|(s, d)| softmax_row(s, d));
+        Ok((CpuStorage::F32(dst), Shape::from_dims(dims)))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let dot = (grad_res * res)?.sum_keepdim(D::Minus1)?;
+        Ok(Some((grad_res.broadcast_sub(&dot)? * res)?))
+    }
+}
+
+/// `d = softmax(s)`, max-shifted; a row of all `-inf` gives NaN, as the composite does.
+fn softmax_row(s: &[f32], d: &mut [f32]) {
+    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for (x, y) in s.iter().zip(d.iter_mut()) {
+        *y = (x - max).exp();
+        sum += *y;
+    }
+    let inv = 1.0 / sum;
+    for y in d.iter_mut() {
+        *y *= inv;
+    }
+}
+
+/// Softmax over the last dimension, differentiable. On the CPU in f32 it is the fused op
+/// above; elsewhere candle's composite (same values, same gradient).
+pub fn softmax_train(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1(SoftmaxLast)
+    } else {
+        candle_nn::ops::softmax(x, D::Minus1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var, D};
+
+    use super::softmax_train;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Values and the gradient of a weighted sum equal candle's composite softmax, on
+    /// scores with masked (`-inf`) entries and a non-contiguous input.
+    #[test]
+    fn matches_the_composite_softmax_and_its_gradient() {
+        let dev = Device::Cpu;
+        let base = Tensor::randn(0f32, 3.0, (2, 3, 5, 7), &dev).unwrap();
+        // A causal-style mask: -inf above the diagonal of the last two dims.
+        let mask: Vec<f32> = (0..5)
+            .flat_map(|i| (0..7).map(move |j| if j > i + 2 { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, 1, 5, 7), &dev).unwrap();
+        let weights = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &dev).unwrap();
+        let run = |fused: bool| {
+            let x = Var::from_tensor(&base).unwrap();
+            let s = x.as_tensor().broadcast_add(&mask).unwrap();
+            // Transposed and back: the op sees a strided input first.
+            let s = s.transpose(2, 3).unwrap().transpose(2, 3).unwrap();
+            let p = if fused {
+                softmax_train(&s).unwrap()
+            } else {
+                candle_nn::ops::softmax(&s, D::Minus1).unwrap()
+            };
+            let loss = (&p * &weights).unwrap().sum_all().unwrap();
+            let g = loss.backward().unwrap();
+            (p, g.get(x.as_tensor()).unwrap().clone())
+        };
+        let (p1, g1) = run(true);
+        let (p0, g0) = run(false);
+        assert!(max_diff(&p1, &p0) < 1e-6, "values");
+        assert!(max_diff(&g1, &g0) < 1e-5, "gradient");
+        let rows = p1.sum_keepdim(D::Minus1).unwrap();
+        assert!(max_diff(&rows, &rows.ones_like().unwrap()) < 1e-6);
+        // Masked entries get exactly zero probability and zero gradient.
+        let p = p1.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let g = g1.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (i, (pv, gv)) in p.iter().zip(&g).enumerate() {
+            let (r, c) = ((i / 7) % 5, i % 7);
+            if c > r + 2 {
+                assert_eq!((*pv, *gv), (0.0, 0.0), "entry {i}");
+            }
+        }
+    }
+}

@@ -7,10 +7,12 @@
 //! time there. Raising both thresholds keeps freed memory in the heap for reuse.
 //! (mimalloc and jemalloc as the global allocator were both slower here.)
 
-/// Allocations below this come from the heap and are reused after free.
-pub const MMAP_THRESHOLD: usize = 256 << 20;
-/// Free memory at the top of the heap is handed back only above this.
-pub const TRIM_THRESHOLD: usize = 1 << 30;
+/// Allocations below this come from the heap and are reused after free (SASRec's
+/// logits on ML-1M are about 400 MiB).
+pub const MMAP_THRESHOLD: usize = 1 << 30;
+/// Free memory at the top of the heap is handed back only above this (mallopt takes an
+/// `int`, so this is its largest value).
+pub const TRIM_THRESHOLD: usize = i32::MAX as usize;
 
 /// Applies the thresholds above; whether glibc took them (false on other C libraries,
 /// where nothing is changed). Call it first in `main`, before threads start.

@@ -86,7 +86,7 @@ impl Default for LoadOptions {
 }
 
 /// Inputs with at least this many rows count as prefill for `dense_prefill`.
-const PREFILL_ROWS: usize = 16;
+pub(crate) const PREFILL_ROWS: usize = 16;
 
 #[derive(Debug)]
 enum Kind {

@@ -14,7 +14,11 @@
 //!   they are a leaf of every group's backward, and one backward through the item
 //!   prompts carries the summed gradient of the vectors;
 //! - logits only where used: the token head runs on the positions that predict a
-//!   sampled token, never on the prompt.
+//!   sampled token, never on the prompt;
+//! - with the adapter on the top layers only, the layers below it (the base model's, no
+//!   gradient) run for the prompt and all G chains in one fast pass without graph, over
+//!   the same f32 weights (`Backbone::forward_lower_prefix`); the differentiable passes
+//!   start from its states.
 //!
 //! Each part of the loss is already divided by the batch-wide counts (total generated
 //! tokens, total top chains), so the summed gradient is the gradient of the batch's
@@ -386,7 +390,25 @@ fn group_loss(
     let p = group.prompt_ids.len();
     let ids = Tensor::new(group.prompt_ids.as_slice(), device)?.unsqueeze(0)?;
     let t = Instant::now();
-    let (prompt_hidden, prefix) = backbone.forward_prefix_train(&ids, Some(hook))?;
+    // With base layers below the adapter, their states for the prompt and every chain
+    // come from one fast pass without graph (the same f32 weights, about twice as fast).
+    let first = hook.first_adapted_layer();
+    let lower = match group.chains.iter().map(|c| c.token_ids.len()).max() {
+        Some(w) if w > 0 && backbone.lower_is_base(Some(hook), first) => {
+            let mut flat = Vec::with_capacity(group.chains.len() * w);
+            for c in &group.chains {
+                let t = &c.token_ids;
+                flat.extend(t.iter().copied().chain(std::iter::repeat_n(0, w - t.len())));
+            }
+            let cont = Tensor::from_vec(flat, (group.chains.len(), w), device)?;
+            backbone.forward_lower_prefix(&ids, &cont, first, Some(hook))?
+        }
+        _ => None,
+    };
+    let (prompt_hidden, prefix) = match &lower {
+        Some((x, _)) => backbone.forward_prefix_train_from(x, first, Some(hook))?,
+        None => backbone.forward_prefix_train(&ids, Some(hook))?,
+    };
     let prompt_last = prompt_hidden.narrow(1, p - 1, 1)?.squeeze(1)?;
     // Leaves for the chains' passes: the prompt's keys and values, and its last hidden
     // state (it predicts every chain's first token).
@@ -424,10 +446,30 @@ fn group_loss(
                 );
                 pad.extend((0..width).map(|j| u8::from(j < t.len())));
             }
-            let cont = Tensor::from_vec(flat, (chunk.len(), width), device)?;
             let pad = Tensor::from_vec(pad, (chunk.len(), width), device)?;
-            let hidden =
-                backbone.forward_continuation_train(&cont, Some(&pad), &leaf_prefix, Some(hook))?;
+            let hidden = match &lower {
+                Some((_, x)) => {
+                    let rows: Vec<u32> = chunk.iter().map(|&i| i as u32).collect();
+                    let x = x
+                        .index_select(&Tensor::new(rows.as_slice(), device)?, 0)?
+                        .narrow(1, 0, width)?;
+                    backbone.forward_continuation_train_from(
+                        &x,
+                        Some(&pad),
+                        &leaf_prefix,
+                        Some(hook),
+                    )?
+                }
+                None => {
+                    let cont = Tensor::from_vec(flat, (chunk.len(), width), device)?;
+                    backbone.forward_continuation_train(
+                        &cont,
+                        Some(&pad),
+                        &leaf_prefix,
+                        Some(hook),
+                    )?
+                }
+            };
             let h = hidden.dim(2)?;
             let flat = hidden.reshape((chunk.len() * width, h))?;
             Tensor::cat(&[last_leaf.as_tensor(), &flat], 0)?

@@ -103,6 +103,9 @@ pub struct Linear {
     kind: Kind,
     bias: Option<Tensor>,
     dense: OnceLock<Tensor>,
+    /// `dense` transposed, `[in, out]` contiguous, for products on the CPU (see
+    /// [`Linear::dense_weight_t`]).
+    dense_t: OnceLock<Tensor>,
     dense_prefill: bool,
     /// Zero columns at the end of the quantized weight (see [`VNNI_WIDTH`]).
     in_pad: usize,
@@ -238,6 +241,7 @@ impl Linear {
             kind,
             bias,
             dense: OnceLock::new(),
+            dense_t: OnceLock::new(),
             dense_prefill: opts.dense_prefill,
             in_pad,
             device: device.clone(),
@@ -293,6 +297,7 @@ impl Linear {
                     bias: concat_bias(&parts)?,
                     kind: Kind::Parts(parts),
                     dense: OnceLock::new(),
+                    dense_t: OnceLock::new(),
                     dense_prefill,
                     in_pad: 0,
                     device,
@@ -309,6 +314,7 @@ impl Linear {
             kind,
             bias,
             dense: OnceLock::new(),
+            dense_t: OnceLock::new(),
             dense_prefill,
             in_pad,
             device,
@@ -357,47 +363,61 @@ impl Linear {
         }
     }
 
+    /// The dense f32 weight stored transposed, `[in, out]` contiguous, built once (from
+    /// the quantized weight directly when no `[out, in]` copy is kept: inference needs
+    /// only this one). On the CPU, candle's gemm packs a transposed right-hand side again
+    /// on every product: `x W^T` through this copy took 261 µs against 410 for 32 rows (a
+    /// batched decode step), 530 against 632 for 64 and 2.90 against 3.02 ms for 400 (one
+    /// thread). The backward's `dL/dy W` is faster with `W` as stored, so training keeps
+    /// both.
+    pub fn dense_weight_t(&self) -> candle_core::Result<&Tensor> {
+        kept(&self.dense_t, || {
+            let w = match (self.dense.get(), &self.kind) {
+                (Some(w), _) => w.clone(),
+                (None, Kind::Dense(w)) if w.dtype() == DType::F32 => w.clone(),
+                _ => self.dense_f32()?,
+            };
+            w.t()?.contiguous()
+        })
+    }
+
+    /// [`Linear::dense_weight_t`] on the CPU; other devices multiply by `W^T` as a view.
+    fn cpu_weight_t(&self) -> candle_core::Result<Option<&Tensor>> {
+        if self.device.is_cpu() {
+            self.dense_weight_t().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The weight as dense f32 `[out, in]`; for a quantized layer it is dequantized once
     /// and kept.
     pub fn dense_weight(&self) -> candle_core::Result<&Tensor> {
         match &self.kind {
             Kind::Dense(w) if w.dtype() == DType::F32 => Ok(w),
-            Kind::Dense(w) => {
-                if let Some(w) = self.dense.get() {
-                    return Ok(w);
-                }
-                let _ = self.dense.set(w.to_dtype(DType::F32)?);
-                self.dense
-                    .get()
-                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
-            }
+            _ => kept(&self.dense, || self.dense_f32()),
+        }
+    }
+
+    /// The weight as dense f32 `[out, in]`, computed afresh.
+    fn dense_f32(&self) -> candle_core::Result<Tensor> {
+        match &self.kind {
+            Kind::Dense(w) => w.to_dtype(DType::F32),
             Kind::Quantized(q, _) => {
-                if let Some(w) = self.dense.get() {
-                    return Ok(w);
-                }
-                let mut w = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
+                let w = q.dequantize(&self.device)?.to_dtype(DType::F32)?;
                 if self.in_pad > 0 {
                     let cols = w.dim(1)? - self.in_pad;
-                    w = w.narrow(1, 0, cols)?.contiguous()?;
+                    w.narrow(1, 0, cols)?.contiguous()
+                } else {
+                    Ok(w)
                 }
-                // Another thread may have won the race; either copy is the same tensor.
-                let _ = self.dense.set(w);
-                self.dense
-                    .get()
-                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
             }
             Kind::Parts(ps) => {
-                if let Some(w) = self.dense.get() {
-                    return Ok(w);
-                }
                 let ws = ps
                     .iter()
-                    .map(|p| p.dense_weight().cloned())
+                    .map(Linear::dense_f32)
                     .collect::<candle_core::Result<Vec<_>>>()?;
-                let _ = self.dense.set(Tensor::cat(&ws, 0)?);
-                self.dense
-                    .get()
-                    .ok_or_else(|| candle_core::Error::Msg("dense weight not set".into()))
+                Tensor::cat(&ws, 0)
             }
         }
     }
@@ -411,7 +431,10 @@ impl Linear {
             }
             Kind::Dense(w) => matmul_t(x, w)?,
             Kind::Quantized(..) if self.dense_prefill && rows >= PREFILL_ROWS => {
-                matmul_t(x, self.dense_weight()?)?
+                match self.cpu_weight_t()? {
+                    Some(wt) => matmul_stored_t(x, wt)?,
+                    None => matmul_t(x, self.dense_weight()?)?,
+                }
             }
             // candle's quantized matmul rejects strided inputs (e.g. the last position
             // of a batch, narrowed out of `[B, L, H]`).
@@ -437,7 +460,7 @@ impl Linear {
     /// Differentiable path over the dense f32 weight, which stays frozen: gradients flow
     /// to `x` only (see [`frozen_matmul_t`]).
     pub fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = frozen_matmul_t(x, self.dense_weight()?)?;
+        let y = frozen_matmul_t(x, self.dense_weight()?, self.cpu_weight_t()?)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -458,6 +481,34 @@ fn concat_bias(parts: &[Linear]) -> candle_core::Result<Option<Tensor>> {
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     Tensor::cat(&biases, 0).map(Some)
+}
+
+/// The tensor in `cell`, made by `make` the first time. Another thread may win the race
+/// to set it; either copy is the same tensor.
+fn kept(
+    cell: &OnceLock<Tensor>,
+    make: impl FnOnce() -> candle_core::Result<Tensor>,
+) -> candle_core::Result<&Tensor> {
+    if let Some(t) = cell.get() {
+        return Ok(t);
+    }
+    let _ = cell.set(make()?);
+    cell.get()
+        .ok_or_else(|| candle_core::Error::Msg("weight copy not set".into()))
+}
+
+/// `x W^T` with `W^T` stored as `wt` `[in, out]`, the leading dims of `x` folded into one
+/// gemm.
+fn matmul_stored_t(x: &Tensor, wt: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    let Some((&in_dim, lead)) = dims.split_last() else {
+        candle_core::bail!("linear input must have at least one dimension")
+    };
+    let rows: usize = lead.iter().product();
+    let y = x.reshape((rows, in_dim))?.matmul(wt)?;
+    let mut out = lead.to_vec();
+    out.push(wt.dim(1)?);
+    y.reshape(out)
 }
 
 /// `x W^T` with the leading dims of `x` folded into one gemm.

@@ -3,9 +3,10 @@
 //! `ops::softmax` records five ops (max, subtract, exp, sum, divide) over the whole
 //! `[B, heads, L, T]` score tensor and walks all five back: the attention scores are
 //! the largest tensors of a training pass. Here the forward is one pass over each row
-//! and the backward is `p * (g - sum(g * p))`, from the saved output alone.
+//! and the backward is `p * (g - sum(g * p))`, from the saved output alone, also one
+//! pass over each row (candle's `sum_keepdim` runs on one thread).
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
 struct SoftmaxLast;
@@ -42,8 +43,55 @@ impl CustomOp1 for SoftmaxLast {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
+        if res.device().is_cpu() && grad_res.dtype() == DType::F32 {
+            let g = grad_res.contiguous()?;
+            return Ok(Some(res.contiguous()?.apply_op2_no_bwd(&g, &SoftmaxBwd)?));
+        }
         let dot = (grad_res * res)?.sum_keepdim(D::Minus1)?;
         Ok(Some((grad_res.broadcast_sub(&dot)? * res)?))
+    }
+}
+
+/// The softmax's input gradient from its output `p` and the output's gradient `g`.
+struct SoftmaxBwd;
+
+impl CustomOp2 for SoftmaxBwd {
+    fn name(&self) -> &'static str {
+        "r2ec-softmax-last-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        p: &CpuStorage,
+        p_layout: &Layout,
+        g: &CpuStorage,
+        g_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(p), CpuStorage::F32(g)) = (p, g) else {
+            candle_core::bail!("softmax_train backward: f32 only");
+        };
+        let (Some((p0, p1)), Some((g0, g1))) =
+            (p_layout.contiguous_offsets(), g_layout.contiguous_offsets())
+        else {
+            candle_core::bail!("softmax_train backward: the inputs must be contiguous");
+        };
+        if p_layout.shape() != g_layout.shape() {
+            candle_core::bail!("softmax_train backward: shapes differ");
+        }
+        let dims = p_layout.shape().dims();
+        let width = dims.last().copied().unwrap_or(1).max(1);
+        let mut dst = vec![0f32; p1 - p0];
+        p[p0..p1]
+            .par_chunks(width)
+            .zip(g[g0..g1].par_chunks(width))
+            .zip(dst.par_chunks_mut(width))
+            .for_each(|((p, g), d)| {
+                let dot: f32 = p.iter().zip(g).map(|(a, b)| a * b).sum();
+                for ((d, &p), &g) in d.iter_mut().zip(p).zip(g) {
+                    *d = p * (g - dot);
+                }
+            });
+        Ok((CpuStorage::F32(dst), Shape::from_dims(dims)))
     }
 }
 

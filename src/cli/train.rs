@@ -518,6 +518,12 @@ impl TrainArgs {
         };
         // A resumed run takes its LoRA settings from its own checkpoint.
         let init = self.init.as_deref().map(init_adapter_dir).transpose()?;
+        // Read with the adapter, not after the table is encoded (minutes later, by when a
+        // running run may have pruned that checkpoint).
+        let init_centre = match &init {
+            Some(dir) => r2ec::rec::Centre::load(dir)?,
+            None => None,
+        };
         let adapter = match (list_checkpoints(&out)?.last(), &init) {
             (Some((step, dir)), _) if self.resume => {
                 if is_compact(dir) {
@@ -546,7 +552,7 @@ impl TrainArgs {
             Some(dir) => {
                 eprintln!("starting from {}; encoding the item table through it", dir.display());
                 rebuild_table(&model, Some(&adapter), None, &data, 16, &mut encoding_progress())?
-                    .with_centre(r2ec::rec::Centre::load(dir)?)?
+                    .with_centre(init_centre)?
             }
             None => self.base_table(&model, &data)?,
         };

@@ -395,12 +395,8 @@ fn group_loss(
     let first = hook.first_adapted_layer();
     let lower = match group.chains.iter().map(|c| c.token_ids.len()).max() {
         Some(w) if w > 0 && backbone.lower_is_base(Some(hook), first) => {
-            let mut flat = Vec::with_capacity(group.chains.len() * w);
-            for c in &group.chains {
-                let t = &c.token_ids;
-                flat.extend(t.iter().copied().chain(std::iter::repeat_n(0, w - t.len())));
-            }
-            let cont = Tensor::from_vec(flat, (group.chains.len(), w), device)?;
+            let all: Vec<usize> = (0..group.chains.len()).collect();
+            let cont = right_padded(group, &all, w, device)?;
             backbone.forward_lower_prefix(&ids, &cont, first, Some(hook))?
         }
         _ => None,
@@ -436,16 +432,10 @@ fn group_loss(
         let rows = if width == 0 {
             last_leaf.as_tensor().clone()
         } else {
-            let (mut flat, mut pad) = (Vec::new(), Vec::new());
-            for &i in chunk {
-                let t = &group.chains[i].token_ids;
-                flat.extend(
-                    t.iter()
-                        .copied()
-                        .chain(std::iter::repeat_n(0, width - t.len())),
-                );
-                pad.extend((0..width).map(|j| u8::from(j < t.len())));
-            }
+            let pad: Vec<u8> = lens
+                .iter()
+                .flat_map(|&n| (0..width).map(move |j| u8::from(j < n)))
+                .collect();
             let pad = Tensor::from_vec(pad, (chunk.len(), width), device)?;
             let hidden = match &lower {
                 Some((_, x)) => {
@@ -461,7 +451,7 @@ fn group_loss(
                     )?
                 }
                 None => {
-                    let cont = Tensor::from_vec(flat, (chunk.len(), width), device)?;
+                    let cont = right_padded(group, chunk, width, device)?;
                     backbone.forward_continuation_train(
                         &cont,
                         Some(&pad),
@@ -525,6 +515,25 @@ fn group_loss(
     grads.through(&outputs, &leaf_grads)?;
     sums.prompt_secs += t.elapsed().as_secs_f64();
     Ok(sums)
+}
+
+/// The token ids of `group`'s chains `which`, right-padded with 0 to `width`: `[n, width]`.
+fn right_padded(
+    group: &Group,
+    which: &[usize],
+    width: usize,
+    device: &candle_core::Device,
+) -> Result<Tensor, TrainError> {
+    let mut flat = Vec::with_capacity(which.len() * width);
+    for &i in which {
+        let t = &group.chains[i].token_ids;
+        flat.extend(
+            t.iter()
+                .copied()
+                .chain(std::iter::repeat_n(0, width - t.len())),
+        );
+    }
+    Ok(Tensor::from_vec(flat, (which.len(), width), device)?)
 }
 
 /// RecPO's loss over the sampled groups, and its gradient (SPEC §5.5), with the exact

@@ -173,6 +173,7 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::*;
+    use crate::model::backbone::tests::max_diff;
 
     /// Values and the input gradient equal candle's explicit formula.
     #[test]
@@ -209,17 +210,7 @@ mod tests {
             (y, grads.get(x.as_tensor()).unwrap().clone())
         };
         let ((y1, g1), (y0, g0)) = (run(true), run(false));
-        let diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
-        assert!(diff(&y1, &y0) < 1e-5, "values");
-        assert!(diff(&g1, &g0) < 1e-4, "gradient");
+        assert!(max_diff(&y1, &y0) < 1e-5, "values");
+        assert!(max_diff(&g1, &g0) < 1e-4, "gradient");
     }
 }

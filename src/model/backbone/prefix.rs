@@ -201,17 +201,38 @@ mod tests {
     use crate::model::config::Family;
     use crate::model::random::{random_weights, tiny_config};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+    use crate::model::backbone::tests::max_diff;
+
+    fn tiny_backbone(family: Family, seed: u64) -> Backbone {
+        let cfg = tiny_config(family);
+        let w = random_weights(&cfg, seed, &Device::Cpu).unwrap();
+        let opts = LoadOptions {
+            format: WeightFormat::F32,
+            ..Default::default()
+        };
+        Backbone::new(&cfg, &w, &opts).unwrap()
+    }
+
+    /// Row `i` of `h` (continuations after `prompt`) against the whole differentiable
+    /// pass over `prompt + conts[i]`.
+    fn matches_full_sequences(
+        bb: &Backbone,
+        prompt: &[u32],
+        conts: &[Vec<u32>],
+        h: &Tensor,
+        family: Family,
+    ) {
+        for (i, c) in conts.iter().enumerate() {
+            let seq = [prompt, c.as_slice()].concat();
+            let t = Tensor::new(seq.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let full = bb.forward_hidden_train(&t, None, None).unwrap();
+            let want = full.narrow(1, prompt.len(), c.len()).unwrap();
+            let got = h.narrow(0, i, 1).unwrap().narrow(1, 0, c.len()).unwrap();
+            assert!(max_diff(&got, &want) < 1e-4, "{family:?} continuation {i}");
+        }
     }
 
     /// Prompt once, then two continuations of different lengths: the hidden states
@@ -219,14 +240,8 @@ mod tests {
     #[test]
     fn continuations_of_a_prefix_match_full_sequences() {
         for family in [Family::Llama, Family::Qwen2, Family::Gemma2] {
-            let cfg = tiny_config(family);
             let dev = Device::Cpu;
-            let w = random_weights(&cfg, 5, &dev).unwrap();
-            let opts = LoadOptions {
-                format: WeightFormat::F32,
-                ..Default::default()
-            };
-            let bb = Backbone::new(&cfg, &w, &opts).unwrap();
+            let bb = tiny_backbone(family, 5);
             let prompt: Vec<u32> = vec![3, 9, 4, 1, 7, 2];
             let conts: [Vec<u32>; 2] = [vec![5, 8, 6, 11], vec![12, 2]];
             let ids = Tensor::new(prompt.as_slice(), &dev)
@@ -242,17 +257,7 @@ mod tests {
             let h = bb
                 .forward_continuation_train(&cont, Some(&pad), &prefix, None)
                 .unwrap();
-            for (i, c) in conts.iter().enumerate() {
-                let seq = [prompt.clone(), c.clone()].concat();
-                let t = Tensor::new(seq.as_slice(), &dev)
-                    .unwrap()
-                    .unsqueeze(0)
-                    .unwrap();
-                let full = bb.forward_hidden_train(&t, None, None).unwrap();
-                let want = full.narrow(1, prompt.len(), c.len()).unwrap();
-                let got = h.narrow(0, i, 1).unwrap().narrow(1, 0, c.len()).unwrap();
-                assert!(max_diff(&got, &want) < 1e-4, "{family:?} continuation {i}");
-            }
+            matches_full_sequences(&bb, &prompt, &conts, &h, family);
             let left = Tensor::new(&[[0u8, 1, 1, 1], [1, 1, 1, 1]], &dev).unwrap();
             assert!(bb
                 .forward_continuation_train(&cont, Some(&left), &prefix, None)
@@ -267,14 +272,8 @@ mod tests {
     #[test]
     fn fast_lower_layers_then_the_prefix_match_full_sequences() {
         for family in [Family::Llama, Family::Qwen2, Family::Gemma2] {
-            let cfg = tiny_config(family);
             let dev = Device::Cpu;
-            let w = random_weights(&cfg, 6, &dev).unwrap();
-            let opts = LoadOptions {
-                format: WeightFormat::F32,
-                ..Default::default()
-            };
-            let bb = Backbone::new(&cfg, &w, &opts).unwrap();
+            let bb = tiny_backbone(family, 6);
             let cut = 1;
             let prompt: Vec<u32> = (0..18).map(|i| (i * 7 + 3) % 13).collect();
             let conts: [Vec<u32>; 3] = [
@@ -309,17 +308,7 @@ mod tests {
             let h = bb
                 .forward_continuation_train_from(&xc, Some(&pad), &prefix, None)
                 .unwrap();
-            for (i, c) in conts.iter().enumerate() {
-                let seq = [prompt.clone(), c.clone()].concat();
-                let t = Tensor::new(seq.as_slice(), &dev)
-                    .unwrap()
-                    .unsqueeze(0)
-                    .unwrap();
-                let full = bb.forward_hidden_train(&t, None, None).unwrap();
-                let want = full.narrow(1, prompt.len(), c.len()).unwrap();
-                let got = h.narrow(0, i, 1).unwrap().narrow(1, 0, c.len()).unwrap();
-                assert!(max_diff(&got, &want) < 1e-4, "{family:?} continuation {i}");
-            }
+            matches_full_sequences(&bb, &prompt, &conts, &h, family);
             // A prefix cut above layer 0 does not take token ids.
             assert!(bb
                 .forward_continuation_train(&cont, Some(&pad), &prefix, None)

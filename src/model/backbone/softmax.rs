@@ -43,12 +43,9 @@ impl CustomOp1 for SoftmaxLast {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        if res.device().is_cpu() && grad_res.dtype() == DType::F32 {
-            let g = grad_res.contiguous()?;
-            return Ok(Some(res.contiguous()?.apply_op2_no_bwd(&g, &SoftmaxBwd)?));
-        }
-        let dot = (grad_res * res)?.sum_keepdim(D::Minus1)?;
-        Ok(Some((grad_res.broadcast_sub(&dot)? * res)?))
+        // The op runs only on the CPU in f32 (`softmax_train`), so its output is too.
+        let g = grad_res.contiguous()?;
+        Ok(Some(res.contiguous()?.apply_op2_no_bwd(&g, &SoftmaxBwd)?))
     }
 }
 
@@ -124,19 +121,7 @@ mod tests {
     use candle_core::{Device, Tensor, Var, D};
 
     use super::softmax_train;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::model::backbone::tests::max_diff;
 
     /// Values and the gradient of a weighted sum equal candle's composite softmax, on
     /// scores with masked (`-inf`) entries and a non-contiguous input.

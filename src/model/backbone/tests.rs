@@ -21,7 +21,8 @@ fn ids(rows: &[&[u32]]) -> Tensor {
     Tensor::from_vec(flat, (rows.len(), l), &Device::Cpu).expect("ids")
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+/// Largest absolute difference of two tensors (shared by the backbone's test modules).
+pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     let d = (a - b)
         .and_then(|d| d.abs())
         .and_then(|d| d.flatten_all())
@@ -271,10 +272,17 @@ fn a_pass_cut_at_a_layer_is_the_whole_pass_bit_for_bit() -> candle_core::Result<
         let whole = m.forward_hidden_train(&x, Some(&pad), hook)?;
         let lower = m.forward_lower_train(&x, Some(&pad), 1, hook)?;
         let cut = m.forward_upper_train(&lower, Some(&pad), 1, hook)?;
-        assert_eq!(max_diff(&whole, &cut), 0.0, "{family:?} differentiable path");
+        assert_eq!(
+            max_diff(&whole, &cut),
+            0.0,
+            "{family:?} differentiable path"
+        );
         // Cut at 0 is the whole pass; the hook is seen above the cut.
         let plain = m.forward_upper_train(&m.embed(&x)?, Some(&pad), 0, None)?;
-        assert!(max_diff(&plain, &whole) > 1e-3, "{family:?}: the hook changed nothing");
+        assert!(
+            max_diff(&plain, &whole) > 1e-3,
+            "{family:?}: the hook changed nothing"
+        );
     }
     Ok(())
 }

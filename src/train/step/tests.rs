@@ -115,20 +115,37 @@ fn top_layer_lora_gives_the_same_gradient() {
     same_gradient_as_per_chain(&model, &adapter);
 }
 
-fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapter) {
+/// 3 users, G = 4 chains of at most 6 tokens.
+fn small_config() -> RecPoConfig {
+    RecPoConfig {
+        users_per_step: 3,
+        group_size: 4,
+        max_new_tokens: 6,
+        ..Default::default()
+    }
+}
+
+/// The paired data set, its item table through `adapter`, and groups sampled for its
+/// first 3 train examples.
+fn sampled(
+    model: &LoadedModel,
+    adapter: &dyn TrainableAdapter,
+    cfg: &RecPoConfig,
+) -> (PreparedDataset, ItemTable, Vec<Group>) {
     let data = paired_dataset(8, 16, 4);
     let hook: &dyn LinearHook = adapter;
     let table: ItemTable =
         rebuild_table(model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
+    let (groups, _) = sample_groups(model, hook, &data, &table, &data.train[..3], cfg, 17).unwrap();
+    (data, table, groups)
+}
+
+fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapter) {
     let mut cfg = RecPoConfig {
-        users_per_step: 3,
-        group_size: 4,
-        max_new_tokens: 6,
         item_top_k: 2,
-        ..Default::default()
+        ..small_config()
     };
-    let (mut groups, _) =
-        sample_groups(model, hook, &data, &table, &data.train[..3], &cfg, 17).unwrap();
+    let (data, table, mut groups) = sampled(model, adapter, &cfg);
     // Chains of different lengths (one empty), so right-padding inside a micro-batch
     // and h_T read at the prompt's end are exercised too.
     for (c, chain) in groups
@@ -215,18 +232,8 @@ fn token_loss_weight_scales_only_the_token_gradient() {
     let model = tiny_model(3);
     let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
     seeded_b(&adapter);
-    let data = paired_dataset(8, 16, 4);
-    let hook: &dyn LinearHook = &adapter;
-    let table: ItemTable =
-        rebuild_table(&model, Some(hook), None, &data, 8, &mut |_, _| {}).unwrap();
-    let cfg = RecPoConfig {
-        users_per_step: 3,
-        group_size: 4,
-        max_new_tokens: 6,
-        ..Default::default()
-    };
-    let (groups, _) =
-        sample_groups(&model, hook, &data, &table, &data.train[..3], &cfg, 17).unwrap();
+    let cfg = small_config();
+    let (data, _, groups) = sampled(&model, &adapter, &cfg);
     let scoring = ItemScoring::plain(cfg.tau as f64);
     let at = |w: f64| {
         let c = RecPoConfig {

@@ -206,6 +206,26 @@ impl<'a> Passes<'a> {
     }
 }
 
+/// Item prompts per micro-batch. Item prompts are short, and one at a time each pass's
+/// fixed cost outweighs its work, so up to [`ITEM_BATCH`] share a pass; but a pass
+/// keeps the graph of every layer it spans, and 16 item prompts with the whole model's
+/// graph held three times a user prompt's activations (the peak of the exact w/o
+/// reasoning step). So a micro-batch's padded tokens stay within the users' micro-batch
+/// (`user_micro` of the longest prompt), scaled by `layers / graph_layers`: with an
+/// adapter on the top 8 of 30 layers the graph is small and the items keep their 16.
+fn item_micro(
+    prompts: &[Vec<u32>],
+    items: &[Vec<u32>],
+    user_micro: usize,
+    graph_layers: usize,
+    layers: usize,
+) -> usize {
+    let longest_prompt = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let longest_item = items.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let budget = longest_prompt * user_micro * layers / graph_layers.max(1);
+    (budget / longest_item).clamp(user_micro.max(1), ITEM_BATCH.max(user_micro))
+}
+
 /// One contrastive step's users: their examples and their prompts' token ids (each
 /// followed by `<answer>`), in the same order.
 #[derive(Clone, Copy)]
@@ -235,9 +255,10 @@ pub fn contrastive_loss(
     let mut items = target_prompts(model, data, examples)?;
     items.extend(position_prompts(model, data, &extra)?);
     let passes = Passes::new(model, adapter, seed, cfg.train_micro_batch.max(1));
-    // Item prompts are a fifth of a user prompt's length: one at a time, each pass's
-    // fixed cost outweighs its work, so they go ITEM_BATCH to a micro-batch.
-    let item_passes = Passes::new(model, adapter, seed, passes.micro.max(ITEM_BATCH));
+    let layers = model.config().num_hidden_layers;
+    let graph_layers = layers - passes.split().unwrap_or(0);
+    let micro = item_micro(prompts, &items, passes.micro, graph_layers, layers);
+    let item_passes = Passes::new(model, adapter, seed, micro);
     // Item micro-batches are numbered after the users', so no two share a stream.
     let item_offset = prompts.len().div_ceil(passes.micro);
     let t = Instant::now();
@@ -356,6 +377,23 @@ mod tests {
         let mut acc = vec![None; vars.len()];
         accumulate(&mut acc, &vars, &loss.backward().unwrap()).unwrap();
         (f64::from(loss.to_scalar::<f32>().unwrap()), acc)
+    }
+
+    #[test]
+    fn item_micro_batches_keep_within_the_users_tokens() {
+        let prompts = vec![vec![0u32; 420]; 4];
+        let items = vec![vec![0u32; 80]; 64];
+        // Whole-model graph: 420 tokens hold 5 items of 80.
+        assert_eq!(item_micro(&prompts, &items, 1, 30, 30), 5);
+        // Top 8 of 30 layers: the budget grows to 1575 tokens, capped at ITEM_BATCH.
+        assert_eq!(item_micro(&prompts, &items, 1, 8, 30), ITEM_BATCH);
+        // Never fewer than the users' micro-batch, even for long items.
+        assert_eq!(
+            item_micro(&prompts, &vec![vec![0u32; 900]; 3], 2, 30, 30),
+            2
+        );
+        // Two users a micro-batch double the budget.
+        assert_eq!(item_micro(&prompts, &items, 2, 30, 30), 10);
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub struct TrainArgs {
     /// With --bench: one JSON line per configuration (without: a readable line each).
     #[arg(long, requires = "bench")]
     pub json: bool,
+    /// With --bench: untimed steps first, so the timed ones run as a run's later steps
+    /// do (memory already mapped, caches warm), as the PyTorch anchor does.
+    #[arg(long, requires = "bench", default_value_t = 1)]
+    pub bench_warmup: usize,
+    /// With --bench: timed steps per configuration; the line reports the median step.
+    #[arg(long, requires = "bench", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bench_repeats: u64,
     /// A .gguf file or a Hugging Face model folder (default: SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -236,6 +243,12 @@ fn encoding_progress() -> impl FnMut(usize, usize) {
     }
 }
 
+/// The timed step of median length (the upper one of an even count).
+fn median_step(steps: &mut [r2ec::train::bench::StepBench]) -> r2ec::train::bench::StepBench {
+    steps.sort_by(|a, b| a.step_secs.total_cmp(&b.step_secs));
+    steps[steps.len() / 2].clone()
+}
+
 /// A bench JSON line as one readable line: the figures a reader compares.
 fn readable_bench(line: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
@@ -379,8 +392,14 @@ impl TrainArgs {
             let lower = LowerStates::new(adapter.first_adapted_layer(), 4 << 30);
             let rebuild = || -> anyhow::Result<(usize, f64)> {
                 let t = std::time::Instant::now();
-                let table =
-                    rebuild_table(model, Some(&adapter), Some(&lower), data, 16, &mut |_, _| {})?;
+                let table = rebuild_table(
+                    model,
+                    Some(&adapter),
+                    Some(&lower),
+                    data,
+                    16,
+                    &mut |_, _| {},
+                )?;
                 Ok((table.len(), t.elapsed().as_secs_f64()))
             };
             let (_, first) = rebuild()?;
@@ -415,12 +434,23 @@ impl TrainArgs {
             ..self.lora_config(layers)?
         };
         let adapter = Lora::new(lora, model.config(), model.device(), cfg.seed)?;
-        let mut b = bench_step(name, model, &adapter, data, table, &cfg, preset.lora_layers)?;
+        let step = || bench_step(name, model, &adapter, data, table, &cfg, preset.lora_layers);
+        for _ in 0..self.bench_warmup {
+            let w = step()?;
+            eprintln!("{name}: warm-up step {:.1} s", w.step_secs);
+        }
+        let mut timed = (0..self.bench_repeats)
+            .map(|_| step())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut b = median_step(&mut timed);
         b.peak_rss_mib = peak_rss_mib();
         eprintln!(
-            "{name}: {:.0} users/h, step {:.1} s, forward+backward {:.1} tok/s, peak {:.0} MiB",
+            "{name}: {:.0} users/h, step {:.1} s (median of {}, after {} warm-up), \
+             forward+backward {:.1} tok/s, peak {:.0} MiB",
             b.users_per_hour,
             b.step_secs,
+            self.bench_repeats,
+            self.bench_warmup,
             b.fwd_bwd_tok_s,
             b.peak_rss_mib.unwrap_or(0.0)
         );
@@ -550,9 +580,19 @@ impl TrainArgs {
         // checkpoint and takes only the ids from this one).
         let table = match &init {
             Some(dir) => {
-                eprintln!("starting from {}; encoding the item table through it", dir.display());
-                rebuild_table(&model, Some(&adapter), None, &data, 16, &mut encoding_progress())?
-                    .with_centre(init_centre)?
+                eprintln!(
+                    "starting from {}; encoding the item table through it",
+                    dir.display()
+                );
+                rebuild_table(
+                    &model,
+                    Some(&adapter),
+                    None,
+                    &data,
+                    16,
+                    &mut encoding_progress(),
+                )?
+                .with_centre(init_centre)?
             }
             None => self.base_table(&model, &data)?,
         };

@@ -15,6 +15,7 @@ mod error;
 mod peft;
 #[cfg(test)]
 mod tests;
+mod update;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,10 +117,18 @@ impl Lora {
         init: LoraInit,
     ) -> Result<Self, LoraError> {
         let cfg = cfg.validated()?;
-        if let Some(&l) = cfg.layers.iter().flatten().find(|&&l| l >= model.num_hidden_layers) {
+        if let Some(&l) = cfg
+            .layers
+            .iter()
+            .flatten()
+            .find(|&&l| l >= model.num_hidden_layers)
+        {
             return Err(LoraError::BadSetting {
                 field: "layers",
-                reason: format!("layer {l} is beyond the model's {}", model.num_hidden_layers),
+                reason: format!(
+                    "layer {l} is beyond the model's {}",
+                    model.num_hidden_layers
+                ),
             });
         }
         let mut rng = StdRng::seed_from_u64(seed);
@@ -343,6 +352,11 @@ impl Lora {
     /// counter-based hash in parallel, on a GPU by its own generator seeded with the key,
     /// so no per-element draw waits on a lock or crosses to the host.
     fn dropout(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x * self.dropout_mask(x)?
+    }
+
+    /// The mask [`Lora::dropout`] multiplies by, in `x`'s dtype.
+    fn dropout_mask(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let p = self.cfg.dropout;
         let keep = (1.0 / (1.0 - p)) as f32;
         let key: u64 = {
@@ -351,13 +365,17 @@ impl Lora {
             rng.random()
         };
         let mask = if x.device().is_cpu() {
-            Tensor::from_vec(keep_mask(key, x.elem_count(), p, keep), x.shape(), x.device())?
+            Tensor::from_vec(
+                keep_mask(key, x.elem_count(), p, keep),
+                x.shape(),
+                x.device(),
+            )?
         } else {
             x.device().set_seed(key)?;
             let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
             (u.ge(p as f32)?.to_dtype(DType::F32)? * f64::from(keep))?
         };
-        x * mask.to_dtype(x.dtype())?
+        mask.to_dtype(x.dtype())
     }
 }
 
@@ -368,18 +386,20 @@ fn keep_mask(key: u64, n: usize, p: f64, keep: f32) -> Vec<f32> {
     // Compare 24-bit uniforms with p as an integer threshold.
     let threshold = (p * (1u64 << 24) as f64).round() as u64;
     let mut out = vec![0f32; n];
-    out.par_chunks_mut(1 << 14).enumerate().for_each(|(c, chunk)| {
-        for (j, m) in chunk.iter_mut().enumerate() {
-            let i = (c << 14) + j;
-            *m = if splitmix64(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40
-                < threshold
-            {
-                0.0
-            } else {
-                keep
-            };
-        }
-    });
+    out.par_chunks_mut(1 << 14)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (j, m) in chunk.iter_mut().enumerate() {
+                let i = (c << 14) + j;
+                *m = if splitmix64(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40
+                    < threshold
+                {
+                    0.0
+                } else {
+                    keep
+                };
+            }
+        });
     out
 }
 
@@ -403,11 +423,14 @@ impl LinearHook for Lora {
             return Ok(base);
         };
         let p = &self.pairs[i];
-        let x = if self.is_training() && self.cfg.dropout > 0.0 {
-            self.dropout(x)?
-        } else {
-            x.clone()
-        };
+        let dropout = self.is_training() && self.cfg.dropout > 0.0;
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            // One graph node, where candle's composite would be five (see `update`).
+            let mask = dropout.then(|| self.dropout_mask(x)).transpose()?;
+            let (a, b) = (p.a.as_tensor(), p.b.as_tensor());
+            return base + update::lora_update(x, a, b, self.cfg.scale(), mask)?;
+        }
+        let x = if dropout { self.dropout(x)? } else { x.clone() };
         let in_dim = p.a.dim(1)?;
         let rows = x.elem_count() / in_dim.max(1);
         let update = x
@@ -443,7 +466,11 @@ mod mask_tests {
         let same = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / n as f64;
         // Independent masks agree where both keep or both drop: 0.95^2 + 0.05^2.
         assert!((same - 0.905).abs() < 0.01, "agreement {same}");
-        assert_eq!(&keep_mask(7, 1000, p, 2.0)[..], &a[..1000], "a prefix of the stream");
+        assert_eq!(
+            &keep_mask(7, 1000, p, 2.0)[..],
+            &a[..1000],
+            "a prefix of the stream"
+        );
         assert!(keep_mask(1, 1000, 0.0, 1.0).iter().all(|&m| m == 1.0));
     }
 }

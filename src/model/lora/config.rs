@@ -341,10 +341,16 @@ mod tests {
         assert_eq!(read(&text_top).unwrap(), top);
         assert!(top.adapts_layer(29) && !top.adapts_layer(27) && cfg.adapts_layer(0));
         assert_eq!(LoraConfig::top_layers(30, 30), None);
-        let one = text.replace("\"layers_to_transform\": null", "\"layers_to_transform\": 3");
+        let one = text.replace(
+            "\"layers_to_transform\": null",
+            "\"layers_to_transform\": 3",
+        );
         assert_eq!(read(&one).unwrap().layers, Some(vec![3]));
         let odd = text.replace("\"layers_pattern\": null", "\"layers_pattern\": \"h\"");
-        assert!(read(&odd).unwrap_err().to_string().contains("layers_pattern"));
+        assert!(read(&odd)
+            .unwrap_err()
+            .to_string()
+            .contains("layers_pattern"));
         let doc: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["peft_type"], "LORA");
         assert_eq!(doc["task_type"], "CAUSAL_LM");

@@ -462,7 +462,10 @@ fn top_layers_only() -> Result<(), LoraError> {
     })?;
     lora.save_dir(dir.path())?;
     let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap_or_default();
-    assert!(text.contains("\"layers_to_transform\": [\n    1\n  ]"), "{text}");
+    assert!(
+        text.contains("\"layers_to_transform\": [\n    1\n  ]"),
+        "{text}"
+    );
     let back = Lora::from_dir(dir.path(), &cfg, &dev)?;
     assert_eq!(back.config(), lora.config());
     for (x, y) in lora.vars().iter().zip(back.vars()) {

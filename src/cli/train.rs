@@ -165,6 +165,12 @@ pub struct TrainArgs {
     /// Temperature of the item scores cos / tau in the losses and rewards.
     #[arg(long, default_value_t = r2ec::rec::TAU)]
     pub tau: f32,
+    /// A tau schedule (a named setting, off by default): tau moves geometrically from
+    /// --tau to this over the first --tau-steps steps, then stays here.
+    #[arg(long, requires = "tau_steps")]
+    pub tau_end: Option<f32>,
+    #[arg(long, default_value_t = 0, requires = "tau_end")]
+    pub tau_steps: usize,
     /// Centring: users and items scored after removing the mean of the starting item
     /// table's rows (the base vectors are nearly parallel). Kept with every checkpoint,
     /// so inference scores the same way. A named setting, off by default.
@@ -325,6 +331,8 @@ impl TrainArgs {
             table_every: self.table_every,
             train_micro_batch: self.micro_batch,
             tau: self.tau,
+            tau_end: self.tau_end,
+            tau_steps: self.tau_steps,
             centre: self.centre,
             logq: self.logq,
             table_loss: self.table_loss,

@@ -50,6 +50,12 @@ pub struct RecPoConfig {
     pub rollout_log_every: usize,
     pub history_window: usize,
     pub tau: f32,
+    /// A tau schedule (a named setting; None: tau fixed, as the paper has it): tau moves
+    /// geometrically from `tau` to `tau_end` over the first `tau_steps` optimizer steps,
+    /// then stays at `tau_end`. Starting warm (a high tau, soft targets) while the item
+    /// vectors are still nearly parallel, then sharpening.
+    pub tau_end: Option<f32>,
+    pub tau_steps: usize,
     /// Prompts per forward pass when encoding items or evaluating.
     pub encode_batch: usize,
     /// Chains per differentiable forward/backward (memory grows with it).
@@ -123,6 +129,8 @@ impl Default for RecPoConfig {
             rollout_log_every: 10,
             history_window: crate::data::prompt::HISTORY_WINDOW,
             tau: crate::rec::TAU,
+            tau_end: None,
+            tau_steps: 0,
             encode_batch: 16,
             train_micro_batch: 1,
             probe_size: 256,
@@ -198,6 +206,14 @@ impl RecPoConfig {
         if !(self.tau > 0.0 && self.tau.is_finite()) {
             return bad("tau", "must be a finite number > 0");
         }
+        if let Some(end) = self.tau_end {
+            if !(end > 0.0 && end.is_finite()) {
+                return bad("tau_end", "must be a finite number > 0");
+            }
+            if self.tau_steps == 0 {
+                return bad("tau_steps", "must be > 0 when tau_end is given");
+            }
+        }
         if !(self.adv_std_floor >= 0.0 && self.adv_std_floor.is_finite()) {
             return bad("adv_std_floor", "must be a finite number >= 0");
         }
@@ -246,6 +262,26 @@ impl RecPoConfig {
         }
     }
 
+    /// Tau at optimizer step `step` (0-based): `tau`, or the schedule's value.
+    pub fn tau_at(&self, step: usize) -> f32 {
+        match self.tau_end {
+            Some(end) if self.tau_steps > 0 => {
+                let f = step.min(self.tau_steps) as f64 / self.tau_steps as f64;
+                let (start, end) = (f64::from(self.tau), f64::from(end));
+                (start * (end / start).powf(f)) as f32
+            }
+            _ => self.tau,
+        }
+    }
+
+    /// The settings optimizer step `step` (0-based) runs with: tau as scheduled.
+    pub fn at_step(&self, step: usize) -> RecPoConfig {
+        RecPoConfig {
+            tau: self.tau_at(step),
+            ..self.clone()
+        }
+    }
+
     /// Learning rate at optimizer step `step` (0-based): linear warm-up from 0, then
     /// constant (transformers' `get_constant_schedule_with_warmup`). The alignment
     /// stage and what follows it each warm up from their first step.
@@ -266,6 +302,51 @@ impl RecPoConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tau_schedule_is_geometric_then_constant() {
+        let fixed = RecPoConfig {
+            tau: 0.2,
+            ..Default::default()
+        };
+        assert_eq!((fixed.tau_at(0), fixed.tau_at(1000)), (0.2, 0.2));
+        let c = RecPoConfig {
+            tau: 0.2,
+            tau_end: Some(0.05),
+            tau_steps: 100,
+            ..Default::default()
+        };
+        assert!((c.tau_at(0) - 0.2).abs() < 1e-7);
+        // Halfway in log space: sqrt(0.2 * 0.05) = 0.1.
+        assert!((c.tau_at(50) - 0.1).abs() < 1e-6, "{}", c.tau_at(50));
+        assert!((c.tau_at(100) - 0.05).abs() < 1e-7);
+        assert_eq!(c.tau_at(500), c.tau_at(100));
+        assert!(c.tau_at(30) > c.tau_at(31));
+        let step = c.at_step(50);
+        assert_eq!(
+            (step.tau, step.tau_end, step.lr),
+            (c.tau_at(50), c.tau_end, c.lr)
+        );
+        assert!(c.validate().is_ok());
+        let no_steps = RecPoConfig {
+            tau_steps: 0,
+            ..c.clone()
+        };
+        assert!(no_steps
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("tau_steps"));
+        let bad_end = RecPoConfig {
+            tau_end: Some(0.0),
+            ..c
+        };
+        assert!(bad_end
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("tau_end"));
+    }
 
     #[test]
     fn warmup_then_constant() {

@@ -38,6 +38,9 @@ pub struct StepMetrics {
     pub table_ce: Option<f64>,
     pub clip_frac: f64,
     pub lr: f64,
+    /// The step's tau (its schedule's value; 0 in logs from before it was logged).
+    #[serde(default)]
+    pub tau: f64,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
     pub step_secs: f64,

@@ -233,12 +233,25 @@ fn resume_continues_exactly_through_alignment_with_centre_and_logq() {
         centre: true,
         logq: true,
         table_loss: 0.5,
+        tau: 0.2,
+        tau_end: Some(0.05),
+        tau_steps: 3,
         ..cfg(steps)
     };
     let (straight, resumed, s) = check_resume(aligned, 4, 1);
     // Alignment steps have no chains; RecPO steps sample G per user.
     let steps: Vec<&serde_json::Value> = s.iter().filter(|l| l["reward"].is_number()).collect();
     assert_eq!(steps.len(), 4);
+    // Each step logs the tau its losses used, as the schedule has it, the resumed
+    // steps too.
+    for (i, line) in steps.iter().enumerate() {
+        let want = f64::from(aligned(4).tau_at(i));
+        assert!(
+            (line["tau"].as_f64().unwrap() - want).abs() < 1e-6,
+            "{line}"
+        );
+    }
+    assert!(steps[3]["tau"].as_f64().unwrap() < steps[0]["tau"].as_f64().unwrap());
     assert_eq!(steps[0]["rollout_tokens"], 0, "{}", steps[0]);
     assert!(steps[0]["table_ce"].as_f64().unwrap() > 0.0, "{}", steps[0]);
     assert!(steps[2].get("table_ce").is_none(), "{}", steps[2]);

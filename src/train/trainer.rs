@@ -121,6 +121,7 @@ impl BatchLoss {
             table_ce: loss.table_ce,
             clip_frac: loss.clip_frac,
             lr,
+            tau: 0.0,
             grad_norm,
             step_secs: start.elapsed().as_secs_f64(),
             rollout_secs: self.timing.generate_secs,
@@ -334,13 +335,16 @@ impl<'a> RecPo<'a> {
         let step_seed = mix(self.state.seed, self.state.step as u64);
         self.adapter.reseed(step_seed);
         self.adapter.set_training(false);
-        let mut batch = if self.cfg.contrastive_at(self.state.step) {
-            self.contrastive_step(&examples, step_seed)?
+        // This step's settings: tau as its schedule has it.
+        let cfg = self.cfg.at_step(self.state.step);
+        let mut batch = if cfg.contrastive_at(self.state.step) {
+            self.contrastive_step(&cfg, &examples, step_seed)?
         } else {
-            self.rollout_step(&examples, step_seed)?
+            self.rollout_step(&cfg, &examples, step_seed)?
         };
         let grad_norm = self.update(&mut batch.loss, &examples, lr)?;
         let mut metrics = batch.metrics(self.state.step, lr, grad_norm, start);
+        metrics.tau = f64::from(cfg.tau);
         let t = Instant::now();
         self.rebuild_table_if_due(reporter)?;
         if self.table_rebuilt_at == Some(self.state.step) {
@@ -363,33 +367,32 @@ impl<'a> RecPo<'a> {
 
     /// Rollout and loss (SPEC §5.1–5.5): G chains per user sampled, scored and rewarded,
     /// then the token and item losses and their gradient.
-    fn rollout_step(&mut self, examples: &[Example], seed: u64) -> Result<BatchLoss, TrainError> {
+    fn rollout_step(
+        &mut self,
+        cfg: &RecPoConfig,
+        examples: &[Example],
+        seed: u64,
+    ) -> Result<BatchLoss, TrainError> {
         let (groups, timing) = sample_groups(
             self.model,
             self.adapter,
             self.data,
             &self.table,
             examples,
-            &self.cfg,
+            cfg,
             seed,
         )?;
         // Training-only noise (dropout) in the differentiable pass alone, and off again
         // even when the loss fails.
         // The full-table term (if any) scores against the table as it is now.
-        let scoring = self.scoring.clone().with_table(
+        let mut scoring = self.scoring.clone().with_table(
             &self.table,
-            self.cfg.recpo_table_loss,
+            cfg.recpo_table_loss,
             self.model.device(),
         )?;
+        scoring.tau = f64::from(cfg.tau);
         self.adapter.set_training(true);
-        let loss = recpo_loss(
-            self.model,
-            self.adapter,
-            self.data,
-            &groups,
-            &self.cfg,
-            &scoring,
-        );
+        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, cfg, &scoring);
         self.adapter.set_training(false);
         let loss = loss?;
         let (chains, samples) = chain_logs(&groups, self.state.step + 1);
@@ -405,20 +408,21 @@ impl<'a> RecPo<'a> {
     /// prompt-only user vectors, whose full-catalogue rewards are logged for comparison.
     fn contrastive_step(
         &mut self,
+        cfg: &RecPoConfig,
         examples: &[Example],
         seed: u64,
     ) -> Result<BatchLoss, TrainError> {
-        let encoder = policy_encoder(self.model, None, self.data, &self.cfg);
+        let encoder = policy_encoder(self.model, None, self.data, cfg);
         let prompts = examples
             .iter()
             .map(|e| user_prompt_ids(&encoder, e, 0, true))
             .collect::<Result<Vec<_>, _>>()?;
         // The full-table term scores against the table as it is now.
-        let scoring = self.scoring.clone().with_table(
-            &self.table,
-            self.cfg.table_loss,
-            self.model.device(),
-        )?;
+        let mut scoring =
+            self.scoring
+                .clone()
+                .with_table(&self.table, cfg.table_loss, self.model.device())?;
+        scoring.tau = f64::from(cfg.tau);
         self.adapter.set_training(true);
         let out = contrastive_loss(
             self.model,
@@ -428,7 +432,7 @@ impl<'a> RecPo<'a> {
                 examples,
                 prompts: &prompts,
             },
-            &self.cfg,
+            cfg,
             &scoring,
             seed,
         );
@@ -446,7 +450,7 @@ impl<'a> RecPo<'a> {
             .zip(encoder.rank(&self.table, &users, &owners, 0)?)
         {
             let (target, _) = rows_of(&self.table, e)?;
-            let reward = fused_reward(&self.cfg.reward, &r.scores, target, &r.masked);
+            let reward = fused_reward(&cfg.reward, &r.scores, target, &r.masked);
             chains.push(ChainStats::new(&reward, 0.0, 0));
         }
         let timing = RolloutTiming {

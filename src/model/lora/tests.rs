@@ -48,7 +48,7 @@ fn loss(bb: &Backbone, lora: &Lora, probe: &Tensor) -> candle_core::Result<Tenso
     (h * probe)?.sum_all()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     let d = (a - b).and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>());
     d.expect("comparable tensors")
 }

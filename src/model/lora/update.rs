@@ -131,19 +131,9 @@ pub fn lora_update(
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::max_diff;
     use super::*;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Values and all three gradients equal candle's composite, with and without a
     /// dropout mask, for `[rows, in]` and `[batch, len, in]` inputs; the mask gets none.

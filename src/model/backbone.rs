@@ -22,15 +22,17 @@ mod mlp;
 mod norm;
 mod prefix;
 mod rope;
+mod rope_train;
 mod softmax;
 mod split;
+mod swiglu;
 #[cfg(test)]
 mod tests;
 
 use candle_core::{DType, Device, Tensor};
 
 pub use cache::KvCache;
-pub use hook::{LinearHook, LoraTarget};
+pub use hook::{LinearHook, LoraTarget, Update};
 pub use mask::RowSlots;
 pub use prefix::TrainPrefix;
 

@@ -33,7 +33,7 @@ const DROPOUT_SEED_MIX: u64 = 0x5eed_d50f_0a7e_d00d;
 pub use self::config::{LoraConfig, CONFIG_FILE};
 pub use self::error::LoraError;
 pub use self::peft::{module_path, tensor_name, Factor, WEIGHTS_FILE};
-use crate::model::backbone::{LinearHook, LoraTarget};
+use crate::model::backbone::{LinearHook, LoraTarget, Update};
 use crate::model::config::ModelConfig;
 use crate::model::linear::WeightFormat;
 use crate::model::weights::{WeightTensor, Weights};
@@ -425,10 +425,10 @@ impl LinearHook for Lora {
         let p = &self.pairs[i];
         let dropout = self.is_training() && self.cfg.dropout > 0.0;
         if x.device().is_cpu() && x.dtype() == DType::F32 {
-            // One graph node, where candle's composite would be five (see `update`).
-            let mask = dropout.then(|| self.dropout_mask(x)).transpose()?;
-            let (a, b) = (p.a.as_tensor(), p.b.as_tensor());
-            return base + update::lora_update(x, a, b, self.cfg.scale(), mask)?;
+            return match self.update(layer, target, x)? {
+                Update::Delta(d) => base + d,
+                _ => Ok(base),
+            };
         }
         let x = if dropout { self.dropout(x)? } else { x.clone() };
         let in_dim = p.a.dim(1)?;
@@ -439,6 +439,22 @@ impl LinearHook for Lora {
             .matmul(&p.b.as_tensor().t()?)?;
         let update = (update * self.cfg.scale())?.reshape(base.shape())?;
         base + update
+    }
+
+    /// On the CPU in f32, the update as one graph node, where candle's composite would
+    /// be five (see `update`); elsewhere `adapt`'s composite.
+    fn update(&self, layer: usize, target: LoraTarget, x: &Tensor) -> candle_core::Result<Update> {
+        let Some(&i) = self.index.get(&(layer, target)) else {
+            return Ok(Update::Unchanged);
+        };
+        if !(x.device().is_cpu() && x.dtype() == DType::F32) {
+            return Ok(Update::Opaque);
+        }
+        let p = &self.pairs[i];
+        let dropout = self.is_training() && self.cfg.dropout > 0.0;
+        let mask = dropout.then(|| self.dropout_mask(x)).transpose()?;
+        let (a, b) = (p.a.as_tensor(), p.b.as_tensor());
+        update::lora_update(x, a, b, self.cfg.scale(), mask).map(Update::Delta)
     }
 
     fn first_adapted_layer(&self) -> usize {

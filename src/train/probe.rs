@@ -17,9 +17,11 @@ use super::error::TrainError;
 use super::evaluate::greedy_ranks;
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
+use crate::eval::baselines::Popularity;
 use crate::eval::bootstrap::{bootstrap_stat, mean, median, Interval, DEFAULT_RESAMPLES};
 use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::{hit_at, ndcg_at};
+use crate::eval::run::rank_example;
 use crate::model::backbone::LinearHook;
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
@@ -56,6 +58,28 @@ pub struct Probe {
     pub catalogue: usize,
     pub health: ReasoningHealth,
     pub secs: f64,
+    /// Most popular's ranks on the same examples (empty when not computed): the line a
+    /// probe curve is read against, since popularity is the strongest simple baseline.
+    pub popular: Vec<Option<usize>>,
+}
+
+/// Most popular's target ranks on `examples` (train-split counts, history masked, as
+/// `r2ec eval --baseline popular` ranks them).
+pub fn popular_ranks(
+    data: &PreparedDataset,
+    examples: &[&Example],
+) -> Result<Vec<Option<usize>>, TrainError> {
+    let counts = Popularity::from_train(&data.train, &data.catalog).counts;
+    let scores: Vec<f32> = counts.iter().map(|&c| c as f32).collect();
+    examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            rank_example(&data.catalog, i, e, scores.clone(), None)
+                .map(|r| r.rank)
+                .map_err(|e| TrainError::Input(format!("most popular on the valid probe: {e}")))
+        })
+        .collect()
 }
 
 /// Score the probe examples with greedy chains (or none, without reasoning).
@@ -86,6 +110,7 @@ pub fn run_probe(
         catalogue: table.len(),
         health,
         secs: start.elapsed().as_secs_f64(),
+        popular: popular_ranks(data, examples)?,
     })
 }
 
@@ -128,6 +153,14 @@ impl Probe {
                 ci.insert(name.to_string(), json!([lo, hi]));
             }
         }
+        if self.popular.len() == self.ranks.len() {
+            let worst = |r: &Option<usize>| r.unwrap_or(self.catalogue) as f64;
+            let mut r: Vec<f64> = self.popular.iter().map(worst).collect();
+            let n: Vec<f64> = self.popular.iter().map(|&r| ndcg_at(r, 10)).collect();
+            line.insert("probe_popular_mean_rank".into(), json!(mean(&mut r)));
+            line.insert("probe_popular_median_rank".into(), json!(median(&mut r)));
+            line.insert("probe_popular_ndcg@10".into(), json!(mean(&mut n.clone())));
+        }
         line.insert("probe_n".into(), json!(self.ranks.len()));
         line.insert("probe_reasoning_len".into(), json!(self.health.mean_len));
         line.insert("probe_answered".into(), json!(self.health.answered));
@@ -162,6 +195,7 @@ mod tests {
             catalogue: 100,
             health: ReasoningHealth::default(),
             secs: 1.0,
+            popular: vec![Some(2), None, Some(1), Some(50)],
         };
         let line = p.to_json();
         assert_eq!(line["step"], 7);
@@ -173,5 +207,10 @@ mod tests {
         let ci = &line["probe_ci"]["mean_rank"];
         assert!(ci[0].as_f64().unwrap() <= 31.0 && 31.0 <= ci[1].as_f64().unwrap());
         assert!((p.ndcg10() - (1.0 + 0.5) / 4.0).abs() < 1e-12);
+        // Most popular on the same examples, a miss counted last as for the model.
+        assert_eq!(line["probe_popular_mean_rank"], (2.0 + 100.0 + 1.0 + 50.0) / 4.0);
+        assert_eq!(line["probe_popular_median_rank"], 26.0);
+        let pop = (1.0 / 3f64.log2() + 1.0) / 4.0;
+        assert!((line["probe_popular_ndcg@10"].as_f64().unwrap() - pop).abs() < 1e-12);
     }
 }

@@ -4,27 +4,31 @@
 //! allocates and frees activation-sized tensors (hundreds of KiB to tens of MiB) all the
 //! time, so most of them came back as new pages that fault in zeroed: a LoRA update of a
 //! 32-row decode step took 200 µs instead of 20, and a RecPO step spent a tenth of its
-//! time there. Raising both thresholds keeps freed memory in the heap for reuse.
+//! time there. Raising the mmap threshold and never trimming keeps freed memory in the
+//! heap for reuse. (A trim threshold of 2 GiB was not enough: a RecPO step frees its
+//! whole 9 GiB of activations at once, the heap's free top was handed back, and the next
+//! step faulted it all in again.)
 //! (mimalloc and jemalloc as the global allocator were both slower here.)
 
 /// Allocations below this come from the heap and are reused after free (SASRec's
 /// logits on ML-1M are about 400 MiB).
 pub const MMAP_THRESHOLD: usize = 1 << 30;
-/// Free memory at the top of the heap is handed back only above this (mallopt takes an
-/// `int`, so this is its largest value).
-pub const TRIM_THRESHOLD: usize = i32::MAX as usize;
+/// The trim threshold glibc is given: mallopt takes an `int` and stores it as a
+/// `size_t`, so -1 is the largest threshold there is: the heap's free top is never
+/// handed back (the process keeps its peak, which it reaches again every step).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const NEVER_TRIM: libc::c_int = -1;
 
 /// Applies the thresholds above; whether glibc took them (false on other C libraries,
 /// where nothing is changed). Call it first in `main`, before threads start.
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let set = |param: libc::c_int, value: usize| {
-            let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
-            // SAFETY: mallopt only stores the parameter; it is called before other threads.
-            unsafe { libc::mallopt(param, value) == 1 }
-        };
-        set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) && set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        // SAFETY: mallopt only stores the parameter; it is called before other threads.
+        let set =
+            |param: libc::c_int, value: libc::c_int| unsafe { libc::mallopt(param, value) == 1 };
+        let mmap = libc::c_int::try_from(MMAP_THRESHOLD).unwrap_or(libc::c_int::MAX);
+        set(libc::M_MMAP_THRESHOLD, mmap) && set(libc::M_TRIM_THRESHOLD, NEVER_TRIM)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

@@ -118,7 +118,7 @@ impl Attention {
         hooked(hook, layer, LoraTarget::O, &out, self.o.forward(&out)?)
     }
 
-    /// Differentiable path: slow rope, `softmax_train` (one op with its own backward),
+    /// Differentiable path: `rope_train`, `softmax_train` (one op with its own backward),
     /// every projection through `hook`.
     /// With `prefix`, the queries also attend to a shared prefix's keys and values (a
     /// prompt computed once for a group of continuations); returns this call's own keys
@@ -136,8 +136,8 @@ impl Attention {
         let q = hooked(hook, layer, LoraTarget::Q, x, q)?;
         let k = hooked(hook, layer, LoraTarget::K, x, k)?;
         let v = hooked(hook, layer, LoraTarget::V, x, v)?;
-        let q = rope.apply_slow(&self.split_heads(&q, self.heads)?)?;
-        let k = rope.apply_slow(&self.split_heads(&k, self.kv_heads)?)?;
+        let q = rope.apply_train(&self.split_heads(&q, self.heads)?)?;
+        let k = rope.apply_train(&self.split_heads(&k, self.kv_heads)?)?;
         let v = self.split_heads(&v, self.kv_heads)?.contiguous()?;
         let own = PrefixKv { k, v };
         let out = match prefix {

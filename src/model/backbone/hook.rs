@@ -44,6 +44,17 @@ impl LoraTarget {
     }
 }
 
+/// What a hook does to one projection, for blocks that add the change inside a fused op
+/// of their own (see [`LinearHook::update`]).
+pub enum Update {
+    /// The projection stays the base model's.
+    Unchanged,
+    /// `adapt(x, base)` is `base + delta`, with `delta` shaped as the base output.
+    Delta(Tensor),
+    /// Only `adapt` can say: the block takes its unfused path.
+    Opaque,
+}
+
 /// Called on every projection of the differentiable path with the layer index, the
 /// projection, its input `x` and the frozen base output; returns what the layer uses
 /// instead (for LoRA: `base + scale * B(A(x))`).
@@ -56,11 +67,36 @@ pub trait LinearHook {
         base: Tensor,
     ) -> candle_core::Result<Tensor>;
 
+    /// The change alone, where the hook can give it (the default cannot). Fused blocks
+    /// call this instead of `adapt`, never both for one projection, so a hook that
+    /// draws randomness (dropout) draws it once either way.
+    fn update(
+        &self,
+        _layer: usize,
+        _target: LoraTarget,
+        _x: &Tensor,
+    ) -> candle_core::Result<Update> {
+        Ok(Update::Opaque)
+    }
+
     /// The lowest decoder layer whose projections this hook may change (`usize::MAX`
     /// for none): every layer below it is the base model's, so its output for a given
     /// prompt can be computed once and reused. The default, 0, promises nothing.
     fn first_adapted_layer(&self) -> usize {
         0
+    }
+}
+
+/// What `hook` (if any) does to one projection, for a fused block.
+pub(crate) fn update_of(
+    hook: Option<&dyn LinearHook>,
+    layer: usize,
+    target: LoraTarget,
+    x: &Tensor,
+) -> candle_core::Result<Update> {
+    match hook {
+        Some(h) => h.update(layer, target, x),
+        None => Ok(Update::Unchanged),
     }
 }
 

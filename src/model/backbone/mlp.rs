@@ -3,7 +3,8 @@
 
 use candle_core::{Tensor, D};
 
-use super::hook::{hooked, LinearHook, LoraTarget};
+use super::hook::{hooked, update_of, LinearHook, LoraTarget, Update};
+use super::swiglu;
 use crate::model::config::{Family, ModelConfig};
 use crate::model::error::ModelError;
 use crate::model::linear::{Linear, LoadOptions};
@@ -85,10 +86,15 @@ impl Mlp {
         layer: usize,
         hook: Option<&dyn LinearHook>,
     ) -> candle_core::Result<Tensor> {
-        let (gate, up) = self.split(&self.gate_up.forward_train(x)?)?;
-        let gate = hooked(hook, layer, LoraTarget::Gate, x, gate)?;
-        let up = hooked(hook, layer, LoraTarget::Up, x, up)?;
-        let gated = (self.act(&gate)? * up)?;
+        let y = self.gate_up.forward_train(x)?;
+        let gated = if !self.gelu && swiglu::applies(&y) {
+            self.swiglu_train(&y, layer, hook, x)?
+        } else {
+            let (gate, up) = self.split(&y)?;
+            let gate = hooked(hook, layer, LoraTarget::Gate, x, gate)?;
+            let up = hooked(hook, layer, LoraTarget::Up, x, up)?;
+            (self.act(&gate)? * up)?
+        };
         hooked(
             hook,
             layer,
@@ -96,5 +102,35 @@ impl Mlp {
             &gated,
             self.down.forward_train(&gated)?,
         )
+    }
+
+    /// `silu(gate) * up` of the fused output `y` as one op, the adapter's updates of
+    /// gate and up added inside it (`swiglu.rs`); an opaque hook takes the unfused path.
+    fn swiglu_train(
+        &self,
+        y: &Tensor,
+        layer: usize,
+        hook: Option<&dyn LinearHook>,
+        x: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let gate = update_of(hook, layer, LoraTarget::Gate, x)?;
+        let up = update_of(hook, layer, LoraTarget::Up, x)?;
+        let delta = |u: &Update| match u {
+            Update::Delta(d) => Some(d.clone()),
+            _ => None,
+        };
+        if !matches!(gate, Update::Opaque) && !matches!(up, Update::Opaque) {
+            return swiglu::swiglu_train(y, delta(&gate).as_ref(), delta(&up).as_ref());
+        }
+        // Each projection's change is applied once, from what the hook already gave.
+        let (g, u) = self.split(y)?;
+        let apply = |u: Update, target, base: Tensor| match u {
+            Update::Unchanged => Ok(base),
+            Update::Delta(d) => base + d,
+            Update::Opaque => hooked(hook, layer, target, x, base),
+        };
+        let g = apply(gate, LoraTarget::Gate, g)?;
+        let u = apply(up, LoraTarget::Up, u)?;
+        self.act(&g)? * u
     }
 }

@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::model::config::ModelConfig;
+use super::rope_train;
 
 #[derive(Debug, Clone)]
 pub struct Rope {
@@ -81,6 +82,16 @@ impl RopeAt {
     /// Fused kernel; `x` is `[B, H, L, d]`.
     pub fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         candle_nn::rotary_emb::rope(&x.contiguous()?, &self.cos, &self.sin)
+    }
+
+    /// Differentiable: one op with its own backward on the CPU in f32 (`rope_train.rs`),
+    /// else the composite `apply_slow`.
+    pub fn apply_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if rope_train::applies(x, &self.cos) {
+            rope_train::rope_train(x, &self.cos, &self.sin)
+        } else {
+            self.apply_slow(x)
+        }
     }
 
     /// Differentiable: `x * cos + rotate_half(x) * sin`, written with narrow and cat.

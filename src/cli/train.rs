@@ -127,6 +127,10 @@ pub struct TrainArgs {
     pub probe_size: usize,
     #[arg(long, default_value_t = 25)]
     pub probe_every: usize,
+    /// Seed of the probe's draw (default: --seed): keep one probe across runs that
+    /// differ in seed.
+    #[arg(long)]
+    pub probe_seed: Option<u64>,
     /// Rebuild the whole item table through the current adapter every N steps (0:
     /// never; the batch targets' rows are refreshed after every update).
     #[arg(long, default_value_t = 25)]
@@ -328,6 +332,7 @@ impl TrainArgs {
             rollout_log_every: self.rollout_log_every,
             probe_size: self.probe_size,
             probe_every: self.probe_every,
+            probe_seed: self.probe_seed,
             table_every: self.table_every,
             train_micro_batch: self.micro_batch,
             tau: self.tau,

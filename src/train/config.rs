@@ -64,6 +64,10 @@ pub struct RecPoConfig {
     /// The run's best checkpoint is the one with the best probe N@10.
     pub probe_size: usize,
     pub probe_every: usize,
+    /// Seed of the probe's draw (None: the run's seed), so a run with a new data order
+    /// can still be watched on the same examples as the run it continues or is compared
+    /// with.
+    pub probe_seed: Option<u64>,
     /// Rebuild the whole item table through the current adapter every this many steps
     /// (0: never; between rebuilds only the batch targets' rows are refreshed).
     pub table_every: usize,
@@ -135,6 +139,7 @@ impl Default for RecPoConfig {
             train_micro_batch: 1,
             probe_size: 256,
             probe_every: 25,
+            probe_seed: None,
             table_every: 25,
             centre: false,
             logq: false,

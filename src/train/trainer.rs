@@ -250,7 +250,7 @@ impl<'a> RecPo<'a> {
             path: cfg_path,
             source,
         })?;
-        let probe = probe_indices(data.valid.len(), cfg.probe_size, cfg.seed)
+        let probe = probe_indices(data.valid.len(), cfg.probe_size, cfg.probe_seed.unwrap_or(cfg.seed))
             .into_iter()
             .map(|i| data.valid[i].clone())
             .collect();

@@ -143,7 +143,7 @@ pub fn bench_step(
         let (groups, timing) =
             sample_groups(model, adapter, data, table, &examples, cfg, cfg.seed)?;
         adapter.set_training(true);
-        let loss = recpo_loss(model, adapter, data, &groups, cfg, &scoring);
+        let loss = recpo_loss(model, adapter, data, &groups, cfg, &scoring, cfg.seed);
         adapter.set_training(false);
         (loss?, timing)
     };

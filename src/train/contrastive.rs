@@ -53,7 +53,7 @@ fn last_rows(hidden: &Tensor) -> Result<Tensor, TrainError> {
 /// `n` catalogue positions (of `m`) drawn uniformly with replacement, seeded by the
 /// step: the mixed negatives of Yang et al. (WWW 2020), which in-batch sampling,
 /// drawn by popularity, never supplies for rarely seen items.
-fn uniform_items(m: usize, n: usize, seed: u64) -> Vec<usize> {
+pub(super) fn uniform_items(m: usize, n: usize, seed: u64) -> Vec<usize> {
     use rand::{Rng, SeedableRng};
     if m == 0 {
         return Vec::new();
@@ -75,7 +75,7 @@ fn item_prompt_ids(
 }
 
 /// Token ids of the item prompts of the items at catalogue positions `positions`.
-fn position_prompts(
+pub(super) fn position_prompts(
     model: &LoadedModel,
     data: &PreparedDataset,
     positions: &[usize],

@@ -92,14 +92,17 @@ fn forward_last(
     Ok((last, hidden))
 }
 
-/// Item prompts of the examples' targets, encoded with gradient `[B, H]`.
+/// Item prompts of the examples' targets, then of the catalogue items at `extra`,
+/// encoded with gradient `[B + extra, H]`; with their token count.
 pub fn encode_targets(
     model: &LoadedModel,
     data: &PreparedDataset,
     examples: &[Example],
+    extra: &[usize],
     hook: &dyn LinearHook,
 ) -> Result<(Tensor, usize), TrainError> {
-    let seqs = super::contrastive::target_prompts(model, data, examples)?;
+    let mut seqs = super::contrastive::target_prompts(model, data, examples)?;
+    seqs.extend(super::contrastive::position_prompts(model, data, extra)?);
     let tokens = seqs.iter().map(Vec::len).sum();
     Ok((forward_last(model, &seqs, hook)?.0, tokens))
 }
@@ -538,6 +541,7 @@ fn right_padded(
 
 /// RecPO's loss over the sampled groups, and its gradient (SPEC §5.5), with the exact
 /// cost cuts of this module's header.
+/// `seed` draws the step's uniform negatives (`cfg.uniform_negatives`).
 pub fn recpo_loss(
     model: &LoadedModel,
     adapter: &dyn TrainableAdapter,
@@ -545,21 +549,29 @@ pub fn recpo_loss(
     groups: &[Group],
     cfg: &RecPoConfig,
     scoring: &ItemScoring,
+    seed: u64,
 ) -> Result<StepLoss, TrainError> {
     let start = Instant::now();
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
     let positions = catalog_positions(data, &examples)?;
-    let same = same_columns(&positions, positions.len());
+    // Columns of the item loss: the batch's targets, then catalogue items drawn
+    // uniformly (as the contrastive step draws them), encoded by the current adapter
+    // with the targets. With in-batch negatives alone, an item that is never a batch
+    // target never gets an item-side gradient.
+    let extra = super::contrastive::uniform_items(data.catalog.len(), cfg.uniform_negatives, seed);
+    let mut columns = positions.clone();
+    columns.extend(&extra);
+    let same = same_columns(&columns, positions.len());
     let t = Instant::now();
-    let (items, item_tokens) = encode_targets(model, data, &examples, hook)?;
+    let (items, item_tokens) = encode_targets(model, data, &examples, &extra, hook)?;
     let mut split = LossSplit {
         items_secs: t.elapsed().as_secs_f64(),
         ..Default::default()
     };
     let items_leaf = Var::from_tensor(&items.detach())?;
-    let log_q = scoring.log_q(&positions);
+    let log_q = scoring.log_q_mixed(&columns, positions.len(), extra.len());
     let histories = examples
         .iter()
         .map(|e| data.catalog.positions_of(&e.history))
@@ -604,7 +616,7 @@ pub fn recpo_loss(
         token_loss: total.token_loss,
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
-        item_negatives: distinct_negatives(&positions),
+        item_negatives: distinct_negatives(&columns),
         table_ce: total
             .table_ce_sum
             .map(|t| t / total.top_chains.max(1) as f64),
@@ -614,7 +626,10 @@ pub fn recpo_loss(
             0.0
         },
         grads: grads.acc,
-        target_vectors: items.detach().to_vec2::<f32>()?,
+        target_vectors: items
+            .detach()
+            .narrow(0, 0, positions.len())?
+            .to_vec2::<f32>()?,
         train_tokens: total.train_tokens,
         secs: start.elapsed().as_secs_f64(),
         split,

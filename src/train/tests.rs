@@ -77,6 +77,7 @@ fn every_adapter_variable_gets_a_gradient() {
         &groups,
         &c,
         &ItemScoring::plain(c.tau as f64),
+        11,
     )
     .unwrap();
     assert_eq!(loss.grads.len(), adapter.vars().len());

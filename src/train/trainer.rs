@@ -392,7 +392,7 @@ impl<'a> RecPo<'a> {
         )?;
         scoring.tau = f64::from(cfg.tau);
         self.adapter.set_training(true);
-        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, cfg, &scoring);
+        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, cfg, &scoring, seed);
         self.adapter.set_training(false);
         let loss = loss?;
         let (chains, samples) = chain_logs(&groups, self.state.step + 1);

@@ -22,21 +22,27 @@ fn reference_loss(
     groups: &[Group],
     cfg: &RecPoConfig,
     scoring: &ItemScoring,
+    extra: &[usize],
 ) -> (f64, f64, Vec<Option<Tensor>>) {
     let vars = adapter.vars();
     let hook: &dyn LinearHook = adapter;
     let examples: Vec<Example> = groups.iter().map(|g| g.example.clone()).collect();
-    // Plainly by item id, not through the step's column helpers.
+    // Plainly by item id, not through the step's column helpers: the targets' columns,
+    // then the extra negatives'.
+    let column_ids: Vec<&str> = examples
+        .iter()
+        .map(|e| e.target.item_id.as_str())
+        .chain(
+            extra
+                .iter()
+                .map(|&p| data.catalog.items()[p].item_id.as_str()),
+        )
+        .collect();
     let same: Vec<Vec<bool>> = examples
         .iter()
-        .map(|a| {
-            examples
-                .iter()
-                .map(|b| a.target.item_id == b.target.item_id)
-                .collect()
-        })
+        .map(|a| column_ids.iter().map(|&c| a.target.item_id == c).collect())
         .collect();
-    let (items, _) = encode_targets(model, data, &examples, hook).unwrap();
+    let (items, _) = encode_targets(model, data, &examples, extra, hook).unwrap();
     let positions: Vec<usize> = examples
         .iter()
         .map(|e| data.catalog.position(&e.target.item_id).unwrap())
@@ -178,11 +184,11 @@ fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapte
     for scoring in [plain, with_table] {
         let table_term = scoring.table.is_some();
         let (want_tok, want_item, want) =
-            reference_loss(model, adapter, &data, &groups, &cfg, &scoring);
+            reference_loss(model, adapter, &data, &groups, &cfg, &scoring, &[]);
         item_losses.push(want_item);
         for micro in [1, 3, 4] {
             cfg.train_micro_batch = micro;
-            let got = recpo_loss(model, adapter, &data, &groups, &cfg, &scoring).unwrap();
+            let got = recpo_loss(model, adapter, &data, &groups, &cfg, &scoring, 0).unwrap();
             assert_eq!(got.table_ce.is_some(), table_term);
             if let Some(ce) = got.table_ce {
                 // Cross-entropy over the table, near chance for a barely trained model.
@@ -196,6 +202,36 @@ fn same_gradient_as_per_chain(model: &LoadedModel, adapter: &dyn TrainableAdapte
         (item_losses[0] - item_losses[1]).abs() > 1e-6,
         "the full-table term changed nothing"
     );
+    // Uniform negatives: extra columns drawn by the step's seed, encoded with the
+    // targets; the item loss and gradient are the reference's with those columns.
+    let scoring = ItemScoring::plain(cfg.tau as f64);
+    cfg.train_micro_batch = 3;
+    let in_batch = recpo_loss(model, adapter, &data, &groups, &cfg, &scoring, 9).unwrap();
+    cfg.uniform_negatives = 5;
+    let extra = crate::train::contrastive::uniform_items(data.catalog.len(), 5, 9);
+    let (want_tok, want_item, want) =
+        reference_loss(model, adapter, &data, &groups, &cfg, &scoring, &extra);
+    let got = recpo_loss(model, adapter, &data, &groups, &cfg, &scoring, 9).unwrap();
+    same_losses(&got, want_tok, want_item, &want, 3);
+    // The surrogate's value is -sum(adv) whatever the columns; the cross-entropy grows
+    // with every negative added to the softmax.
+    assert!(
+        got.item_ce > in_batch.item_ce + 1e-6,
+        "the uniform negatives changed nothing: {} vs {}",
+        got.item_ce,
+        in_batch.item_ce
+    );
+    assert_eq!(got.target_vectors.len(), groups.len(), "target rows only");
+    let distinct: std::collections::HashSet<usize> = extra
+        .iter()
+        .copied()
+        .chain(
+            groups
+                .iter()
+                .map(|g| data.catalog.position(&g.example.target.item_id).unwrap()),
+        )
+        .collect();
+    assert_eq!(got.item_negatives, distinct.len() - 1);
 }
 
 fn same_losses(
@@ -240,7 +276,7 @@ fn token_loss_weight_scales_only_the_token_gradient() {
             token_loss_weight: w,
             ..cfg.clone()
         };
-        recpo_loss(&model, &adapter, &data, &groups, &c, &scoring).unwrap()
+        recpo_loss(&model, &adapter, &data, &groups, &c, &scoring, 0).unwrap()
     };
     let (zero, half, one) = (at(0.0), at(0.5), at(1.0));
     assert_eq!(zero.token_loss, 0.0, "a zero weight skips the token loss");

@@ -57,6 +57,8 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
     fields.dedup();
     let mut seen = std::collections::HashSet::new();
     fields.retain(|f| seen.insert(f.clone()));
+    // Most popular's figures on the probe go on the chart of the model's same figure.
+    fields.retain(|f| !f.starts_with(POPULAR_PREFIX));
     let mut written = Vec::new();
     let mut put = |file: String, chart: charts::Chart| -> Result<(), PlotError> {
         let path = req.out.join(format!("{file}.{}", req.format.ext()));
@@ -68,16 +70,7 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
         Ok(())
     };
     for field in &fields {
-        let lines: Vec<charts::Line> = runs
-            .iter()
-            .filter_map(|r| {
-                r.get(field).map(|raw| charts::Line {
-                    name: r.name.clone(),
-                    raw: raw.clone(),
-                    smooth: ema(raw, req.smooth),
-                })
-            })
-            .collect();
+        let lines = chart_lines(&runs, field, req.smooth);
         let title = if req.smooth > 0.0 {
             format!("{field} (EMA {})", req.smooth)
         } else {
@@ -129,6 +122,36 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
         )?;
     }
     Ok(written)
+}
+
+/// Fields of most popular's figures on a run's valid probe (`probe_popular_mean_rank`
+/// beside the model's `probe_mean_rank`).
+const POPULAR_PREFIX: &str = "probe_popular_";
+
+/// The lines of `field`'s chart: each run's, then, on a probe figure, most popular's on
+/// the same examples (the line the model's has to cross), unsmoothed.
+fn chart_lines(runs: &[RunSeries], field: &str, smooth: f64) -> Vec<charts::Line> {
+    let mut lines: Vec<charts::Line> = runs
+        .iter()
+        .filter_map(|r| {
+            r.get(field).map(|raw| charts::Line {
+                name: r.name.clone(),
+                raw: raw.clone(),
+                smooth: ema(raw, smooth),
+            })
+        })
+        .collect();
+    if let Some(figure) = field.strip_prefix("probe_") {
+        let reference = format!("{POPULAR_PREFIX}{figure}");
+        lines.extend(runs.iter().filter_map(|r| {
+            r.get(&reference).map(|raw| charts::Line {
+                name: format!("{}: most popular", r.name),
+                raw: raw.clone(),
+                smooth: raw.clone(),
+            })
+        }));
+    }
+    lines
 }
 
 /// A field name as a file name: "valid ndcg@10" -> "valid-ndcg10".

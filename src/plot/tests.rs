@@ -182,3 +182,37 @@ fn the_one_writer_keeps_each_style_and_leaves_no_temporary_file() {
         .collect();
     assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
 }
+
+/// Most popular's probe figures are drawn on the model's probe chart, not alone.
+#[test]
+fn popular_on_the_probe_shares_the_models_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = fixture_run(dir.path(), "wo", 0.0);
+    let mut m = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    for s in [0, 10] {
+        m.push_str(&format!(
+            "{{\"step\":{s},\"probe_mean_rank\":{},\"probe_popular_mean_rank\":354.0}}\n",
+            500 - s
+        ));
+    }
+    std::fs::write(run.join("metrics.jsonl"), m).unwrap();
+    let runs = vec![series::read_run(&run).unwrap()];
+    let lines = chart_lines(&runs, "probe_mean_rank", 0.6);
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["wo", "wo: most popular"]);
+    assert_eq!(lines[1].raw, vec![(0.0, 354.0), (10.0, 354.0)]);
+    assert_eq!(chart_lines(&runs, "reward", 0.6).len(), 1);
+    let out = dir.path().join("plots");
+    let files = plot(&PlotRequest {
+        runs: &[run],
+        out: &out,
+        format: Format::Png,
+        smooth: 0.6,
+        examples: &[],
+    })
+    .unwrap();
+    assert!(files.iter().any(|f| f.ends_with("curve-probe_mean_rank.png")));
+    assert!(!files
+        .iter()
+        .any(|f| f.to_string_lossy().contains("probe_popular")));
+}

@@ -422,14 +422,12 @@ impl LinearHook for Lora {
         let Some(&i) = self.index.get(&(layer, target)) else {
             return Ok(base);
         };
+        if let Update::Delta(d) = self.update(layer, target, x)? {
+            return base + d;
+        }
+        // Off the CPU f32 path (`update` is opaque there): candle's composite.
         let p = &self.pairs[i];
         let dropout = self.is_training() && self.cfg.dropout > 0.0;
-        if x.device().is_cpu() && x.dtype() == DType::F32 {
-            return match self.update(layer, target, x)? {
-                Update::Delta(d) => base + d,
-                _ => Ok(base),
-            };
-        }
         let x = if dropout { self.dropout(x)? } else { x.clone() };
         let in_dim = p.a.dim(1)?;
         let rows = x.elem_count() / in_dim.max(1);

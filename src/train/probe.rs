@@ -58,7 +58,7 @@ pub struct Probe {
     pub catalogue: usize,
     pub health: ReasoningHealth,
     pub secs: f64,
-    /// Most popular's ranks on the same examples (empty when not computed): the line a
+    /// Most popular's ranks on the same examples (empty until `with_popular`): the line a
     /// probe curve is read against, since popularity is the strongest simple baseline.
     pub popular: Vec<Option<usize>>,
 }
@@ -110,14 +110,20 @@ pub fn run_probe(
         catalogue: table.len(),
         health,
         secs: start.elapsed().as_secs_f64(),
-        popular: popular_ranks(data, examples)?,
+        popular: Vec::new(),
     })
 }
 
 impl Probe {
+    /// With most popular's ranks on the same examples (see [`popular_ranks`]).
+    pub fn with_popular(mut self, popular: Vec<Option<usize>>) -> Self {
+        self.popular = popular;
+        self
+    }
+
     /// Ranks as numbers, a miss counted as the last place.
-    fn rank_values(&self) -> Vec<f64> {
-        self.ranks
+    fn rank_values(&self, ranks: &[Option<usize>]) -> Vec<f64> {
+        ranks
             .iter()
             .map(|r| r.unwrap_or(self.catalogue) as f64)
             .collect()
@@ -132,7 +138,7 @@ impl Probe {
     /// The metrics line: flat `probe_*` numbers (one curve each in `r2ec plot`) and
     /// their intervals under `probe_ci`.
     pub fn to_json(&self) -> Value {
-        let ranks = self.rank_values();
+        let ranks = self.rank_values(&self.ranks);
         let per = |f: &dyn Fn(Option<usize>) -> f64| -> Vec<f64> {
             self.ranks.iter().map(|&r| f(r)).collect()
         };
@@ -154,12 +160,11 @@ impl Probe {
             }
         }
         if self.popular.len() == self.ranks.len() {
-            let worst = |r: &Option<usize>| r.unwrap_or(self.catalogue) as f64;
-            let mut r: Vec<f64> = self.popular.iter().map(worst).collect();
-            let n: Vec<f64> = self.popular.iter().map(|&r| ndcg_at(r, 10)).collect();
+            let mut r = self.rank_values(&self.popular);
+            let mut n: Vec<f64> = self.popular.iter().map(|&r| ndcg_at(r, 10)).collect();
             line.insert("probe_popular_mean_rank".into(), json!(mean(&mut r)));
             line.insert("probe_popular_median_rank".into(), json!(median(&mut r)));
-            line.insert("probe_popular_ndcg@10".into(), json!(mean(&mut n.clone())));
+            line.insert("probe_popular_ndcg@10".into(), json!(mean(&mut n)));
         }
         line.insert("probe_n".into(), json!(self.ranks.len()));
         line.insert("probe_reasoning_len".into(), json!(self.health.mean_len));
@@ -208,7 +213,10 @@ mod tests {
         assert!(ci[0].as_f64().unwrap() <= 31.0 && 31.0 <= ci[1].as_f64().unwrap());
         assert!((p.ndcg10() - (1.0 + 0.5) / 4.0).abs() < 1e-12);
         // Most popular on the same examples, a miss counted last as for the model.
-        assert_eq!(line["probe_popular_mean_rank"], (2.0 + 100.0 + 1.0 + 50.0) / 4.0);
+        assert_eq!(
+            line["probe_popular_mean_rank"],
+            (2.0 + 100.0 + 1.0 + 50.0) / 4.0
+        );
         assert_eq!(line["probe_popular_median_rank"], 26.0);
         let pop = (1.0 / 3f64.log2() + 1.0) / 4.0;
         assert!((line["probe_popular_ndcg@10"].as_f64().unwrap() - pop).abs() < 1e-12);

@@ -26,7 +26,7 @@ use super::evaluate::{encode_items, evaluate_split, rebuild_table};
 use super::loss::{run_scoring, ItemScoring};
 use super::metrics_log::JsonLines;
 use super::optim::{clip_grad_norm, AdamW, AdamWParams};
-use super::probe::{probe_indices, run_probe, Probe};
+use super::probe::{popular_ranks, probe_indices, run_probe, Probe};
 use super::report::{
     ChainSample, EvalMetrics, RolloutSample, StepMetrics, TrainEnd, TrainReporter,
 };
@@ -151,6 +151,9 @@ pub struct RecPo<'a> {
     rollouts: JsonLines,
     /// The valid probe's examples (fixed for the run).
     probe: Vec<Example>,
+    /// Most popular's ranks on the probe's examples: fixed for the run, logged beside
+    /// every probe.
+    probe_popular: Vec<Option<usize>>,
     /// The run's centre (with `cfg.centre`), applied to every table it builds.
     centre: Option<Centre>,
     /// How the item loss scores (tau, the centre, logQ).
@@ -250,10 +253,15 @@ impl<'a> RecPo<'a> {
             path: cfg_path,
             source,
         })?;
-        let probe = probe_indices(data.valid.len(), cfg.probe_size, cfg.probe_seed.unwrap_or(cfg.seed))
-            .into_iter()
-            .map(|i| data.valid[i].clone())
-            .collect();
+        let probe = probe_indices(
+            data.valid.len(),
+            cfg.probe_size,
+            cfg.probe_seed.unwrap_or(cfg.seed),
+        )
+        .into_iter()
+        .map(|i| data.valid[i].clone())
+        .collect::<Vec<_>>();
+        let probe_popular = popular_ranks(data, &probe.iter().collect::<Vec<_>>())?;
         Ok(Self {
             model,
             adapter,
@@ -266,6 +274,7 @@ impl<'a> RecPo<'a> {
             metrics,
             rollouts,
             probe,
+            probe_popular,
             centre,
             scoring,
             lower,
@@ -392,7 +401,15 @@ impl<'a> RecPo<'a> {
         )?;
         scoring.tau = f64::from(cfg.tau);
         self.adapter.set_training(true);
-        let loss = recpo_loss(self.model, self.adapter, self.data, &groups, cfg, &scoring, seed);
+        let loss = recpo_loss(
+            self.model,
+            self.adapter,
+            self.data,
+            &groups,
+            cfg,
+            &scoring,
+            seed,
+        );
         self.adapter.set_training(false);
         let loss = loss?;
         let (chains, samples) = chain_logs(&groups, self.state.step + 1);
@@ -579,7 +596,8 @@ impl<'a> RecPo<'a> {
             &examples,
             &self.cfg,
             0,
-        )?;
+        )?
+        .with_popular(self.probe_popular.clone());
         self.metrics.append(&[probe.to_json()])?;
         Ok(())
     }
@@ -607,7 +625,8 @@ impl<'a> RecPo<'a> {
             &examples,
             &self.cfg,
             s,
-        )?;
+        )?
+        .with_popular(self.probe_popular.clone());
         Ok(Some(probe))
     }
 

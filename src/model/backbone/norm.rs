@@ -170,10 +170,10 @@ impl CustomOp2 for RmsTrainBwd {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Tensor, Var};
+    use candle_core::{Device, Tensor};
 
     use super::*;
-    use crate::model::backbone::tests::max_diff;
+    use crate::model::backbone::tests::{max_diff, value_and_grad};
 
     /// Values and the input gradient equal candle's explicit formula.
     #[test]
@@ -188,26 +188,15 @@ mod tests {
         let base = Tensor::randn(0f32, 2.0, (3, 5, 16), &dev).unwrap();
         let probe = Tensor::randn(0f32, 1.0, (3, 5, 16), &dev).unwrap();
         let run = |fused: bool| {
-            let x = Var::from_tensor(&base).unwrap();
-            // A strided input: the op makes it contiguous first.
-            let xs = x
-                .as_tensor()
-                .transpose(0, 1)
-                .unwrap()
-                .transpose(0, 1)
-                .unwrap();
-            let y = if fused {
-                norm.forward_train(&xs).unwrap()
-            } else {
-                candle_nn::ops::rms_norm_slow(&xs, &alpha, 1e-5).unwrap()
-            };
-            let grads = (&y * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            (y, grads.get(x.as_tensor()).unwrap().clone())
+            value_and_grad(&base, &probe, |x| {
+                // A strided input: the op makes it contiguous first.
+                let xs = x.transpose(0, 1).unwrap().transpose(0, 1).unwrap();
+                if fused {
+                    norm.forward_train(&xs).unwrap()
+                } else {
+                    candle_nn::ops::rms_norm_slow(&xs, &alpha, 1e-5).unwrap()
+                }
+            })
         };
         let ((y1, g1), (y0, g0)) = (run(true), run(false));
         assert!(max_diff(&y1, &y0) < 1e-5, "values");

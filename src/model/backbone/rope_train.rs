@@ -118,10 +118,10 @@ impl CustomOp1 for RopeTrain {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Tensor, Var, D};
+    use candle_core::{Device, Tensor, D};
 
     use super::*;
-    use crate::model::backbone::tests::max_diff;
+    use crate::model::backbone::tests::{max_diff, value_and_grad};
 
     /// The composite of `RopeAt::apply_slow`, with tables broadcast as it does.
     fn composite(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Tensor {
@@ -153,20 +153,14 @@ mod tests {
         let (cos2, sin2) = (cos3.get(1).unwrap(), sin3.get(1).unwrap());
         for (cos, sin) in [(&cos2, &sin2), (&cos3, &sin3)] {
             let run = |fused: bool| {
-                let v = Var::from_tensor(&x0).unwrap();
-                let x = v.as_tensor().transpose(1, 2).unwrap();
-                let y = if fused {
-                    rope_train(&x, cos, sin).unwrap()
-                } else {
-                    composite(&x, cos, sin)
-                };
-                let grads = (&y * &probe)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                (y, grads.get(v.as_tensor()).unwrap().clone())
+                value_and_grad(&x0, &probe, |v| {
+                    let x = v.transpose(1, 2).unwrap();
+                    if fused {
+                        rope_train(&x, cos, sin).unwrap()
+                    } else {
+                        composite(&x, cos, sin)
+                    }
+                })
             };
             let ((y1, g1), (y0, g0)) = (run(true), run(false));
             assert!(max_diff(&y1, &y0) < 1e-5, "values, tables {:?}", cos.dims());

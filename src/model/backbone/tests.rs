@@ -30,6 +30,23 @@ pub(super) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     d.and_then(|d| d.to_scalar::<f32>()).expect("diff")
 }
 
+/// `f` at `x0`, and the gradient of `sum(f(x0) * probe)` with respect to `x0`: how the
+/// fused training ops are checked against candle's composites.
+pub(super) fn value_and_grad(
+    x0: &Tensor,
+    probe: &Tensor,
+    f: impl Fn(&Tensor) -> Tensor,
+) -> (Tensor, Tensor) {
+    let x = candle_core::Var::from_tensor(x0).expect("var");
+    let y = f(x.as_tensor());
+    let grads = (&y * probe)
+        .and_then(|t| t.sum_all())
+        .and_then(|t| t.backward())
+        .expect("backward");
+    let g = grads.get(x.as_tensor()).expect("a gradient for x").clone();
+    (y, g)
+}
+
 const PROMPT: [u32; 9] = [5, 17, 3, 42, 8, 8, 60, 1, 33];
 
 #[test]

@@ -1,6 +1,6 @@
 //! Evaluation reports on a hand-made data set: most-popular and a fixed scorer give
 //! exactly the hand-computed ranks, metrics, cold/warm split, reasoning lengths and
-//! `examples.jsonl` lines; the comparison table shows both.
+//! health, and `examples.jsonl` lines; the comparison table shows both.
 
 use r2ec::data::{Catalog, Example, Interaction, Item};
 use r2ec::eval::baselines::Popularity;
@@ -8,6 +8,7 @@ use r2ec::eval::coldwarm::SeenInTrain;
 use r2ec::eval::compare::compare_table;
 use r2ec::eval::report::{read_summary, summary_json, write_report, ReportMeta};
 use r2ec::eval::{evaluate, EvalOptions, EvalRun, Reasoning, Scored, Scorer};
+use r2ec::model::generate::StopReason;
 
 fn item(id: &str) -> Item {
     Item {
@@ -69,7 +70,13 @@ impl Scorer for ByPosition {
                 reasoning: Some(Reasoning {
                     text: format!("{} items seen", e.history.len()),
                     tokens: 10 * e.history.len(),
-                    stop: None,
+                    // Longer histories answer by themselves; shorter ones hit the budget.
+                    stop: Some(if e.history.len() >= 2 {
+                        StopReason::StopString
+                    } else {
+                        StopReason::MaxTokens
+                    }),
+                    repeat4: 0.1 * e.history.len() as f64,
                 }),
             })
             .collect())
@@ -120,6 +127,7 @@ fn most_popular_report_equals_hand_computed_numbers() {
     close(&s["ndcg@20"], (2.0 + l5) / 4.0);
     assert_eq!(s["n"], 4);
     assert!(s["reasoning_len_mean"].is_null());
+    assert!(s["reasoning_health"].is_null());
     // Cold items d and e (ranks 1 and 4), warm b and a (1 and masked).
     close(&s["cold_warm"]["item_cold"]["ndcg@5"], (1.0 + l5) / 2.0);
     close(&s["cold_warm"]["item_warm"]["hit@5"], 0.5);
@@ -149,6 +157,10 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     close(&s["reasoning_len_mean"], 17.5);
     assert_eq!(s["reasoning_len"]["p50"], 20);
     assert_eq!(s["reasoning_len"]["max"], 30);
+    // Histories of 3, 2, 1 and 1 items: two chains answered, repeat4 0.3, 0.2, 0.1, 0.1.
+    assert_eq!(s["reasoning_health"]["chains"], 4);
+    close(&s["reasoning_health"]["answered"], 0.5);
+    close(&s["reasoning_health"]["repeat4"], 0.175);
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fixed");
@@ -170,12 +182,19 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     assert_eq!(lines[0]["rank"], 2);
     assert_eq!(lines[0]["target"]["title"], "Title d");
     assert_eq!(lines[0]["reasoning"], "3 items seen");
+    assert_eq!(lines[0]["stop"], "stop_string");
+    close(&lines[0]["repeat4"], 0.3);
+    assert_eq!(lines[2]["stop"], "max_tokens");
     assert_eq!(lines[0]["top"][0]["item_id"], "e");
     assert_eq!(lines[0]["top"].as_array().unwrap().len(), 2);
     assert_eq!(lines[2]["user_seen_in_train"], false);
     assert!(lines[3]["rank"].is_null());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| ndcg@10 |"), "{md}");
+    assert!(
+        md.contains("by themselves: 50.0%; repeated 4-gram share: mean 0.175"),
+        "{md}"
+    );
     let back = read_summary(&out).unwrap();
     assert_eq!(back["name"], "fixed");
     close(&back["ndcg@5"], s["ndcg@5"].as_f64().unwrap());
@@ -191,7 +210,9 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
         .filter(|l| l.starts_with("| fixed") || l.starts_with("| popular"))
         .collect();
     assert_eq!(rows.len(), 2, "{table}");
-    assert!(rows[0].contains("| 18 |"), "{table}");
+    // Mean length 17.5, half the chains answered, repeat4 0.175 (printed to 2 places).
+    assert!(rows[0].contains("| 18 (50%, 0.1"), "{table}");
+    assert!(rows[1].contains("| - |"), "{table}");
     assert!(
         table.contains("- popular: popular on the fixture"),
         "{table}"

@@ -62,6 +62,7 @@ mod tests {
                 text: String::new(),
                 tokens,
                 stop: None,
+                repeat4: 0.0,
             }),
         }
     }

@@ -35,12 +35,22 @@ pub fn repeated_ngram_share(tokens: &[u32], n: usize) -> f64 {
 impl ReasoningHealth {
     /// Over chains given as (sampled tokens, whether the chain answered by itself).
     pub fn of<'a>(chains: impl IntoIterator<Item = (&'a [u32], bool)>) -> Self {
+        Self::of_measured(
+            chains
+                .into_iter()
+                .map(|(tokens, done)| (tokens.len(), done, repeated_ngram_share(tokens, REPEAT_N))),
+        )
+    }
+
+    /// Over chains already measured one by one, as (sampled tokens, answered by itself,
+    /// repeated 4-gram share): what an evaluation keeps per example.
+    pub fn of_measured(chains: impl IntoIterator<Item = (usize, bool, f64)>) -> Self {
         let (mut n, mut len, mut answered, mut repeat) = (0usize, 0usize, 0usize, 0.0f64);
-        for (tokens, done) in chains {
+        for (tokens, done, share) in chains {
             n += 1;
-            len += tokens.len();
+            len += tokens;
             answered += usize::from(done);
-            repeat += repeated_ngram_share(tokens, REPEAT_N);
+            repeat += share;
         }
         if n == 0 {
             return Self::default();
@@ -70,6 +80,9 @@ mod tests {
         let h = ReasoningHealth::of([(looping.as_slice(), false), (varied.as_slice(), true)]);
         assert_eq!((h.chains, h.mean_len, h.answered), (2, 100.0, 0.5));
         assert!((h.repeat4 - (1.0 - 5.0 / 97.0) / 2.0).abs() < 1e-12);
-        assert_eq!(ReasoningHealth::of(std::iter::empty()), ReasoningHealth::default());
+        assert_eq!(
+            ReasoningHealth::of(std::iter::empty()),
+            ReasoningHealth::default()
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! item table in one pass. Without reasoning, h_T is read straight after the prompt and
 //! `<answer>` (the "w/o reasoning" scoring of SPEC §4).
 
+use super::health::{repeated_ngram_share, REPEAT_N};
 use super::scorer::{Reasoning, Scored, Scorer};
 use super::EvalError;
 use crate::data::{Catalog, Example, UserHistory};
@@ -67,10 +68,12 @@ impl<'a> ModelScorer<'a> {
         let mut slots: Vec<Option<(Vec<f32>, Reasoning)>> = vec![None; examples.len()];
         for c in chains {
             if let Some(slot) = slots.get_mut(c.request) {
+                let sampled = c.sampled_tokens.min(c.token_ids.len());
                 let r = Reasoning {
                     text: c.text,
                     tokens: c.sampled_tokens,
                     stop: Some(c.stop),
+                    repeat4: repeated_ngram_share(&c.token_ids[..sampled], REPEAT_N),
                 };
                 *slot = Some((c.user_vector, r));
             }

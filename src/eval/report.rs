@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::bootstrap::{bootstrap_intervals, intervals_json};
 use super::coldwarm::{cold_warm, cold_warm_json, SeenInTrain};
 use super::distributions::{rank_histogram, reasoning_lengths};
+use super::health::ReasoningHealth;
 use super::run::{EvalRun, ExampleResult};
 use super::EvalError;
 use crate::data::Catalog;
@@ -56,6 +57,16 @@ fn length_stats(lengths: &[usize]) -> Value {
     })
 }
 
+/// Whether the chains end by themselves and how much they repeat; `None` without
+/// reasoning. SPEC's stop is `<answer>`, so a chain cut by the budget did not answer.
+fn reasoning_health(results: &[ExampleResult]) -> Option<ReasoningHealth> {
+    let h = ReasoningHealth::of_measured(results.iter().filter_map(|r| {
+        let x = r.reasoning.as_ref()?;
+        Some((x.tokens, x.stop.is_some_and(|s| s.answered()), x.repeat4))
+    }));
+    (h.chains > 0).then_some(h)
+}
+
 /// The content of `report.json`.
 pub fn summary_json(
     meta: &ReportMeta,
@@ -73,9 +84,15 @@ pub fn summary_json(
     let lengths = reasoning_lengths(&run.results);
     let stats = length_stats(&lengths);
     let cw = cold_warm(&run.results, seen);
+    let health = reasoning_health(&run.results);
     let rest = json!({
         "reasoning_len_mean": stats.get("mean").cloned().unwrap_or(Value::Null),
         "reasoning_len": stats,
+        "reasoning_health": health.map(|h| json!({
+            "chains": h.chains,
+            "answered": h.answered,
+            "repeat4": h.repeat4,
+        })),
         "secs_per_sample": run.secs_per_sample,
         "secs_per_sample_batch1": run.secs_per_sample_batch1,
         "batch": run.batch,
@@ -133,6 +150,7 @@ pub fn example_json(r: &ExampleResult, catalog: &Catalog, seen: &SeenInTrain) ->
         "reasoning": r.reasoning.as_ref().map(|x| x.text.as_str()),
         "reasoning_tokens": r.reasoning.as_ref().map(|x| x.tokens),
         "stop": r.reasoning.as_ref().and_then(|x| x.stop),
+        "repeat4": r.reasoning.as_ref().map(|x| x.repeat4),
         "top": top,
     })
 }

@@ -15,6 +15,9 @@ pub struct Reasoning {
     /// Tokens the model sampled (forced `<answer>` tokens excluded).
     pub tokens: usize,
     pub stop: Option<StopReason>,
+    /// Share of the chain's 4-grams of sampled tokens that already occurred in it
+    /// (`eval::health`): near 1 for a chain that loops on one line.
+    pub repeat4: f64,
 }
 
 /// One example's scores, indexed by catalogue position (history not yet masked).

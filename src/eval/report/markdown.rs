@@ -99,6 +99,15 @@ pub fn report_markdown(s: &Value, charts: &[PathBuf]) -> String {
             r["max"]
         );
     }
+    let h = &s["reasoning_health"];
+    if !h.is_null() {
+        let _ = writeln!(
+            md,
+            "- chains that reach `<answer>` by themselves: {:.1}%; repeated 4-gram share: mean {:.3}",
+            100.0 * h["answered"].as_f64().unwrap_or(0.0),
+            h["repeat4"].as_f64().unwrap_or(0.0)
+        );
+    }
     let _ = writeln!(
         md,
         "- seconds per sample: {} at batch {}, {} at batch 1 (over {} examples)",

@@ -90,6 +90,15 @@ pub struct TrainArgs {
     /// --max-new-tokens (0: off, the paper's reward). A named format reward.
     #[arg(long, default_value_t = 0.0)]
     pub answer_bonus: f64,
+    /// Subtracted from a chain's reward, times its repeated 4-gram share (0: off, the
+    /// paper's reward). A named format penalty against chains that loop.
+    #[arg(long, default_value_t = 0.0)]
+    pub reward_repeat_penalty: f64,
+    /// Chains of each group decoded greedily, as evaluation decodes, instead of
+    /// sampled (0: off, the paper's rollouts). A named approximation that lets the
+    /// policy see, and be pushed away from, its greedy loops.
+    #[arg(long, default_value_t = 0)]
+    pub greedy_chains: usize,
     /// GRPO's std divisor at least this (0: off): reward spreads below it are treated as
     /// noise instead of being blown up to ±1. A named setting.
     #[arg(long, default_value_t = 0.0)]
@@ -310,11 +319,13 @@ impl TrainArgs {
             max_new_tokens: self.max_new_tokens,
             temperature: self.temperature,
             top_k: self.top_k,
+            greedy_chains: self.greedy_chains,
             reward: r2ec::train::reward::RewardConfig {
                 kind: self.reward,
                 beta: self.beta,
                 ndcg_k: self.ndcg_k,
                 answer_bonus: self.answer_bonus,
+                repeat_penalty: self.reward_repeat_penalty,
             },
             advantage: self.advantage,
             adv_std_floor: self.adv_std_floor,

@@ -21,6 +21,11 @@ pub struct RecPoConfig {
     /// Rollout sampling (SPEC §5.1: temperature 2.0, top-k 50).
     pub temperature: f64,
     pub top_k: usize,
+    /// Chains of each group decoded greedily instead of sampled (0: off, the paper's
+    /// rollouts). A named approximation: evaluation decodes greedily, and a greedy
+    /// chain that loops while sampled ones do not is otherwise never seen, so never
+    /// pushed down; in the group it gets an advantage like any chain.
+    pub greedy_chains: usize,
     pub reward: RewardConfig,
     pub advantage: AdvantageKind,
     /// GRPO's std divisor at least this (0: off, the paper's GRPO).
@@ -113,6 +118,7 @@ impl Default for RecPoConfig {
             max_new_tokens: 640,
             temperature: 2.0,
             top_k: 50,
+            greedy_chains: 0,
             reward: RewardConfig::default(),
             advantage: AdvantageKind::Grpo,
             adv_std_floor: 0.0,
@@ -244,6 +250,15 @@ impl RecPoConfig {
         }
         if !(self.reward.answer_bonus >= 0.0 && self.reward.answer_bonus.is_finite()) {
             return bad("reward.answer_bonus", "must be a finite number >= 0");
+        }
+        if !(self.reward.repeat_penalty >= 0.0 && self.reward.repeat_penalty.is_finite()) {
+            return bad("reward.repeat_penalty", "must be a finite number >= 0");
+        }
+        if self.greedy_chains >= self.group_size {
+            return bad(
+                "greedy_chains",
+                "must be below group_size: a group needs a sampled chain",
+            );
         }
         Ok(())
     }
@@ -407,6 +422,22 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.field, "group_size");
+        let all_greedy = RecPoConfig {
+            greedy_chains: 4,
+            ..Default::default()
+        };
+        assert_eq!(all_greedy.validate().unwrap_err().field, "greedy_chains");
+        let penalty = RecPoConfig {
+            reward: RewardConfig {
+                repeat_penalty: -0.1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            penalty.validate().unwrap_err().field,
+            "reward.repeat_penalty"
+        );
         assert!(serde_json::from_str::<RecPoConfig>("{\"stepz\": 3}").is_err());
     }
 }

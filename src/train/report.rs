@@ -25,6 +25,14 @@ pub struct StepMetrics {
     pub answered: f64,
     #[serde(default)]
     pub repeat4: f64,
+    /// The same three for the greedy chains alone (with `greedy_chains`): what the
+    /// probe will see, every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_reward: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_answered: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_repeat4: Option<f64>,
     pub loss: f64,
     pub token_loss: f64,
     pub item_loss: f64,
@@ -84,6 +92,9 @@ pub struct ChainSample {
     pub advantage: f64,
     /// This chain's h_T received the item loss.
     pub top: bool,
+    /// Decoded greedily (`greedy_chains`), not sampled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub greedy: bool,
 }
 
 /// One user's group of chains at one step.

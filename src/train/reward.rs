@@ -51,6 +51,12 @@ pub struct RewardConfig {
     /// finish its reasoning.
     #[serde(default)]
     pub answer_bonus: f64,
+    /// Subtracted from a chain's reward, times its repeated 4-gram share
+    /// (`eval::health`; 0: off, the paper's reward). A named format penalty: the
+    /// ranking reward does not see a chain that loops on one line, so nothing else
+    /// teaches the policy not to.
+    #[serde(default)]
+    pub repeat_penalty: f64,
 }
 
 impl Default for RewardConfig {
@@ -60,19 +66,19 @@ impl Default for RewardConfig {
             beta: 0.05,
             ndcg_k: 1000,
             answer_bonus: 0.0,
+            repeat_penalty: 0.0,
         }
     }
 }
 
-/// `reward` with the format bonus of `cfg` when the chain `answered` by itself.
-pub fn with_answer_bonus(cfg: &RewardConfig, reward: Reward, answered: bool) -> Reward {
-    if answered && cfg.answer_bonus > 0.0 {
-        Reward {
-            reward: reward.reward + cfg.answer_bonus,
-            ..reward
-        }
-    } else {
-        reward
+/// `reward` with the format terms of `cfg`: the bonus when the chain `answered` by
+/// itself, less the repetition penalty times its repeated 4-gram share `repeat4`. The
+/// ranking and similarity parts are left as they were, for the logs.
+pub fn shaped(cfg: &RewardConfig, reward: Reward, answered: bool, repeat4: f64) -> Reward {
+    let bonus = if answered { cfg.answer_bonus } else { 0.0 };
+    Reward {
+        reward: reward.reward + bonus - cfg.repeat_penalty * repeat4,
+        ..reward
     }
 }
 
@@ -120,7 +126,11 @@ pub fn softmax_at(scores: &[f32], target: usize, masked: &[usize]) -> f64 {
 /// table order), with the user's history positions `masked`.
 pub fn fused_reward(cfg: &RewardConfig, scores: &[f32], target: usize, masked: &[usize]) -> Reward {
     let rank = rank_of_target(scores, target, masked);
-    let k = if cfg.ndcg_k == 0 { usize::MAX } else { cfg.ndcg_k };
+    let k = if cfg.ndcg_k == 0 {
+        usize::MAX
+    } else {
+        cfg.ndcg_k
+    };
     let ndcg = ndcg_at(rank, k);
     let softmax = softmax_at(scores, target, masked);
     let reward = match cfg.kind {
@@ -214,22 +224,27 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_bonus_goes_to_chains_that_answered() {
+    fn format_terms_reward_answering_and_penalise_repeats() {
         let s = [3.0f32, 2.0, 9.0, 1.0];
         let plain = RewardConfig::default();
         let r = fused_reward(&plain, &s, 1, &[2]);
-        assert_eq!(with_answer_bonus(&plain, r, true), r, "off by default");
+        assert_eq!(shaped(&plain, r, true, 0.9), r, "off by default");
         let cfg = RewardConfig {
             answer_bonus: 0.1,
+            repeat_penalty: 0.5,
             ..plain
         };
-        assert_eq!(with_answer_bonus(&cfg, r, false), r);
-        let b = with_answer_bonus(&cfg, r, true);
+        assert_eq!(shaped(&cfg, r, false, 0.0), r);
+        let b = shaped(&cfg, r, true, 0.0);
         assert!((b.reward - (r.reward + 0.1)).abs() < 1e-12);
         assert_eq!((b.ndcg, b.softmax, b.rank), (r.ndcg, r.softmax, r.rank));
-        // Configs written before the setting existed read as off.
+        let looped = shaped(&cfg, r, false, 0.8);
+        assert!((looped.reward - (r.reward - 0.4)).abs() < 1e-12);
+        let both = shaped(&cfg, r, true, 0.2);
+        assert!((both.reward - (r.reward + 0.1 - 0.1)).abs() < 1e-12);
+        // Configs written before the settings existed read as off.
         let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0}"#;
         let read: RewardConfig = serde_json::from_str(old).unwrap();
-        assert_eq!(read.answer_bonus, 0.0);
+        assert_eq!((read.answer_bonus, read.repeat_penalty), (0.0, 0.0));
     }
 }

@@ -14,12 +14,14 @@ use std::time::Instant;
 use super::advantage::{advantages_floored, top_advantage};
 use super::config::RecPoConfig;
 use super::error::TrainError;
-use super::reward::{fused_reward, with_answer_bonus, Reward};
+use super::reward::{fused_reward, shaped, Reward};
 use crate::data::prepared::PreparedDataset;
 use crate::data::{Example, UserHistory};
+use crate::eval::health::{repeated_ngram_share, REPEAT_N};
 use crate::model::backbone::LinearHook;
 use crate::model::generate::{Chain, GenerateOptions};
 use crate::model::loaded::LoadedModel;
+use crate::model::sampling::Sampling;
 use crate::rec::pipeline::UserEncoder;
 use crate::rec::ranking::masked_rows;
 use crate::rec::ItemTable;
@@ -92,6 +94,29 @@ pub fn rows_of(table: &ItemTable, example: &Example) -> Result<(usize, Vec<usize
     Ok((target, masked_rows(table, &example.history)))
 }
 
+/// Each request's chains in one run, request-major as `reason` returns them: its
+/// `greedy` greedy chains first, then its sampled ones, numbered 0..G again.
+fn greedy_first(sampled: Vec<Chain>, greedy: Vec<Chain>, per_request: usize) -> Vec<Chain> {
+    let mut out = Vec::with_capacity(sampled.len() + greedy.len());
+    let mut sampled = sampled.into_iter().peekable();
+    let mut greedy = greedy.into_iter().peekable();
+    let mut request = 0;
+    while sampled.peek().is_some() || greedy.peek().is_some() {
+        let start = out.len();
+        for _ in 0..per_request {
+            out.extend(greedy.next_if(|c| c.request == request));
+        }
+        while let Some(c) = sampled.next_if(|c| c.request == request) {
+            out.push(c);
+        }
+        for (i, c) in out[start..].iter_mut().enumerate() {
+            c.sample = i;
+        }
+        request += 1;
+    }
+    out
+}
+
 /// Sample, score and reward G chains for each example; `seed` makes the step's
 /// sampling reproducible (resume).
 pub fn sample_groups(
@@ -120,9 +145,20 @@ pub fn sample_groups(
         seed,
         ..Default::default()
     };
-    let (chains, gen) = encoder.reason(&prompts, cfg.group_size, &opts, &mut |_| {}, None)?;
-    timing.generate_secs = t.elapsed().as_secs_f64();
+    let greedy = cfg.greedy_chains.min(cfg.group_size);
+    let (mut chains, gen) =
+        encoder.reason(&prompts, cfg.group_size - greedy, &opts, &mut |_| {}, None)?;
     timing.sampled_tokens = gen.generated_tokens;
+    if greedy > 0 {
+        let argmax = GenerateOptions {
+            sampling: Sampling::ArgMax,
+            ..opts
+        };
+        let (g, gen) = encoder.reason(&prompts, greedy, &argmax, &mut |_| {}, None)?;
+        timing.sampled_tokens += gen.generated_tokens;
+        chains = greedy_first(chains, g, greedy);
+    }
+    timing.generate_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let vectors: Vec<&[f32]> = chains.iter().map(|c| c.user_vector.as_slice()).collect();
@@ -143,7 +179,9 @@ pub fn sample_groups(
                 .zip(rankings.next())
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
             let r = fused_reward(&cfg.reward, &ranking.scores, target_row, &masked);
-            rewards.push(with_answer_bonus(&cfg.reward, r, chain.stop.answered()));
+            let sampled = &chain.token_ids[..chain.sampled_tokens.min(chain.token_ids.len())];
+            let repeat4 = repeated_ngram_share(sampled, REPEAT_N);
+            rewards.push(shaped(&cfg.reward, r, chain.stop.answered(), repeat4));
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();

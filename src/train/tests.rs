@@ -93,6 +93,61 @@ fn every_adapter_variable_gets_a_gradient() {
     assert_eq!(loss.clip_frac, 0.0);
 }
 
+/// With `greedy_chains`, each group's first chain is the greedy one: the same whatever
+/// the step's seed, while the sampled ones change with it; rewards carry the format
+/// terms, and a run logs the greedy chains' health and resumes exactly.
+#[test]
+fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
+    let model = tiny_model(1);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 3);
+    nonzero_b(&adapter);
+    let data = paired_dataset(8, 16, 2);
+    let t = table(&model, &adapter, &data);
+    let mut c = cfg(1);
+    c.greedy_chains = 1;
+    c.reward.answer_bonus = 0.3;
+    c.reward.repeat_penalty = 0.5;
+    let draw = |seed| sample_groups(&model, &adapter, &data, &t, &data.train[..4], &c, seed);
+    let (a, _) = draw(11).unwrap();
+    let (b, _) = draw(12).unwrap();
+    let mut sampled_differ = false;
+    for (ga, gb) in a.iter().zip(&b) {
+        assert_eq!(ga.chains.len(), 4);
+        let samples: Vec<usize> = ga.chains.iter().map(|ch| ch.sample).collect();
+        assert_eq!(samples, [0, 1, 2, 3]);
+        assert_eq!(ga.chains[0].token_ids, gb.chains[0].token_ids);
+        sampled_differ |= ga.chains[1..]
+            .iter()
+            .zip(&gb.chains[1..])
+            .any(|(x, y)| x.token_ids != y.token_ids);
+        for (ch, r) in ga.chains.iter().zip(&ga.rewards) {
+            let tokens = &ch.token_ids[..ch.sampled_tokens.min(ch.token_ids.len())];
+            let fused = (1.0 - c.reward.beta) * r.ndcg + c.reward.beta * r.softmax;
+            let bonus = if ch.stop.answered() { 0.3 } else { 0.0 };
+            let repeat = crate::eval::health::repeated_ngram_share(tokens, 4);
+            assert!((r.reward - (fused + bonus - 0.5 * repeat)).abs() < 1e-9);
+        }
+    }
+    assert!(sampled_differ, "sampled chains ignored the seed");
+
+    let greedy_cfg = |steps| RecPoConfig {
+        greedy_chains: 1,
+        ..cfg(steps)
+    };
+    let (dir, _, lines) = check_resume(greedy_cfg, 2, 1);
+    let step = lines
+        .iter()
+        .find(|l| l["step"] == 1 && l["reward"].is_number());
+    let step = step.expect("no step line");
+    for key in ["greedy_reward", "greedy_answered", "greedy_repeat4"] {
+        assert!(step[key].is_number(), "{key}: {step}");
+    }
+    let rollouts = std::fs::read_to_string(dir.path().join("rollouts.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(rollouts.lines().next().unwrap()).unwrap();
+    assert_eq!(first["chains"][0]["greedy"], true);
+    assert!(first["chains"][1].get("greedy").is_none());
+}
+
 /// N steps straight equal k steps, a new process-like start (fresh adapter, fresh
 /// trainer) resuming from the folder, and N - k more: same adapter bytes, same log.
 /// Returns the two run folders and the straight run's metric lines (timings dropped).

@@ -60,6 +60,8 @@ struct ChainStats {
     /// Whether the chain wrote `<answer>` itself, and its repeated-4-gram share.
     answered: bool,
     repeat4: f64,
+    /// Decoded greedily (`greedy_chains`).
+    greedy: bool,
 }
 
 impl ChainStats {
@@ -72,13 +74,15 @@ impl ChainStats {
             sampled_tokens,
             answered: false,
             repeat4: 0.0,
+            greedy: false,
         }
     }
 
     /// With a chain's health (`answered`, its sampled tokens).
-    fn with_chain(mut self, answered: bool, tokens: &[u32]) -> Self {
+    fn with_chain(mut self, answered: bool, tokens: &[u32], greedy: bool) -> Self {
         self.answered = answered;
         self.repeat4 = repeated_ngram_share(tokens, REPEAT_N);
+        self.greedy = greedy;
         self
     }
 }
@@ -102,6 +106,11 @@ impl BatchLoss {
     fn metrics(&self, step: usize, lr: f64, grad_norm: f64, start: Instant) -> StepMetrics {
         let n = self.chains.len().max(1) as f64;
         let mean = |f: &dyn Fn(&ChainStats) -> f64| self.chains.iter().map(f).sum::<f64>() / n;
+        let greedy: Vec<&ChainStats> = self.chains.iter().filter(|c| c.greedy).collect();
+        let greedy_mean = |f: &dyn Fn(&ChainStats) -> f64| {
+            (!greedy.is_empty())
+                .then(|| greedy.iter().map(|c| f(c)).sum::<f64>() / greedy.len() as f64)
+        };
         let loss = &self.loss;
         StepMetrics {
             step,
@@ -113,6 +122,9 @@ impl BatchLoss {
             reasoning_len: mean(&|c| c.sampled_tokens as f64),
             answered: mean(&|c| f64::from(u8::from(c.answered))),
             repeat4: mean(&|c| c.repeat4),
+            greedy_reward: greedy_mean(&|c| c.reward),
+            greedy_answered: greedy_mean(&|c| f64::from(u8::from(c.answered))),
+            greedy_repeat4: greedy_mean(&|c| c.repeat4),
             loss: loss.loss,
             token_loss: loss.token_loss,
             item_loss: loss.item_loss,
@@ -412,7 +424,7 @@ impl<'a> RecPo<'a> {
         );
         self.adapter.set_training(false);
         let loss = loss?;
-        let (chains, samples) = chain_logs(&groups, self.state.step + 1);
+        let (chains, samples) = chain_logs(&groups, self.state.step + 1, self.cfg.greedy_chains);
         Ok(BatchLoss {
             loss,
             chains,
@@ -745,7 +757,12 @@ fn run_centre(
 
 /// Logging: each chain's numbers for the step's means, and each group as
 /// rollouts.jsonl logs it at `step`.
-fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSample>) {
+/// The first `greedy` chains of each group were decoded greedily (`greedy_first`).
+fn chain_logs(
+    groups: &[Group],
+    step: usize,
+    greedy: usize,
+) -> (Vec<ChainStats>, Vec<RolloutSample>) {
     let mut chains = Vec::new();
     let mut samples = Vec::new();
     for g in groups {
@@ -754,8 +771,10 @@ fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSam
             let r = g.rewards[i];
             let answered = c.stop.answered();
             let tokens = &c.token_ids[..c.sampled_tokens.min(c.token_ids.len())];
+            let is_greedy = i < greedy;
             chains.push(
-                ChainStats::new(&r, g.advantages[i], c.sampled_tokens).with_chain(answered, tokens),
+                ChainStats::new(&r, g.advantages[i], c.sampled_tokens)
+                    .with_chain(answered, tokens, is_greedy),
             );
             cs.push(ChainSample {
                 text: c.text.clone(),
@@ -766,6 +785,7 @@ fn chain_logs(groups: &[Group], step: usize) -> (Vec<ChainStats>, Vec<RolloutSam
                 rank: r.rank,
                 advantage: g.advantages[i],
                 top: g.top.contains(&i),
+                greedy: is_greedy,
             });
         }
         samples.push(RolloutSample {

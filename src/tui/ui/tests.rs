@@ -420,6 +420,7 @@ fn training_snapshot() -> crate::tui::msg::RunsSnapshot {
                     rank: Some(3),
                     advantage: 1.5,
                     top: true,
+                    greedy: false,
                 }],
             }],
         }

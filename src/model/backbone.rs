@@ -13,6 +13,7 @@
 
 mod attention;
 mod cache;
+mod cpu_values;
 mod device_mask;
 mod few_rows;
 mod hook;

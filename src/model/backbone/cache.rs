@@ -160,7 +160,11 @@ impl KvCache {
                 .ok_or_else(|| candle_core::Error::Msg(format!("layer {i} has no cache yet")))?;
             for t in [&kv.k, &kv.v] {
                 let t = t.narrow(2, 0, self.len)?;
-                out.push(if t.is_contiguous() { t.copy()? } else { t.contiguous()? });
+                out.push(if t.is_contiguous() {
+                    t.copy()?
+                } else {
+                    t.contiguous()?
+                });
             }
         }
         Ok(out)

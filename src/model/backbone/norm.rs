@@ -11,6 +11,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_values::f32_values;
 use crate::model::config::{Family, ModelConfig};
 use crate::model::error::ModelError;
 use crate::model::weights::Weights;
@@ -75,12 +76,7 @@ impl RmsTrain {
 
     /// The rows of a contiguous f32 operand, checked against `alpha`'s width.
     fn rows<'a>(&self, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-        let CpuStorage::F32(v) = s else {
-            candle_core::bail!("rms norm: f32 only");
-        };
-        let Some((a, b)) = l.contiguous_offsets() else {
-            candle_core::bail!("rms norm: the input must be contiguous");
-        };
+        let v = f32_values("rms norm", s, l)?;
         if l.shape().dims().last() != Some(&self.alpha.len()) {
             candle_core::bail!(
                 "rms norm: input {:?}, scale {}",
@@ -88,7 +84,7 @@ impl RmsTrain {
                 self.alpha.len()
             );
         }
-        Ok(&v[a..b])
+        Ok(v)
     }
 }
 

@@ -4,8 +4,8 @@
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::model::config::ModelConfig;
 use super::rope_train;
+use crate::model::config::ModelConfig;
 
 #[derive(Debug, Clone)]
 pub struct Rope {

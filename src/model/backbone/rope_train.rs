@@ -8,7 +8,8 @@
 //! each. The rotation is orthogonal, so the backward is the same op with the angle
 //! negated: `dx1 = g1 cos + g2 sin`, `dx2 = g2 cos - g1 sin`.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor};
+use super::cpu_values::{f32_values, with_f32_values};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Whether [`rope_train`] can run on `x` with these tables.
@@ -49,38 +50,20 @@ struct RopeTrain {
     inverse: bool,
 }
 
-/// The contiguous f32 values of a CPU tensor, passed to `f`.
-fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let (s, l) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(v)) = &*s else {
-        candle_core::bail!("rope: tables must be f32 on the CPU");
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("rope: tables must be contiguous");
-    };
-    Ok(f(&v[a..b]))
-}
-
 impl CustomOp1 for RopeTrain {
     fn name(&self) -> &'static str {
         "r2ec-rope"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(v) = s else {
-            candle_core::bail!("rope: f32 only");
-        };
-        let Some((start, end)) = l.contiguous_offsets() else {
-            candle_core::bail!("rope: the input must be contiguous");
-        };
-        let x = &v[start..end];
+        let x = f32_values("rope", s, l)?;
         let (_, heads, len, d) = l.shape().dims4()?;
         let half = d / 2;
         let per_batch = self.cos.rank() == 3;
         let sign = if self.inverse { -1.0f32 } else { 1.0 };
         let mut y = vec![0f32; x.len()];
-        with_values(&self.cos, |cos| {
-            with_values(&self.sin, |sin| {
+        with_f32_values("rope", &self.cos, |cos| {
+            with_f32_values("rope", &self.sin, |sin| {
                 y.par_chunks_mut(d)
                     .zip(x.par_chunks(d))
                     .enumerate()

@@ -9,6 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::cpu_values::f32_values;
+
 struct SoftmaxLast;
 
 impl CustomOp1 for SoftmaxLast {
@@ -21,13 +23,7 @@ impl CustomOp1 for SoftmaxLast {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(src) = storage else {
-            candle_core::bail!("softmax_train: f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("softmax_train: the input must be contiguous");
-        };
-        let src = &src[start..end];
+        let src = f32_values("softmax_train", storage, layout)?;
         let dims = layout.shape().dims();
         let width = dims.last().copied().unwrap_or(1).max(1);
         let mut dst = vec![0f32; src.len()];
@@ -64,23 +60,16 @@ impl CustomOp2 for SoftmaxBwd {
         g: &CpuStorage,
         g_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(p), CpuStorage::F32(g)) = (p, g) else {
-            candle_core::bail!("softmax_train backward: f32 only");
-        };
-        let (Some((p0, p1)), Some((g0, g1))) =
-            (p_layout.contiguous_offsets(), g_layout.contiguous_offsets())
-        else {
-            candle_core::bail!("softmax_train backward: the inputs must be contiguous");
-        };
+        let p = f32_values("softmax_train backward", p, p_layout)?;
+        let g = f32_values("softmax_train backward", g, g_layout)?;
         if p_layout.shape() != g_layout.shape() {
             candle_core::bail!("softmax_train backward: shapes differ");
         }
         let dims = p_layout.shape().dims();
         let width = dims.last().copied().unwrap_or(1).max(1);
-        let mut dst = vec![0f32; p1 - p0];
-        p[p0..p1]
-            .par_chunks(width)
-            .zip(g[g0..g1].par_chunks(width))
+        let mut dst = vec![0f32; p.len()];
+        p.par_chunks(width)
+            .zip(g.par_chunks(width))
             .zip(dst.par_chunks_mut(width))
             .for_each(|((p, g), d)| {
                 let dot: f32 = p.iter().zip(g).map(|(a, b)| a * b).sum();

@@ -10,6 +10,7 @@
 //! one thread. Here the forward is one pass over each row, and the backward one pass
 //! that writes the three gradients the chain rule needs.
 
+use super::cpu_values::f32_values;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, D};
 use rayon::prelude::*;
 
@@ -60,17 +61,6 @@ fn sigmoid(a: f32) -> f32 {
     1.0 / (1.0 + (-a).exp())
 }
 
-/// The contiguous f32 values of a CPU operand.
-fn values<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("swiglu: f32 only");
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("swiglu: operands must be contiguous");
-    };
-    Ok(&v[a..b])
-}
-
 impl SwiGlu {
     /// The gate and up pre-activations of one row: halves of `y` plus the updates.
     fn row(&self, y: &[f32], dg: &[f32], du: &[f32], i: usize) -> (f32, f32) {
@@ -95,8 +85,8 @@ impl CustomOp3 for SwiGlu {
         us: &CpuStorage,
         ul: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = values(ys, yl)?;
-        let (dg, du) = (values(gs, gl)?, values(us, ul)?);
+        let y = f32_values("swiglu", ys, yl)?;
+        let (dg, du) = (f32_values("swiglu", gs, gl)?, f32_values("swiglu", us, ul)?);
         let dims = yl.shape().dims();
         let h = dims.last().copied().unwrap_or(0) / 2;
         let mut out = vec![0f32; y.len() / 2];
@@ -148,10 +138,10 @@ impl CustomOp3 for SwiGlu {
                 candle_core::bail!("swiglu backward: operands not on the CPU");
             };
             let (yv, dgv, duv, gv) = (
-                values(ys, yl)?,
-                values(gs, gl)?,
-                values(us, ul)?,
-                values(os, ol)?,
+                f32_values("swiglu", ys, yl)?,
+                f32_values("swiglu", gs, gl)?,
+                f32_values("swiglu", us, ul)?,
+                f32_values("swiglu", os, ol)?,
             );
             if h > 0 {
                 let (gw, uw) = (

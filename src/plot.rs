@@ -10,7 +10,7 @@ pub mod series;
 use std::path::{Path, PathBuf};
 
 pub use charts::Format;
-pub use series::{ema, read_run, RunSeries};
+pub use series::{ema, read_run, RunSeries, XAxis};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
@@ -39,6 +39,8 @@ pub struct PlotRequest<'a> {
     pub smooth: f64,
     /// Evaluation `examples.jsonl` files whose length distributions are drawn.
     pub examples: &'a [PathBuf],
+    /// What the training curves' x axis counts (the length-growth chart stays in steps).
+    pub x: XAxis,
 }
 
 /// Write one chart per field found in any run (runs overlaid), the length growth and
@@ -51,8 +53,14 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
     let runs: Vec<RunSeries> = req
         .runs
         .iter()
-        .map(|d| read_run(d))
-        .collect::<Result<_, _>>()?;
+        .map(|d| {
+            let mut run = read_run(d)?;
+            if req.x == XAxis::Users {
+                run.to_users()?;
+            }
+            Ok(run)
+        })
+        .collect::<Result<_, PlotError>>()?;
     let mut fields: Vec<String> = runs.iter().flat_map(|r| r.fields()).collect();
     fields.dedup();
     let mut seen = std::collections::HashSet::new();
@@ -80,6 +88,7 @@ pub fn plot(req: &PlotRequest) -> Result<Vec<PathBuf>, PlotError> {
             format!("curve-{}", file_stem(field)),
             charts::Chart::Curves {
                 title: &title,
+                x: req.x.label(),
                 y: field,
                 lines: &lines,
             },

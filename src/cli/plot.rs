@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use r2ec::plot::{plot, Format, PlotRequest};
+use r2ec::plot::{plot, Format, PlotRequest, XAxis};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -23,6 +23,10 @@ pub struct PlotArgs {
     /// An evaluation's examples.jsonl whose reasoning-length distribution is drawn too.
     #[arg(long)]
     pub examples: Vec<PathBuf>,
+    /// What the curves' x axis counts: `users` compares runs with different users per
+    /// step on the examples they have seen (read from each run's config.json).
+    #[arg(long, value_enum, default_value_t = XAxis::Step)]
+    pub x: XAxis,
 }
 
 impl PlotArgs {
@@ -36,6 +40,7 @@ impl PlotArgs {
             format: self.format,
             smooth: self.smooth,
             examples: &self.examples,
+            x: self.x,
         })?;
         for f in &files {
             println!("{}", f.display());

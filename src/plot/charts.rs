@@ -44,6 +44,8 @@ pub struct Line {
 pub enum Chart<'a> {
     Curves {
         title: &'a str,
+        /// What the x axis counts ("step", "users seen").
+        x: &'a str,
         y: &'a str,
         lines: &'a [Line],
     },
@@ -190,14 +192,14 @@ fn draw<DB: DrawingBackend>(
             .y_label_area_size(style.y_label_area);
     }
     match chart {
-        Chart::Curves { y, lines, .. } => {
+        Chart::Curves { x, y, lines, .. } => {
             let pts = || lines.iter().flat_map(|l| l.raw.iter().chain(&l.smooth));
             let (x0, x1) = range(pts().map(|p| p.0));
             let (y0, y1) = range(pts().map(|p| p.1));
             let mut c = b.build_cartesian_2d(x0..x1, y0..y1).map_err(|x| e(&x))?;
             if text {
                 c.configure_mesh()
-                    .x_desc("step")
+                    .x_desc(*x)
                     .y_desc(*y)
                     .draw()
                     .map_err(|x| e(&x))?;

@@ -36,6 +36,68 @@ impl RunSeries {
     }
 }
 
+/// What a chart's x axis counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum XAxis {
+    /// Optimizer steps, as logged.
+    #[default]
+    Step,
+    /// Training users (examples) seen since the run started, from its `config.json`: the
+    /// budget two lines with different users per step are compared on.
+    Users,
+}
+
+impl XAxis {
+    pub fn label(self) -> &'static str {
+        match self {
+            XAxis::Step => "step",
+            XAxis::Users => "users seen",
+        }
+    }
+}
+
+impl RunSeries {
+    /// Move every point from steps to training users seen: `step * users_per_step`, with
+    /// the first `align_steps` steps at `align_users_per_step` each (the alignment stage),
+    /// read from `<dir>/config.json`.
+    pub fn to_users(&mut self) -> Result<(), PlotError> {
+        let path = self.dir.join("config.json");
+        let text = std::fs::read(&path).map_err(|source| PlotError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let bad = |message: String| PlotError::Line {
+            path: path.clone(),
+            line: 1,
+            message,
+        };
+        let cfg: Value =
+            serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let count = |key: &str, required: bool| -> Result<f64, PlotError> {
+            match cfg.get(key).and_then(Value::as_f64) {
+                Some(x) if x >= 0.0 => Ok(x),
+                None if !required => Ok(0.0),
+                _ => Err(bad(format!("field `{key}`: missing or not a count"))),
+            }
+        };
+        let per_step = count("users_per_step", true)?;
+        let (align, align_users) = (
+            count("align_steps", false)?,
+            count("align_users_per_step", false)?,
+        );
+        let users = |step: f64| {
+            let aligned = step.min(align);
+            aligned * align_users + (step - aligned).max(0.0) * per_step
+        };
+        for points in self.series.values_mut() {
+            for p in points.iter_mut() {
+                p.0 = users(p.0);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Step-line fields that are bookkeeping rather than curves worth a chart.
 const NOT_CURVES: [&str; 1] = ["step"];
 

@@ -59,6 +59,7 @@ fn every_field_gets_a_chart_with_runs_overlaid() {
         format: Format::Png,
         smooth: 0.6,
         examples: &[ex],
+        x: XAxis::Step,
     })
     .unwrap();
     let names: Vec<String> = files
@@ -107,6 +108,7 @@ fn svg_output_and_clear_errors() {
         format: Format::Svg,
         smooth: 0.0,
         examples: &[],
+        x: XAxis::Step,
     })
     .unwrap();
     let svg = std::fs::read_to_string(out.join("curve-reward.svg")).unwrap();
@@ -127,6 +129,7 @@ fn svg_output_and_clear_errors() {
         format: Format::Svg,
         smooth: 0.0,
         examples: &[],
+        x: XAxis::Step,
     })
     .unwrap_err()
     .to_string();
@@ -209,10 +212,57 @@ fn popular_on_the_probe_shares_the_models_chart() {
         format: Format::Png,
         smooth: 0.6,
         examples: &[],
+        x: XAxis::Step,
     })
     .unwrap();
-    assert!(files.iter().any(|f| f.ends_with("curve-probe_mean_rank.png")));
+    assert!(files
+        .iter()
+        .any(|f| f.ends_with("curve-probe_mean_rank.png")));
     assert!(!files
         .iter()
         .any(|f| f.to_string_lossy().contains("probe_popular")));
+}
+
+/// On the users axis each run's steps become the users it has seen: its alignment stage's
+/// steps at that stage's users per step, the rest at the run's; the SVG says so.
+#[test]
+fn the_users_axis_counts_each_runs_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = fixture_run(dir.path(), "r2ec", 0.0);
+    let b = fixture_run(dir.path(), "wo-reasoning", 0.5);
+    std::fs::write(a.join("config.json"), r#"{"users_per_step": 8}"#).unwrap();
+    std::fs::write(
+        b.join("config.json"),
+        r#"{"users_per_step": 32, "align_steps": 2, "align_users_per_step": 64}"#,
+    )
+    .unwrap();
+    let mut ra = read_run(&a).unwrap();
+    ra.to_users().unwrap();
+    let xs: Vec<f64> = ra.get("reward").unwrap().iter().map(|p| p.0).collect();
+    assert_eq!(xs, [8.0, 16.0, 24.0, 32.0, 40.0, 48.0]);
+    let mut rb = read_run(&b).unwrap();
+    rb.to_users().unwrap();
+    let xs: Vec<f64> = rb.get("reward").unwrap().iter().map(|p| p.0).collect();
+    assert_eq!(xs, [64.0, 128.0, 160.0, 192.0, 224.0, 256.0]);
+    assert_eq!(rb.get("valid ndcg@10").unwrap()[0].0, 256.0);
+
+    let out = dir.path().join("users");
+    plot(&PlotRequest {
+        runs: &[a.clone(), b],
+        out: &out,
+        format: Format::Svg,
+        smooth: 0.0,
+        examples: &[],
+        x: XAxis::Users,
+    })
+    .unwrap();
+    let svg = std::fs::read_to_string(out.join("curve-reward.svg")).unwrap();
+    assert!(svg.contains("users seen"), "x axis not labelled");
+
+    std::fs::remove_file(a.join("config.json")).unwrap();
+    let err = read_run(&a).unwrap().to_users().unwrap_err().to_string();
+    assert!(err.contains("config.json"), "{err}");
+    std::fs::write(a.join("config.json"), r#"{"steps": 3}"#).unwrap();
+    let err = read_run(&a).unwrap().to_users().unwrap_err().to_string();
+    assert!(err.contains("users_per_step"), "{err}");
 }

@@ -68,12 +68,12 @@ impl<'a> ModelScorer<'a> {
         let mut slots: Vec<Option<(Vec<f32>, Reasoning)>> = vec![None; examples.len()];
         for c in chains {
             if let Some(slot) = slots.get_mut(c.request) {
-                let sampled = c.sampled_tokens.min(c.token_ids.len());
+                let repeat4 = repeated_ngram_share(c.sampled_ids(), REPEAT_N);
                 let r = Reasoning {
                     text: c.text,
                     tokens: c.sampled_tokens,
                     stop: Some(c.stop),
-                    repeat4: repeated_ngram_share(&c.token_ids[..sampled], REPEAT_N),
+                    repeat4,
                 };
                 *slot = Some((c.user_vector, r));
             }

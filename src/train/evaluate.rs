@@ -121,8 +121,7 @@ pub fn greedy_ranks(
             let (out, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
             let mut vectors = Vec::with_capacity(out.len());
             for c in out {
-                let sampled = c.sampled_tokens.min(c.token_ids.len());
-                chains.push((c.token_ids[..sampled].to_vec(), c.stop.answered()));
+                chains.push((c.sampled_ids().to_vec(), c.stop.answered()));
                 vectors.push(c.user_vector);
             }
             vectors

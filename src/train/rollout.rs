@@ -179,8 +179,7 @@ pub fn sample_groups(
                 .zip(rankings.next())
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
             let r = fused_reward(&cfg.reward, &ranking.scores, target_row, &masked);
-            let sampled = &chain.token_ids[..chain.sampled_tokens.min(chain.token_ids.len())];
-            let repeat4 = repeated_ngram_share(sampled, REPEAT_N);
+            let repeat4 = repeated_ngram_share(chain.sampled_ids(), REPEAT_N);
             rewards.push(shaped(&cfg.reward, r, chain.stop.answered(), repeat4));
             group_chains.push(chain);
         }

@@ -121,7 +121,7 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
             .zip(&gb.chains[1..])
             .any(|(x, y)| x.token_ids != y.token_ids);
         for (ch, r) in ga.chains.iter().zip(&ga.rewards) {
-            let tokens = &ch.token_ids[..ch.sampled_tokens.min(ch.token_ids.len())];
+            let tokens = ch.sampled_ids();
             let fused = (1.0 - c.reward.beta) * r.ndcg + c.reward.beta * r.softmax;
             let bonus = if ch.stop.answered() { 0.3 } else { 0.0 };
             let repeat = crate::eval::health::repeated_ngram_share(tokens, 4);

@@ -770,7 +770,7 @@ fn chain_logs(
         for (i, c) in g.chains.iter().enumerate() {
             let r = g.rewards[i];
             let answered = c.stop.answered();
-            let tokens = &c.token_ids[..c.sampled_tokens.min(c.token_ids.len())];
+            let tokens = c.sampled_ids();
             let is_greedy = i < greedy;
             chains.push(
                 ChainStats::new(&r, g.advantages[i], c.sampled_tokens)

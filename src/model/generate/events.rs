@@ -73,6 +73,14 @@ pub struct Chain {
     pub step_hidden: Vec<Vec<f32>>,
 }
 
+impl Chain {
+    /// The ids the model sampled itself, without the forced `<answer>` tokens: what
+    /// length and repetition are measured on.
+    pub fn sampled_ids(&self) -> &[u32] {
+        &self.token_ids[..self.sampled_tokens.min(self.token_ids.len())]
+    }
+}
+
 /// Streamed while generation runs.
 #[derive(Debug, Clone)]
 pub enum GenEvent {

@@ -140,23 +140,30 @@ const POPULAR_PREFIX: &str = "probe_popular_";
 /// The lines of `field`'s chart: each run's, then, on a probe figure, most popular's on
 /// the same examples (the line the model's has to cross), unsmoothed.
 fn chart_lines(runs: &[RunSeries], field: &str, smooth: f64) -> Vec<charts::Line> {
+    // Colours follow the run's place in `runs`, so a run keeps its colour on every chart
+    // and its most popular line shares it.
     let mut lines: Vec<charts::Line> = runs
         .iter()
-        .filter_map(|r| {
+        .enumerate()
+        .filter_map(|(i, r)| {
             r.get(field).map(|raw| charts::Line {
                 name: r.name.clone(),
                 raw: raw.clone(),
                 smooth: ema(raw, smooth),
+                colour: i,
+                dashed: false,
             })
         })
         .collect();
     if let Some(figure) = field.strip_prefix("probe_") {
         let reference = format!("{POPULAR_PREFIX}{figure}");
-        lines.extend(runs.iter().filter_map(|r| {
+        lines.extend(runs.iter().enumerate().filter_map(|(i, r)| {
             r.get(&reference).map(|raw| charts::Line {
                 name: format!("{}: most popular", r.name),
                 raw: raw.clone(),
                 smooth: raw.clone(),
+                colour: i,
+                dashed: true,
             })
         }));
     }

@@ -38,6 +38,11 @@ pub struct Line {
     pub name: String,
     pub raw: Points,
     pub smooth: Points,
+    /// Index into the palette: a reference line (most popular on a run's probe) takes its
+    /// run's colour, so that each pair reads as one run.
+    pub colour: usize,
+    /// Drawn dashed, without the faint raw line: a reference, not a curve being learned.
+    pub dashed: bool,
 }
 
 /// What one chart shows.
@@ -204,19 +209,34 @@ fn draw<DB: DrawingBackend>(
                     .draw()
                     .map_err(|x| e(&x))?;
             }
-            for (i, l) in lines.iter().enumerate() {
-                let col = COLORS[i % COLORS.len()];
-                c.draw_series(LineSeries::new(l.raw.iter().copied(), col.mix(0.25)))
-                    .map_err(|x| e(&x))?;
-                let s = c
-                    .draw_series(LineSeries::new(
+            for l in lines.iter() {
+                let col = COLORS[l.colour % COLORS.len()];
+                let s = if l.dashed {
+                    c.draw_series(DashedLineSeries::new(
+                        l.smooth.iter().copied(),
+                        8,
+                        6,
+                        col.stroke_width(2),
+                    ))
+                    .map_err(|x| e(&x))?
+                } else {
+                    c.draw_series(LineSeries::new(l.raw.iter().copied(), col.mix(0.25)))
+                        .map_err(|x| e(&x))?;
+                    c.draw_series(LineSeries::new(
                         l.smooth.iter().copied(),
                         col.stroke_width(2),
                     ))
-                    .map_err(|x| e(&x))?;
+                    .map_err(|x| e(&x))?
+                };
                 if text {
+                    let dashed = l.dashed;
                     s.label(l.name.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                        // Two strokes, with a gap when dashed: the legend's own dash.
+                        let (end, start) = if dashed { (7, 11) } else { (9, 9) };
+                        let style = col.stroke_width(2);
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (end, 0)], style)
+                            + PathElement::new(vec![(start, 0), (18, 0)], style)
                     });
                 }
             }

@@ -186,7 +186,8 @@ fn the_one_writer_keeps_each_style_and_leaves_no_temporary_file() {
     assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
 }
 
-/// Most popular's probe figures are drawn on the model's probe chart, not alone.
+/// Most popular's probe figures are drawn on the model's probe chart, not alone, dashed in
+/// the run's colour.
 #[test]
 fn popular_on_the_probe_shares_the_models_chart() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,6 +205,9 @@ fn popular_on_the_probe_shares_the_models_chart() {
     let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["wo", "wo: most popular"]);
     assert_eq!(lines[1].raw, vec![(0.0, 354.0), (10.0, 354.0)]);
+    // The reference reads as its run's: same colour, dashed.
+    assert_eq!((lines[0].colour, lines[0].dashed), (0, false));
+    assert_eq!((lines[1].colour, lines[1].dashed), (0, true));
     assert_eq!(chart_lines(&runs, "reward", 0.6).len(), 1);
     let out = dir.path().join("plots");
     let files = plot(&PlotRequest {
@@ -265,4 +269,35 @@ fn the_users_axis_counts_each_runs_examples() {
     std::fs::write(a.join("config.json"), r#"{"steps": 3}"#).unwrap();
     let err = read_run(&a).unwrap().to_users().unwrap_err().to_string();
     assert!(err.contains("users_per_step"), "{err}");
+}
+
+/// With two runs, each keeps its colour on every chart and its most popular line shares
+/// it, whatever the order of the lines.
+#[test]
+fn each_runs_reference_line_takes_its_runs_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for (name, rank) in [("r2ec", 520.0), ("wo", 400.0)] {
+        let run = fixture_run(dir.path(), name, 0.0);
+        let mut m = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        m.push_str(&format!(
+            "{{\"step\":10,\"probe_mean_rank\":{rank},\"probe_popular_mean_rank\":354.0}}\n"
+        ));
+        std::fs::write(run.join("metrics.jsonl"), m).unwrap();
+        runs.push(series::read_run(&run).unwrap());
+    }
+    let lines = chart_lines(&runs, "probe_mean_rank", 0.6);
+    let got: Vec<(&str, usize, bool)> = lines
+        .iter()
+        .map(|l| (l.name.as_str(), l.colour, l.dashed))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("r2ec", 0, false),
+            ("wo", 1, false),
+            ("r2ec: most popular", 0, true),
+            ("wo: most popular", 1, true)
+        ]
+    );
 }

@@ -24,8 +24,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "tui",
         &[
-            "train", "bench", "eval", "rec", "model", "data", "annotate", "setup", "plot",
-            "util", "paths",
+            "train", "bench", "eval", "rec", "model", "data", "annotate", "setup", "plot", "util",
+            "paths",
         ],
     ),
 ];
@@ -69,7 +69,12 @@ fn every_layer_imports_only_layers_below_it() {
     let mut wrong = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let layer = first.trim_end_matches(".rs");
         // The binary (main.rs and the command line) sits above every layer.
         if matches!(layer, "main" | "cli" | "lib") {
@@ -93,9 +98,12 @@ fn every_layer_imports_only_layers_below_it() {
 
 #[test]
 fn the_library_has_no_command_line_module() {
-    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
-        .unwrap();
-    assert!(!lib.contains("pub mod cli"), "the command line lives in the binary");
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    assert!(
+        !lib.contains("pub mod cli"),
+        "the command line lives in the binary"
+    );
 }
 
 #[test]

@@ -45,7 +45,11 @@ fn code_lines_with(needle: &str) -> Vec<(String, usize)> {
 fn unsafe_only_for_the_memory_map_and_mallopt() {
     let hits = code_lines_with("unsafe");
     let files: Vec<&str> = hits.iter().map(|(f, _)| f.as_str()).collect();
-    assert_eq!(files, ["src/model/weights.rs", "src/util/malloc.rs"], "{hits:?}");
+    assert_eq!(
+        files,
+        ["src/model/weights.rs", "src/util/malloc.rs"],
+        "{hits:?}"
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for ((file, line), what) in hits.iter().zip(["MmapedSafetensors", "libc::mallopt"]) {
         let text = fs::read_to_string(root.join(file)).unwrap();

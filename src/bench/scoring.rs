@@ -7,8 +7,8 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::median;
-use crate::model::chat_template::ChatTemplate;
 use crate::data::{Domain, Item};
+use crate::model::chat_template::ChatTemplate;
 use crate::model::error::ModelError;
 use crate::model::loaded::LoadedModel;
 use crate::rec::item_table::{ItemEncoder, ItemTable, TableError};

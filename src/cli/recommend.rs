@@ -10,8 +10,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::model_opts::ModelOpts;
-use r2ec::data::prepared::{PreparedDataset, Split};
 use r2ec::data::history::read_history_file;
+use r2ec::data::prepared::{PreparedDataset, Split};
 use r2ec::data::UserHistory;
 use r2ec::model::generate::GenEvent;
 use r2ec::paths::Paths;
@@ -94,14 +94,7 @@ impl RecommendArgs {
             }
         };
         let encoder = UserEncoder::new(&model, &data);
-        let rec = recommend(
-            &encoder,
-            &table,
-            &example,
-            &opts,
-            &mut on_event,
-            None,
-        )?;
+        let rec = recommend(&encoder, &table, &example, &opts, &mut on_event, None)?;
         if let Some(cut) = &rec.history_cut {
             // On stderr in both modes, so `--json` output stays one object.
             if !quiet {

@@ -159,10 +159,7 @@ pub fn read_reviews(path: &Path) -> Result<Reviews, DataError> {
                         path,
                         n,
                         COLUMNS[c],
-                        format!(
-                            "expected a number, found `{}`",
-                            super::recbole::shown(raw)
-                        ),
+                        format!("expected a number, found `{}`", super::recbole::shown(raw)),
                     )
                 })
         };

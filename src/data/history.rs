@@ -136,7 +136,12 @@ pub fn read_history_file(path: &Path, catalog: &Catalog) -> Result<UserHistory, 
         ))
     })?;
     let file: HistoryFile = serde_json::from_str(&text).map_err(|e| {
-        DataError::Other(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
+        DataError::Other(format!(
+            "{}:{}:{}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
     })?;
     let now = file
         .now
@@ -205,7 +210,10 @@ mod tests {
             &catalog(),
         )
         .unwrap();
-        assert_eq!((h.items().len(), h.now(), h.target_id()), (2, 20, Some("2")));
+        assert_eq!(
+            (h.items().len(), h.now(), h.target_id()),
+            (2, 20, Some("2"))
+        );
     }
 
     #[test]
@@ -214,16 +222,26 @@ mod tests {
         let err = |items, now, target| UserHistory::new(items, now, target, &c).unwrap_err();
         let e = err(vec![at("1", 5.0, 1), at("2", 99.0, 2)], 10, None);
         assert_eq!(e.field, "history[1].rating");
-        assert!(e.to_string().contains("99 is outside the rating scale 1-5"), "{e}");
+        assert!(
+            e.to_string().contains("99 is outside the rating scale 1-5"),
+            "{e}"
+        );
         let e = err(vec![at("1", 0.0, 1)], 10, None);
         assert_eq!(e.field, "history[0].rating");
         let e = err(vec![at("1", f32::NAN, 1)], 10, None);
         assert_eq!(e.field, "history[0].rating");
         let e = err(vec![at("1", 3.0, 11)], 10, None);
         assert_eq!(e.field, "history[0].timestamp");
-        assert!(e.reason.contains("after the time of the recommendation (10)"), "{e}");
+        assert!(
+            e.reason
+                .contains("after the time of the recommendation (10)"),
+            "{e}"
+        );
         let e = err(vec![at("9", 3.0, 1)], 10, None);
-        assert_eq!(e.to_string(), "field `history[0].item_id`: item `9` is not in the catalogue");
+        assert_eq!(
+            e.to_string(),
+            "field `history[0].item_id`: item `9` is not in the catalogue"
+        );
         let e = err(vec![at("1", 3.0, 1)], 10, Some(at("7", 3.0, 10)));
         assert_eq!(e.field, "target.item_id");
         let e = err(Vec::new(), 10, None);

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::recbole::{RecboleTable, Record};
 use super::error::DataError;
+use super::recbole::{RecboleTable, Record};
 use super::sequences::{referenced_items, SequenceBuilder, SourceData};
 use super::types::{Interaction, Item};
 

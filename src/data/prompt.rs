@@ -7,16 +7,15 @@
 use std::fmt::Write as _;
 
 use super::catalog::Catalog;
-use crate::model::chat_template::{ChatTemplate, Message, ANSWER_TAG};
 use super::domain::Domain;
 use super::error::DataError;
 use super::time_ago::time_ago;
 use super::types::{Example, Interaction, Item};
+use crate::model::chat_template::{ChatTemplate, Message, ANSWER_TAG};
 
 /// Bumped whenever the prompt text changes, so item tables cached with an older
 /// prompt are never used silently.
 pub const PROMPT_VERSION: u32 = 1;
-
 
 /// Default history window (SPEC §2).
 pub const HISTORY_WINDOW: usize = 20;

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use super::metrics::RankingMetrics;
-use crate::rec::rank::{rank_of_target, top_k};
 use super::scorer::{Reasoning, Scorer};
 use super::EvalError;
 use crate::data::{Catalog, Example};
+use crate::rec::rank::{rank_of_target, top_k};
 
 /// Items kept per example in `examples.jsonl`.
 pub const TOP_KEPT: usize = 20;

@@ -9,8 +9,8 @@ use candle_core::{Device, Tensor};
 use super::backbone::{Backbone, KvCache, LinearHook, LoadOptions, SharedHook, WeightFormat};
 use super::config::ModelConfig;
 use super::error::ModelError;
-use super::tokenizer::Tokenizer;
 use super::lower::LowerStates;
+use super::tokenizer::Tokenizer;
 use crate::model::chat_template::ChatTemplate;
 use crate::model::lora::Lora;
 
@@ -181,7 +181,11 @@ pub fn left_pad_flags<P: AsRef<[u32]>>(prompts: &[P]) -> Vec<Vec<bool>> {
     let max_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
     prompts
         .iter()
-        .map(|p| (0..max_len).map(|j| j >= max_len - p.as_ref().len()).collect())
+        .map(|p| {
+            (0..max_len)
+                .map(|j| j >= max_len - p.as_ref().len())
+                .collect()
+        })
         .collect()
 }
 

@@ -9,9 +9,9 @@ use std::fmt;
 use serde::Serialize;
 
 use super::error::RecError;
-use crate::model::chat_template::Message;
 use crate::data::prompt::user_prompt_text;
 use crate::data::{Interaction, PreparedDataset};
+use crate::model::chat_template::Message;
 use crate::model::error::ModelError;
 use crate::model::loaded::LoadedModel;
 

@@ -120,7 +120,6 @@ pub fn rank_changes(before: &Ranking, after: &Ranking) -> Vec<RankChange> {
         .collect()
 }
 
-
 /// Table rows of a history's items (masked when ranking); items without a row are
 /// skipped.
 pub fn masked_rows(table: &ItemTable, history: &[Interaction]) -> Vec<usize> {

@@ -367,7 +367,10 @@ mod tests {
         assert!((q[0] as f64 - (4.0f64 / 6.0).ln()).abs() < 1e-6);
         // Mixed: 2 batch columns and 3 uniform ones over M = 2 items.
         let mixed = s.log_q_mixed(&[0, 1], 2, 3).unwrap();
-        let want = [(2.0 * 4.0 / 6.0 + 1.5f64).ln(), (2.0 * 2.0 / 6.0 + 1.5f64).ln()];
+        let want = [
+            (2.0 * 4.0 / 6.0 + 1.5f64).ln(),
+            (2.0 * 2.0 / 6.0 + 1.5f64).ln(),
+        ];
         for (g, w) in mixed.iter().zip(want) {
             assert!((f64::from(*g) - w).abs() < 1e-6, "{mixed:?}");
         }

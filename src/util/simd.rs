@@ -46,7 +46,11 @@ mod tests {
         for n in [0, 1, 15, 16, 17, 64, 100, 576] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
-            let plain: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+            let plain: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
             assert!((dot(&a, &b) as f64 - plain).abs() < 1e-4, "n = {n}");
         }
         assert_eq!(fmadd(2.0, 3.0, 1.0), 7.0);

@@ -103,7 +103,9 @@ pub fn generate_batch_hooked(
     on_event: &mut dyn FnMut(GenEvent),
     cancel: Option<&AtomicBool>,
 ) -> Result<(Vec<Chain>, Timings), ModelError> {
-    generate_batch_reusing(model, hook, None, tokenizer, requests, opts, on_event, cancel)
+    generate_batch_reusing(
+        model, hook, None, tokenizer, requests, opts, on_event, cancel,
+    )
 }
 
 /// [`generate_batch_hooked`] whose prefill takes the base model's lower layers from

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::CacheError;
-use crate::model::chat_template::{ChatTemplate, Message};
 use crate::data::prompt::PROMPT_VERSION;
 use crate::model::chat_template::ANSWER_TAG;
+use crate::model::chat_template::{ChatTemplate, Message};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheKey {

@@ -1,8 +1,8 @@
 //! Tests of the item table cache: round trip, stale keys, damaged files.
 
 use super::*;
-use crate::model::chat_template::ChatTemplate;
 use crate::data::Domain;
+use crate::model::chat_template::ChatTemplate;
 use crate::rec::testing::{small_catalog, FakeEncoder};
 use crate::rec::TableError;
 

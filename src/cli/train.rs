@@ -34,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long, required_unless_present = "bench")]
     pub out: Option<PathBuf>,
     /// Continue the run in --out from its latest checkpoint, with its saved settings
-    /// (only --steps may change).
+    /// (only --steps and --probe-every may change).
     #[arg(long)]
     pub resume: bool,
     /// Time one training step instead of training: each configuration of the comparison
@@ -134,8 +134,11 @@ pub struct TrainArgs {
     /// checkpoint.
     #[arg(long, default_value_t = 256)]
     pub probe_size: usize,
-    #[arg(long, default_value_t = 25)]
-    pub probe_every: usize,
+    /// Steps between valid probes (default 25). The one setting `--resume` may change:
+    /// the probe reads the adapter and never feeds the update, so a run resumed with
+    /// another interval trains exactly as before.
+    #[arg(long)]
+    pub probe_every: Option<usize>,
     /// Seed of the probe's draw (default: --seed): keep one probe across runs that
     /// differ in seed.
     #[arg(long)]
@@ -342,7 +345,7 @@ impl TrainArgs {
             eval_max_new_tokens: self.eval_max_new_tokens.unwrap_or(self.max_new_tokens),
             rollout_log_every: self.rollout_log_every,
             probe_size: self.probe_size,
-            probe_every: self.probe_every,
+            probe_every: self.probe_every.unwrap_or(RecPoConfig::default().probe_every),
             probe_seed: self.probe_seed,
             table_every: self.table_every,
             train_micro_batch: self.micro_batch,
@@ -510,6 +513,9 @@ impl TrainArgs {
         if let Some(s) = self.steps {
             cfg.steps = s;
         }
+        if let Some(every) = self.probe_every {
+            cfg.probe_every = every;
+        }
         Ok(cfg)
     }
 
@@ -634,5 +640,49 @@ impl TrainArgs {
         );
         trainer.run(&mut reporter, &stop)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    fn resumed(run: &std::path::Path, extra: &[&str]) -> RecPoConfig {
+        let mut argv = vec!["r2ec", "--out", run.to_str().unwrap(), "--resume"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).train.resumed_config(run).unwrap()
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_settings_but_steps_and_probe_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = RecPoConfig {
+            probe_every: 10,
+            table_every: 5,
+            lr: 3e-4,
+            steps: 100,
+            ..RecPoConfig::default()
+        };
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            serde_json::to_string(&saved).unwrap(),
+        )
+        .unwrap();
+        let same = resumed(dir.path(), &[]);
+        assert_eq!((same.probe_every, same.steps), (10, 100));
+        // Flags that shape the update are ignored on resume: the saved ones stand.
+        let changed = resumed(
+            dir.path(),
+            &["--probe-every", "20", "--steps", "300", "--lr", "1", "--table-every", "1"],
+        );
+        assert_eq!((changed.probe_every, changed.steps), (20, 300));
+        assert_eq!((changed.lr, changed.table_every), (3e-4, 5));
     }
 }

@@ -345,7 +345,9 @@ impl TrainArgs {
             eval_max_new_tokens: self.eval_max_new_tokens.unwrap_or(self.max_new_tokens),
             rollout_log_every: self.rollout_log_every,
             probe_size: self.probe_size,
-            probe_every: self.probe_every.unwrap_or(RecPoConfig::default().probe_every),
+            probe_every: self
+                .probe_every
+                .unwrap_or(RecPoConfig::default().probe_every),
             probe_seed: self.probe_seed,
             table_every: self.table_every,
             train_micro_batch: self.micro_batch,
@@ -680,7 +682,16 @@ mod tests {
         // Flags that shape the update are ignored on resume: the saved ones stand.
         let changed = resumed(
             dir.path(),
-            &["--probe-every", "20", "--steps", "300", "--lr", "1", "--table-every", "1"],
+            &[
+                "--probe-every",
+                "20",
+                "--steps",
+                "300",
+                "--lr",
+                "1",
+                "--table-every",
+                "1",
+            ],
         );
         assert_eq!((changed.probe_every, changed.steps), (20, 300));
         assert_eq!((changed.lr, changed.table_every), (3e-4, 5));

@@ -70,11 +70,12 @@ impl Scorer for ByPosition {
                 reasoning: Some(Reasoning {
                     text: format!("{} items seen", e.history.len()),
                     tokens: 10 * e.history.len(),
-                    // Longer histories answer by themselves; shorter ones hit the budget.
-                    stop: Some(if e.history.len() >= 2 {
-                        StopReason::StopString
-                    } else {
-                        StopReason::MaxTokens
+                    // The longest history writes `<answer>`, the next ends its turn, the
+                    // shortest ones hit the budget.
+                    stop: Some(match e.history.len() {
+                        3.. => StopReason::StopString,
+                        2 => StopReason::EndOfTurn,
+                        _ => StopReason::MaxTokens,
                     }),
                     repeat4: 0.1 * e.history.len() as f64,
                 }),
@@ -160,6 +161,8 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     // Histories of 3, 2, 1 and 1 items: two chains answered, repeat4 0.3, 0.2, 0.1, 0.1.
     assert_eq!(s["reasoning_health"]["chains"], 4);
     close(&s["reasoning_health"]["answered"], 0.5);
+    // Of those two, one wrote `<answer>` and one ended its turn.
+    close(&s["reasoning_health"]["wrote_answer"], 0.25);
     close(&s["reasoning_health"]["repeat4"], 0.175);
 
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +195,10 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| ndcg@10 |"), "{md}");
     assert!(
-        md.contains("by themselves: 50.0%; repeated 4-gram share: mean 0.175"),
+        md.contains(
+            "end by themselves: 50.0% (25.0% wrote `<answer>`, 25.0% ended their turn and had \
+             `<answer>` placed after); repeated 4-gram share: mean 0.175"
+        ),
         "{md}"
     );
     let back = read_summary(&out).unwrap();
@@ -210,8 +216,9 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
         .filter(|l| l.starts_with("| fixed") || l.starts_with("| popular"))
         .collect();
     assert_eq!(rows.len(), 2, "{table}");
-    // Mean length 17.5, half the chains answered, repeat4 0.175 (printed to 2 places).
-    assert!(rows[0].contains("| 18 (50%, 0.1"), "{table}");
+    // Mean length 17.5, half the chains ended by themselves (a quarter wrote `<answer>`),
+    // repeat4 0.175 (printed to 2 places).
+    assert!(rows[0].contains("| 18 (50% [25.0%], 0.1"), "{table}");
     assert!(rows[1].contains("| - |"), "{table}");
     assert!(
         table.contains("- popular: popular on the fixture"),

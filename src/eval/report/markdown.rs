@@ -101,10 +101,18 @@ pub fn report_markdown(s: &Value, charts: &[PathBuf]) -> String {
     }
     let h = &s["reasoning_health"];
     if !h.is_null() {
+        let answered = 100.0 * h["answered"].as_f64().unwrap_or(0.0);
+        let split = match h["wrote_answer"].as_f64() {
+            Some(w) => format!(
+                " ({:.1}% wrote `<answer>`, {:.1}% ended their turn and had `<answer>` placed after)",
+                100.0 * w,
+                (answered - 100.0 * w).max(0.0)
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             md,
-            "- chains that reach `<answer>` by themselves: {:.1}%; repeated 4-gram share: mean {:.3}",
-            100.0 * h["answered"].as_f64().unwrap_or(0.0),
+            "- chains that end by themselves: {answered:.1}%{split}; repeated 4-gram share: mean {:.3}",
             h["repeat4"].as_f64().unwrap_or(0.0)
         );
     }

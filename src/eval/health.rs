@@ -7,6 +7,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::generate::StopReason;
+
 /// The n of the repetition measure.
 pub const REPEAT_N: usize = 4;
 
@@ -16,8 +18,12 @@ pub struct ReasoningHealth {
     pub chains: usize,
     /// Mean sampled tokens per chain.
     pub mean_len: f64,
-    /// Share of chains that wrote `<answer>` (or ended their turn) themselves.
+    /// Share of chains that ended by themselves: wrote `<answer>` or ended their turn.
     pub answered: f64,
+    /// Share of chains that wrote `<answer>` (SPEC's stop); the rest of `answered` ended
+    /// their turn, and `<answer>` was placed after them to read h_T.
+    #[serde(default)]
+    pub wrote_answer: f64,
     /// Mean over chains of the repeated 4-gram share.
     pub repeat4: f64,
 }
@@ -33,23 +39,27 @@ pub fn repeated_ngram_share(tokens: &[u32], n: usize) -> f64 {
 }
 
 impl ReasoningHealth {
-    /// Over chains given as (sampled tokens, whether the chain answered by itself).
-    pub fn of<'a>(chains: impl IntoIterator<Item = (&'a [u32], bool)>) -> Self {
-        Self::of_measured(
-            chains
-                .into_iter()
-                .map(|(tokens, done)| (tokens.len(), done, repeated_ngram_share(tokens, REPEAT_N))),
-        )
+    /// Over chains given as (sampled tokens, how the chain stopped).
+    pub fn of<'a>(chains: impl IntoIterator<Item = (&'a [u32], StopReason)>) -> Self {
+        Self::of_measured(chains.into_iter().map(|(tokens, stop)| {
+            (
+                tokens.len(),
+                Some(stop),
+                repeated_ngram_share(tokens, REPEAT_N),
+            )
+        }))
     }
 
-    /// Over chains already measured one by one, as (sampled tokens, answered by itself,
-    /// repeated 4-gram share): what an evaluation keeps per example.
-    pub fn of_measured(chains: impl IntoIterator<Item = (usize, bool, f64)>) -> Self {
-        let (mut n, mut len, mut answered, mut repeat) = (0usize, 0usize, 0usize, 0.0f64);
-        for (tokens, done, share) in chains {
+    /// Over chains already measured one by one, as (sampled tokens, how the chain stopped
+    /// if known, repeated 4-gram share): what an evaluation keeps per example.
+    pub fn of_measured(chains: impl IntoIterator<Item = (usize, Option<StopReason>, f64)>) -> Self {
+        let (mut n, mut len, mut answered, mut wrote, mut repeat) =
+            (0usize, 0usize, 0usize, 0usize, 0.0f64);
+        for (tokens, stop, share) in chains {
             n += 1;
             len += tokens;
-            answered += usize::from(done);
+            answered += usize::from(stop.is_some_and(|s| s.answered()));
+            wrote += usize::from(stop == Some(StopReason::StopString));
             repeat += share;
         }
         if n == 0 {
@@ -60,6 +70,7 @@ impl ReasoningHealth {
             chains: n,
             mean_len: len as f64 / n_f,
             answered: answered as f64 / n_f,
+            wrote_answer: wrote as f64 / n_f,
             repeat4: repeat / n_f,
         }
     }
@@ -77,9 +88,15 @@ mod tests {
         assert!((repeated_ngram_share(&looping, 4) - (1.0 - 5.0 / 97.0)).abs() < 1e-12);
         assert_eq!(repeated_ngram_share(&varied, 4), 0.0);
         assert_eq!(repeated_ngram_share(&[1, 2, 3], 4), 0.0);
-        let h = ReasoningHealth::of([(looping.as_slice(), false), (varied.as_slice(), true)]);
-        assert_eq!((h.chains, h.mean_len, h.answered), (2, 100.0, 0.5));
-        assert!((h.repeat4 - (1.0 - 5.0 / 97.0) / 2.0).abs() < 1e-12);
+        let h = ReasoningHealth::of([
+            (looping.as_slice(), StopReason::MaxTokens),
+            (varied.as_slice(), StopReason::EndOfTurn),
+            (varied.as_slice(), StopReason::StopString),
+            (varied.as_slice(), StopReason::Cancelled),
+        ]);
+        assert_eq!((h.chains, h.mean_len, h.answered), (4, 100.0, 0.5));
+        assert_eq!(h.wrote_answer, 0.25);
+        assert!((h.repeat4 - (1.0 - 5.0 / 97.0) / 4.0).abs() < 1e-12);
         assert_eq!(
             ReasoningHealth::of(std::iter::empty()),
             ReasoningHealth::default()

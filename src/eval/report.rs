@@ -17,7 +17,6 @@ use super::health::ReasoningHealth;
 use super::run::{EvalRun, ExampleResult};
 use super::EvalError;
 use crate::data::Catalog;
-use crate::model::generate::StopReason;
 use crate::util::atomic::write_atomic;
 
 pub const REPORT_JSON: &str = "report.json";
@@ -63,23 +62,9 @@ fn length_stats(lengths: &[usize]) -> Value {
 fn reasoning_health(results: &[ExampleResult]) -> Option<ReasoningHealth> {
     let h = ReasoningHealth::of_measured(results.iter().filter_map(|r| {
         let x = r.reasoning.as_ref()?;
-        Some((x.tokens, x.stop.is_some_and(|s| s.answered()), x.repeat4))
+        Some((x.tokens, x.stop, x.repeat4))
     }));
     (h.chains > 0).then_some(h)
-}
-
-/// Of the chains that ended by themselves, the share that wrote `<answer>` (SPEC's stop):
-/// the rest ended their turn, and `<answer>` was placed after them to read h_T.
-fn wrote_answer_share(results: &[ExampleResult]) -> Option<f64> {
-    let stops: Vec<_> = results
-        .iter()
-        .filter_map(|r| r.reasoning.as_ref().map(|x| x.stop))
-        .collect();
-    let wrote = stops
-        .iter()
-        .filter(|s| matches!(s, Some(StopReason::StopString)))
-        .count();
-    (!stops.is_empty()).then(|| wrote as f64 / stops.len() as f64)
 }
 
 /// The content of `report.json`.
@@ -100,14 +85,13 @@ pub fn summary_json(
     let stats = length_stats(&lengths);
     let cw = cold_warm(&run.results, seen);
     let health = reasoning_health(&run.results);
-    let wrote_answer = wrote_answer_share(&run.results);
     let rest = json!({
         "reasoning_len_mean": stats.get("mean").cloned().unwrap_or(Value::Null),
         "reasoning_len": stats,
         "reasoning_health": health.map(|h| json!({
             "chains": h.chains,
             "answered": h.answered,
-            "wrote_answer": wrote_answer,
+            "wrote_answer": h.wrote_answer,
             "repeat4": h.repeat4,
         })),
         "secs_per_sample": run.secs_per_sample,

@@ -12,7 +12,7 @@ use crate::data::Example;
 use crate::eval::health::ReasoningHealth;
 use crate::eval::metrics::RankingMetrics;
 use crate::model::backbone::LinearHook;
-use crate::model::generate::GenerateOptions;
+use crate::model::generate::{GenerateOptions, StopReason};
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
 use crate::model::sampling::Sampling;
@@ -105,7 +105,7 @@ pub fn greedy_ranks(
         ..Default::default()
     };
     let mut ranks = Vec::with_capacity(examples.len());
-    let mut chains: Vec<(Vec<u32>, bool)> = Vec::new();
+    let mut chains: Vec<(Vec<u32>, StopReason)> = Vec::new();
     for chunk in examples.chunks(cfg.encode_batch.max(1)) {
         let histories = chunk
             .iter()
@@ -121,7 +121,7 @@ pub fn greedy_ranks(
             let (out, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
             let mut vectors = Vec::with_capacity(out.len());
             for c in out {
-                chains.push((c.sampled_ids().to_vec(), c.stop.answered()));
+                chains.push((c.sampled_ids().to_vec(), c.stop));
                 vectors.push(c.user_vector);
             }
             vectors
@@ -138,7 +138,7 @@ pub fn greedy_ranks(
         }
         progress(ranks.len(), examples.len());
     }
-    let health = ReasoningHealth::of(chains.iter().map(|(t, a)| (t.as_slice(), *a)));
+    let health = ReasoningHealth::of(chains.iter().map(|(t, stop)| (t.as_slice(), *stop)));
     Ok((ranks, health))
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod contrastive;
 pub mod error;
 pub mod evaluate;
+pub mod fork;
 pub mod lora;
 pub mod loss;
 pub mod metrics_log;

@@ -21,7 +21,8 @@ use r2ec::train::advantage::AdvantageKind;
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
 use r2ec::train::checkpoint::{is_compact, list_checkpoints};
 use r2ec::train::evaluate::rebuild_table;
-use r2ec::train::reward::RewardKind;
+use r2ec::train::fork::fork_run;
+use r2ec::train::reward::{AnswerBonusOn, RewardKind};
 use r2ec::train::trainer::CONFIG_FILE;
 use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
 
@@ -87,13 +88,18 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_ndcg_k, default_value = "1000")]
     pub ndcg_k: usize,
     /// Added to the reward of a chain that reaches `<answer>` by itself within
-    /// --max-new-tokens (0: off, the paper's reward). A named format reward.
-    #[arg(long, default_value_t = 0.0)]
-    pub answer_bonus: f64,
-    /// Subtracted from a chain's reward, times its repeated 4-gram share (0: off, the
-    /// paper's reward). A named format penalty against chains that loop.
-    #[arg(long, default_value_t = 0.0)]
-    pub reward_repeat_penalty: f64,
+    /// --max-new-tokens (default 0: off, the paper's reward). A named format reward.
+    #[arg(long)]
+    pub answer_bonus: Option<f64>,
+    /// Which chains --answer-bonus pays: `written` (default) those that write
+    /// `<answer>`, `ended` those that end by themselves either way (ending the turn
+    /// counts too, and `<answer>` is placed after them).
+    #[arg(long, value_parser = parse_answer_bonus_on)]
+    pub answer_bonus_on: Option<AnswerBonusOn>,
+    /// Subtracted from a chain's reward, times its repeated 4-gram share (default 0:
+    /// off, the paper's reward). A named format penalty against chains that loop.
+    #[arg(long)]
+    pub reward_repeat_penalty: Option<f64>,
     /// Chains of each group decoded greedily, as evaluation decodes, instead of
     /// sampled (0: off, the paper's rollouts). A named approximation that lets the
     /// policy see, and be pushed away from, its greedy loops.
@@ -231,6 +237,12 @@ pub struct TrainArgs {
     /// one alignment stage.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
+    /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
+    /// the reward's format terms given here (--answer-bonus, --answer-bonus-on,
+    /// --reward-repeat-penalty) changed from that step. Everything else carries over:
+    /// adapter, optimizer, RNG, step, logs; the fork's config.json records the branch.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]
+    pub fork: Option<PathBuf>,
 }
 
 /// The bench configuration that times the item table's rebuild.
@@ -248,6 +260,10 @@ fn parse_ndcg_k(s: &str) -> Result<usize, String> {
 
 fn parse_reward(s: &str) -> Result<RewardKind, String> {
     RewardKind::parse(s).ok_or_else(|| format!("unknown reward `{s}` (fused, ranking, similarity)"))
+}
+
+fn parse_answer_bonus_on(s: &str) -> Result<AnswerBonusOn, String> {
+    AnswerBonusOn::parse(s).ok_or_else(|| format!("unknown `{s}` (written, ended)"))
 }
 
 fn parse_advantage(s: &str) -> Result<AdvantageKind, String> {
@@ -327,8 +343,9 @@ impl TrainArgs {
                 kind: self.reward,
                 beta: self.beta,
                 ndcg_k: self.ndcg_k,
-                answer_bonus: self.answer_bonus,
-                repeat_penalty: self.reward_repeat_penalty,
+                answer_bonus: self.answer_bonus.unwrap_or(0.0),
+                answer_bonus_on: self.answer_bonus_on.unwrap_or_default(),
+                repeat_penalty: self.reward_repeat_penalty.unwrap_or(0.0),
             },
             advantage: self.advantage,
             adv_std_floor: self.adv_std_floor,
@@ -521,7 +538,53 @@ impl TrainArgs {
         Ok(cfg)
     }
 
-    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+    /// The format terms given on the command line, applied to a fork's settings; one
+    /// `name: old -> new` per term that changes.
+    fn fork_changes(&self, cfg: &mut RecPoConfig) -> Vec<String> {
+        let r = &mut cfg.reward;
+        let mut changed = Vec::new();
+        if let Some(v) = self.answer_bonus.filter(|&v| v != r.answer_bonus) {
+            changed.push(format!("reward.answer_bonus: {} -> {v}", r.answer_bonus));
+            r.answer_bonus = v;
+        }
+        if let Some(v) = self.answer_bonus_on.filter(|&v| v != r.answer_bonus_on) {
+            changed.push(format!(
+                "reward.answer_bonus_on: {} -> {}",
+                r.answer_bonus_on.name(),
+                v.name()
+            ));
+            r.answer_bonus_on = v;
+        }
+        if let Some(v) = self
+            .reward_repeat_penalty
+            .filter(|&v| v != r.repeat_penalty)
+        {
+            changed.push(format!(
+                "reward.repeat_penalty: {} -> {v}",
+                r.repeat_penalty
+            ));
+            r.repeat_penalty = v;
+        }
+        changed
+    }
+
+    pub fn run(mut self, paths: &Paths) -> anyhow::Result<()> {
+        if let (Some(from), Some(out), false) = (&self.fork, &self.out, self.bench) {
+            let cfg = fork_run(from, out, |cfg| self.fork_changes(cfg))?;
+            let record = cfg.forks.last().map(|f| f.changed.join(", "));
+            eprintln!(
+                "forked {} at its step {} into {} ({})",
+                from.display(),
+                cfg.forks.last().map_or(0, |f| f.step),
+                out.display(),
+                match record.as_deref() {
+                    None | Some("") => "nothing changed",
+                    Some(r) => r,
+                }
+            );
+            // From here on the fork is a run to resume.
+            self.resume = true;
+        }
         if let (Some(out), false) = (&self.out, self.bench) {
             self.check_run_folder(out)?;
         }
@@ -695,5 +758,55 @@ mod tests {
         );
         assert_eq!((changed.probe_every, changed.steps), (20, 300));
         assert_eq!((changed.lr, changed.table_every), (3e-4, 5));
+    }
+
+    #[test]
+    fn a_fork_changes_only_the_format_terms_given_and_says_how() {
+        let parent = RecPoConfig {
+            reward: r2ec::train::reward::RewardConfig {
+                answer_bonus: 0.05,
+                answer_bonus_on: AnswerBonusOn::Ended,
+                repeat_penalty: 0.1,
+                ..Default::default()
+            },
+            ..RecPoConfig::default()
+        };
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["r2ec", "--out", "new", "--fork", "old"];
+            argv.extend_from_slice(extra);
+            Cli::parse_from(argv).train
+        };
+        let mut same = parent.clone();
+        assert!(args(&[]).fork_changes(&mut same).is_empty());
+        assert_eq!(same, parent);
+        // A value equal to the parent's is no change.
+        assert!(args(&["--reward-repeat-penalty", "0.1"])
+            .fork_changes(&mut same)
+            .is_empty());
+        let mut cfg = parent.clone();
+        let changed =
+            args(&["--answer-bonus-on", "written", "--answer-bonus", "0.1"]).fork_changes(&mut cfg);
+        assert_eq!(
+            changed,
+            [
+                "reward.answer_bonus: 0.05 -> 0.1",
+                "reward.answer_bonus_on: ended -> written"
+            ]
+        );
+        assert_eq!(cfg.reward.answer_bonus_on, AnswerBonusOn::Written);
+        assert_eq!(
+            (cfg.reward.answer_bonus, cfg.reward.repeat_penalty),
+            (0.1, 0.1)
+        );
+        assert_eq!(
+            RecPoConfig {
+                reward: parent.reward,
+                ..cfg
+            },
+            parent
+        );
+        // A fork is not a resume nor a start from another adapter.
+        let argv = ["r2ec", "--out", "new", "--fork", "old", "--resume"];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 }

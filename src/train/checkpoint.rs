@@ -332,6 +332,28 @@ pub fn load_checkpoint(
     Ok((state, Some(table)))
 }
 
+/// Copy checkpoint `src` (verified first) into `run_dir` as `checkpoints/step-{step}`,
+/// through a temporary folder renamed into place, as `save_checkpoint` writes.
+pub fn copy_checkpoint(
+    src: &Path,
+    run_dir: &Path,
+    step: usize,
+) -> Result<PathBuf, CheckpointError> {
+    verify_checkpoint(src)?;
+    let root = run_dir.join(CHECKPOINTS);
+    fs::create_dir_all(&root).map_err(io(&root))?;
+    let tmp = root.join(format!(".tmp-step-{step}"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    copy_tree(src, &tmp)?;
+    sync_tree(&tmp)?;
+    let dest = root.join(format!("step-{step}"));
+    fs::rename(&tmp, &dest).map_err(io(&dest))?;
+    sync_dir(&root);
+    Ok(dest)
+}
+
 /// Copy checkpoint `src` to `RUN_DIR/best/` (replacing the previous best).
 pub fn save_best(run_dir: &Path, src: &Path) -> Result<(), CheckpointError> {
     let tmp = run_dir.join(".tmp-best");

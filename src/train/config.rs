@@ -107,6 +107,20 @@ pub struct RecPoConfig {
     /// The checkpoint the run started from (None: a fresh adapter); for the record.
     pub init: Option<std::path::PathBuf>,
     pub seed: u64,
+    /// Where the run branched from another (`train --fork`), oldest first; for the
+    /// record. Empty for a run trained in one folder from its first step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<ForkRecord>,
+}
+
+/// One branch point of a forked run: the parent run folder, the step it was forked at,
+/// and the settings that changed there (`name: old -> new`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkRecord {
+    pub from: std::path::PathBuf,
+    pub step: usize,
+    pub changed: Vec<String>,
 }
 
 impl Default for RecPoConfig {
@@ -158,6 +172,7 @@ impl Default for RecPoConfig {
             align_lr: None,
             init: None,
             seed: 0,
+            forks: Vec::new(),
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct StepMetrics {
     /// share of their tokens (`eval::health`).
     #[serde(default)]
     pub answered: f64,
+    /// Share of chains that wrote `<answer>` themselves (the rest of `answered` ended
+    /// their turn).
+    #[serde(default)]
+    pub wrote_answer: f64,
     #[serde(default)]
     pub repeat4: f64,
     /// The same three for the greedy chains alone (with `greedy_chains`): what the
@@ -31,6 +35,8 @@ pub struct StepMetrics {
     pub greedy_reward: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greedy_answered: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_wrote_answer: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greedy_repeat4: Option<f64>,
     pub loss: f64,

@@ -3,6 +3,7 @@
 //! over all items of the scores (already divided by tau), taken at the target.
 
 use crate::eval::metrics::ndcg::ndcg_at;
+use crate::model::generate::events::StopReason;
 use crate::rec::rank::rank_of_target;
 
 /// Which reward the policy is trained on (the paper's ablations are the two halves).
@@ -36,6 +37,49 @@ impl RewardKind {
     }
 }
 
+/// Which chains earn the format bonus (`answer_bonus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerBonusOn {
+    /// Chains that write `<answer>` themselves: SPEC §2's stop string.
+    #[default]
+    Written,
+    /// Chains that end by themselves: write `<answer>`, or end their turn and have it
+    /// placed after them. What runs meant before the setting existed; it pays a policy
+    /// for ending its turn early, so it does not teach it to write `<answer>`.
+    Ended,
+}
+
+impl AnswerBonusOn {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "written" => Some(Self::Written),
+            "ended" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Written => "written",
+            Self::Ended => "ended",
+        }
+    }
+
+    /// Whether a chain that stopped for `stop` earns the bonus.
+    pub fn pays(self, stop: StopReason) -> bool {
+        match self {
+            Self::Written => stop == StopReason::StopString,
+            Self::Ended => stop.answered(),
+        }
+    }
+
+    /// A config written before the setting existed paid chains that ended either way.
+    fn before_the_setting() -> Self {
+        Self::Ended
+    }
+}
+
 /// Settings of the reward, SPEC defaults.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RewardConfig {
@@ -46,11 +90,15 @@ pub struct RewardConfig {
     /// budget most chains would get no ranking signal at all).
     pub ndcg_k: usize,
     /// Added to the reward of a chain that reached `<answer>` by itself within the
-    /// token budget (0: off, the paper's reward). A named format reward: a chain cut
+    /// token budget (`answer_bonus_on` says which count; 0: off, the paper's reward). A named format reward: a chain cut
     /// at the budget is scored all the same, so nothing else teaches the policy to
     /// finish its reasoning.
     #[serde(default)]
     pub answer_bonus: f64,
+    /// Which chains the bonus pays: those that write `<answer>` (the default) or those
+    /// that end by themselves either way.
+    #[serde(default = "AnswerBonusOn::before_the_setting")]
+    pub answer_bonus_on: AnswerBonusOn,
     /// Subtracted from a chain's reward, times its repeated 4-gram share
     /// (`eval::health`; 0: off, the paper's reward). A named format penalty: the
     /// ranking reward does not see a chain that loops on one line, so nothing else
@@ -66,16 +114,21 @@ impl Default for RewardConfig {
             beta: 0.05,
             ndcg_k: 1000,
             answer_bonus: 0.0,
+            answer_bonus_on: AnswerBonusOn::Written,
             repeat_penalty: 0.0,
         }
     }
 }
 
-/// `reward` with the format terms of `cfg`: the bonus when the chain `answered` by
-/// itself, less the repetition penalty times its repeated 4-gram share `repeat4`. The
-/// ranking and similarity parts are left as they were, for the logs.
-pub fn shaped(cfg: &RewardConfig, reward: Reward, answered: bool, repeat4: f64) -> Reward {
-    let bonus = if answered { cfg.answer_bonus } else { 0.0 };
+/// `reward` with the format terms of `cfg`: the bonus when the chain's `stop` earns it
+/// (`answer_bonus_on`), less the repetition penalty times its repeated 4-gram share
+/// `repeat4`. The ranking and similarity parts are left as they were, for the logs.
+pub fn shaped(cfg: &RewardConfig, reward: Reward, stop: StopReason, repeat4: f64) -> Reward {
+    let bonus = if cfg.answer_bonus_on.pays(stop) {
+        cfg.answer_bonus
+    } else {
+        0.0
+    };
     Reward {
         reward: reward.reward + bonus - cfg.repeat_penalty * repeat4,
         ..reward
@@ -225,26 +278,46 @@ mod tests {
 
     #[test]
     fn format_terms_reward_answering_and_penalise_repeats() {
+        use StopReason::{EndOfTurn, MaxTokens, StopString};
         let s = [3.0f32, 2.0, 9.0, 1.0];
         let plain = RewardConfig::default();
         let r = fused_reward(&plain, &s, 1, &[2]);
-        assert_eq!(shaped(&plain, r, true, 0.9), r, "off by default");
+        assert_eq!(shaped(&plain, r, StopString, 0.9), r, "off by default");
         let cfg = RewardConfig {
             answer_bonus: 0.1,
             repeat_penalty: 0.5,
             ..plain
         };
-        assert_eq!(shaped(&cfg, r, false, 0.0), r);
-        let b = shaped(&cfg, r, true, 0.0);
+        assert_eq!(cfg.answer_bonus_on, AnswerBonusOn::Written, "the default");
+        assert_eq!(shaped(&cfg, r, MaxTokens, 0.0), r);
+        let b = shaped(&cfg, r, StopString, 0.0);
         assert!((b.reward - (r.reward + 0.1)).abs() < 1e-12);
         assert_eq!((b.ndcg, b.softmax, b.rank), (r.ndcg, r.softmax, r.rank));
-        let looped = shaped(&cfg, r, false, 0.8);
+        // Ending the turn is not writing `<answer>`: no bonus unless asked for.
+        assert_eq!(shaped(&cfg, r, EndOfTurn, 0.0), r);
+        let ended = RewardConfig {
+            answer_bonus_on: AnswerBonusOn::Ended,
+            ..cfg
+        };
+        for stop in [StopString, EndOfTurn] {
+            let e = shaped(&ended, r, stop, 0.0);
+            assert!((e.reward - (r.reward + 0.1)).abs() < 1e-12, "{stop:?}");
+        }
+        assert_eq!(shaped(&ended, r, MaxTokens, 0.0), r);
+        let looped = shaped(&cfg, r, MaxTokens, 0.8);
         assert!((looped.reward - (r.reward - 0.4)).abs() < 1e-12);
-        let both = shaped(&cfg, r, true, 0.2);
+        let both = shaped(&cfg, r, StopString, 0.2);
         assert!((both.reward - (r.reward + 0.1 - 0.1)).abs() < 1e-12);
-        // Configs written before the settings existed read as off.
+        // Configs written before the settings existed read as off, and a bonus from
+        // before `answer_bonus_on` existed keeps paying what it paid.
         let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0}"#;
         let read: RewardConfig = serde_json::from_str(old).unwrap();
         assert_eq!((read.answer_bonus, read.repeat_penalty), (0.0, 0.0));
+        let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0, "answer_bonus": 0.05}"#;
+        let read: RewardConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(read.answer_bonus_on, AnswerBonusOn::Ended);
+        let text = serde_json::to_string(&cfg).unwrap();
+        assert!(text.contains(r#""answer_bonus_on":"written""#), "{text}");
+        assert_eq!(serde_json::from_str::<RewardConfig>(&text).unwrap(), cfg);
     }
 }

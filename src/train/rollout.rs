@@ -180,7 +180,7 @@ pub fn sample_groups(
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
             let r = fused_reward(&cfg.reward, &ranking.scores, target_row, &masked);
             let repeat4 = repeated_ngram_share(chain.sampled_ids(), REPEAT_N);
-            rewards.push(shaped(&cfg.reward, r, chain.stop.answered(), repeat4));
+            rewards.push(shaped(&cfg.reward, r, chain.stop, repeat4));
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();

@@ -17,6 +17,7 @@ use super::testing::{max_abs, paired_dataset, tiny_model, TinyLora};
 use super::trainer::{RecPo, METRICS_FILE};
 use super::TrainError;
 use crate::data::prepared::PreparedDataset;
+use crate::model::generate::events::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::rec::{Centre, ItemTable};
 use crate::train::adapter::TrainableAdapter;
@@ -123,7 +124,12 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
         for (ch, r) in ga.chains.iter().zip(&ga.rewards) {
             let tokens = ch.sampled_ids();
             let fused = (1.0 - c.reward.beta) * r.ndcg + c.reward.beta * r.softmax;
-            let bonus = if ch.stop.answered() { 0.3 } else { 0.0 };
+            // The default pays a written `<answer>` only.
+            let bonus = if ch.stop == StopReason::StopString {
+                0.3
+            } else {
+                0.0
+            };
             let repeat = crate::eval::health::repeated_ngram_share(tokens, 4);
             assert!((r.reward - (fused + bonus - 0.5 * repeat)).abs() < 1e-9);
         }
@@ -139,7 +145,13 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
         .iter()
         .find(|l| l["step"] == 1 && l["reward"].is_number());
     let step = step.expect("no step line");
-    for key in ["greedy_reward", "greedy_answered", "greedy_repeat4"] {
+    for key in [
+        "greedy_reward",
+        "greedy_answered",
+        "greedy_wrote_answer",
+        "greedy_repeat4",
+        "wrote_answer",
+    ] {
         assert!(step[key].is_number(), "{key}: {step}");
     }
     let rollouts = std::fs::read_to_string(dir.path().join("rollouts.jsonl")).unwrap();
@@ -275,6 +287,107 @@ fn resume_continues_exactly() {
     assert!(s[6]["probe_mean_rank"].is_number());
     assert!(s[7]["eval"]["valid"]["ndcg@10"].is_number());
     assert!(straight_dir.path().join("best/state.json").is_file());
+}
+
+/// A fork that changes nothing continues exactly as its parent would have; one that
+/// changes the reward records it, keeps the parent's history up to the branch point,
+/// and resumes from there. A folder that holds a run is not forked into.
+#[test]
+fn a_fork_continues_its_parent_and_records_what_changed() {
+    use super::fork::{fork_run, read_config};
+    let (n, k) = (4, 2);
+    let (straight_dir, resumed_dir, straight_lines) = check_resume(cfg, n, k);
+    let data = paired_dataset(8, 24, 5);
+    let model = tiny_model(4);
+    // A parent stopped at step k.
+    let parent = tempfile::tempdir().unwrap();
+    let p = TinyLora::new(model.config(), 2, 2.0, 9);
+    let mut run = RecPo::open(
+        &model,
+        &p,
+        &data,
+        cfg(n),
+        parent.path(),
+        table(&model, &p, &data),
+        false,
+    )
+    .unwrap();
+    for _ in 0..k {
+        run.step(&mut CollectingReporter::default()).unwrap();
+    }
+    drop(run);
+    let parent_lines = std::fs::read_to_string(parent.path().join(METRICS_FILE)).unwrap();
+
+    let continue_fork = |dir: &std::path::Path, cfg: RecPoConfig| {
+        let f = TinyLora::new(model.config(), 2, 2.0, 9);
+        let mut run =
+            RecPo::open(&model, &f, &data, cfg, dir, table(&model, &f, &data), true).unwrap();
+        assert_eq!(run.state().step, k);
+        run.run(&mut CollectingReporter::default(), &AtomicBool::new(false))
+            .unwrap();
+        f.values()
+    };
+    let same = tempfile::tempdir().unwrap();
+    let same_dir = same.path().join("fork");
+    let same_cfg = fork_run(parent.path(), &same_dir, |_| Vec::new()).unwrap();
+    assert_eq!(same_cfg.forks.len(), 1);
+    assert_eq!(
+        (same_cfg.forks[0].step, same_cfg.forks[0].changed.len()),
+        (k, 0)
+    );
+    assert_eq!(read_config(&same_dir).unwrap(), same_cfg);
+    let values = continue_fork(&same_dir, same_cfg);
+    let adapter = |d: &std::path::Path| {
+        let (_, dir) = list_checkpoints(d).unwrap().pop().unwrap();
+        std::fs::read(dir.join("adapter/adapter.safetensors")).unwrap()
+    };
+    assert_eq!(adapter(&same_dir), adapter(straight_dir.path()));
+    let timeless = |d: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(d.join(METRICS_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut()
+                    .unwrap()
+                    .retain(|k, _| !k.ends_with("_secs"));
+                v
+            })
+            .collect()
+    };
+    assert_eq!(timeless(&same_dir), straight_lines);
+    assert!(!values.is_empty());
+
+    let changed = tempfile::tempdir().unwrap();
+    let bonus_cfg = fork_run(parent.path(), changed.path(), |c| {
+        c.reward.answer_bonus = 0.5;
+        vec!["reward.answer_bonus: 0 -> 0.5".into()]
+    })
+    .unwrap();
+    assert_eq!(bonus_cfg.reward.answer_bonus, 0.5);
+    assert_eq!(bonus_cfg.forks[0].from, parent.path());
+    assert_eq!(
+        bonus_cfg.forks[0].changed,
+        ["reward.answer_bonus: 0 -> 0.5"]
+    );
+    let forked = std::fs::read_to_string(changed.path().join(METRICS_FILE)).unwrap();
+    assert_eq!(forked, parent_lines, "the history up to the branch point");
+    continue_fork(changed.path(), bonus_cfg);
+    let lines = timeless(changed.path());
+    assert_eq!(lines.last().unwrap()["step"], n);
+
+    // Into a folder that holds a run: refused, and the run is untouched.
+    let before = std::fs::read(resumed_dir.path().join("config.json")).unwrap();
+    let err = fork_run(parent.path(), resumed_dir.path(), |_| Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    assert_eq!(
+        std::fs::read(resumed_dir.path().join("config.json")).unwrap(),
+        before
+    );
+    // From a folder that is not a run: the error names its config.
+    let empty = tempfile::tempdir().unwrap();
+    let err = fork_run(empty.path(), &changed.path().join("x"), |_| Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("config.json"), "{err}");
 }
 
 /// The same through an alignment stage (resumed inside it) with centring and logQ:

@@ -38,6 +38,7 @@ use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
+use crate::model::generate::events::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
 use crate::rec::{Centre, ItemTable};
@@ -57,8 +58,10 @@ struct ChainStats {
     advantage: f64,
     /// Tokens the chain sampled (0 without reasoning).
     sampled_tokens: usize,
-    /// Whether the chain wrote `<answer>` itself, and its repeated-4-gram share.
+    /// Whether the chain ended by itself, whether it wrote `<answer>` (the rest ended
+    /// their turn), and its repeated-4-gram share.
     answered: bool,
+    wrote_answer: bool,
     repeat4: f64,
     /// Decoded greedily (`greedy_chains`).
     greedy: bool,
@@ -73,14 +76,16 @@ impl ChainStats {
             advantage,
             sampled_tokens,
             answered: false,
+            wrote_answer: false,
             repeat4: 0.0,
             greedy: false,
         }
     }
 
-    /// With a chain's health (`answered`, its sampled tokens).
-    fn with_chain(mut self, answered: bool, tokens: &[u32], greedy: bool) -> Self {
-        self.answered = answered;
+    /// With a chain's health (how it stopped, its sampled tokens).
+    fn with_chain(mut self, stop: StopReason, tokens: &[u32], greedy: bool) -> Self {
+        self.answered = stop.answered();
+        self.wrote_answer = stop == StopReason::StopString;
         self.repeat4 = repeated_ngram_share(tokens, REPEAT_N);
         self.greedy = greedy;
         self
@@ -121,9 +126,11 @@ impl BatchLoss {
             advantage_abs: mean(&|c| c.advantage.abs()),
             reasoning_len: mean(&|c| c.sampled_tokens as f64),
             answered: mean(&|c| f64::from(u8::from(c.answered))),
+            wrote_answer: mean(&|c| f64::from(u8::from(c.wrote_answer))),
             repeat4: mean(&|c| c.repeat4),
             greedy_reward: greedy_mean(&|c| c.reward),
             greedy_answered: greedy_mean(&|c| f64::from(u8::from(c.answered))),
+            greedy_wrote_answer: greedy_mean(&|c| f64::from(u8::from(c.wrote_answer))),
             greedy_repeat4: greedy_mean(&|c| c.repeat4),
             loss: loss.loss,
             token_loss: loss.token_loss,
@@ -769,12 +776,11 @@ fn chain_logs(
         let mut cs = Vec::new();
         for (i, c) in g.chains.iter().enumerate() {
             let r = g.rewards[i];
-            let answered = c.stop.answered();
             let tokens = c.sampled_ids();
             let is_greedy = i < greedy;
             chains.push(
                 ChainStats::new(&r, g.advantages[i], c.sampled_tokens)
-                    .with_chain(answered, tokens, is_greedy),
+                    .with_chain(c.stop, tokens, is_greedy),
             );
             cs.push(ChainSample {
                 text: c.text.clone(),

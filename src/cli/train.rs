@@ -21,7 +21,7 @@ use r2ec::train::advantage::AdvantageKind;
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
 use r2ec::train::checkpoint::{is_compact, list_checkpoints};
 use r2ec::train::evaluate::rebuild_table;
-use r2ec::train::fork::fork_run;
+use r2ec::train::fork::{fork_run, read_config};
 use r2ec::train::reward::{AnswerBonusOn, RewardKind};
 use r2ec::train::trainer::CONFIG_FILE;
 use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
@@ -524,11 +524,7 @@ impl TrainArgs {
     }
 
     fn resumed_config(&self, out: &std::path::Path) -> anyhow::Result<RecPoConfig> {
-        let path = out.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {} (is this a run folder?)", path.display()))?;
-        let mut cfg: RecPoConfig = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line()))?;
+        let mut cfg = read_config(out)?;
         if let Some(s) = self.steps {
             cfg.steps = s;
         }

@@ -37,7 +37,7 @@ use super::rollout::{
 use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
-use crate::eval::health::{repeated_ngram_share, REPEAT_N};
+use crate::eval::health::{repeated_ngram_share, ReasoningHealth, REPEAT_N};
 use crate::model::generate::events::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
@@ -58,10 +58,8 @@ struct ChainStats {
     advantage: f64,
     /// Tokens the chain sampled (0 without reasoning).
     sampled_tokens: usize,
-    /// Whether the chain ended by itself, whether it wrote `<answer>` (the rest ended
-    /// their turn), and its repeated-4-gram share.
-    answered: bool,
-    wrote_answer: bool,
+    /// How the chain stopped (None without reasoning) and its repeated-4-gram share.
+    stop: Option<StopReason>,
     repeat4: f64,
     /// Decoded greedily (`greedy_chains`).
     greedy: bool,
@@ -75,8 +73,7 @@ impl ChainStats {
             softmax: r.softmax,
             advantage,
             sampled_tokens,
-            answered: false,
-            wrote_answer: false,
+            stop: None,
             repeat4: 0.0,
             greedy: false,
         }
@@ -84,8 +81,7 @@ impl ChainStats {
 
     /// With a chain's health (how it stopped, its sampled tokens).
     fn with_chain(mut self, stop: StopReason, tokens: &[u32], greedy: bool) -> Self {
-        self.answered = stop.answered();
-        self.wrote_answer = stop == StopReason::StopString;
+        self.stop = Some(stop);
         self.repeat4 = repeated_ngram_share(tokens, REPEAT_N);
         self.greedy = greedy;
         self
@@ -116,6 +112,11 @@ impl BatchLoss {
             (!greedy.is_empty())
                 .then(|| greedy.iter().map(|c| f(c)).sum::<f64>() / greedy.len() as f64)
         };
+        let health = |chains: &mut dyn Iterator<Item = &ChainStats>| {
+            ReasoningHealth::of_measured(chains.map(|c| (c.sampled_tokens, c.stop, c.repeat4)))
+        };
+        let all = health(&mut self.chains.iter());
+        let greedy_health = (!greedy.is_empty()).then(|| health(&mut greedy.iter().copied()));
         let loss = &self.loss;
         StepMetrics {
             step,
@@ -124,14 +125,14 @@ impl BatchLoss {
             softmax: mean(&|c| c.softmax),
             advantage: mean(&|c| c.advantage),
             advantage_abs: mean(&|c| c.advantage.abs()),
-            reasoning_len: mean(&|c| c.sampled_tokens as f64),
-            answered: mean(&|c| f64::from(u8::from(c.answered))),
-            wrote_answer: mean(&|c| f64::from(u8::from(c.wrote_answer))),
-            repeat4: mean(&|c| c.repeat4),
+            reasoning_len: all.mean_len,
+            answered: all.answered,
+            wrote_answer: all.wrote_answer,
+            repeat4: all.repeat4,
             greedy_reward: greedy_mean(&|c| c.reward),
-            greedy_answered: greedy_mean(&|c| f64::from(u8::from(c.answered))),
-            greedy_wrote_answer: greedy_mean(&|c| f64::from(u8::from(c.wrote_answer))),
-            greedy_repeat4: greedy_mean(&|c| c.repeat4),
+            greedy_answered: greedy_health.map(|h| h.answered),
+            greedy_wrote_answer: greedy_health.map(|h| h.wrote_answer),
+            greedy_repeat4: greedy_health.map(|h| h.repeat4),
             loss: loss.loss,
             token_loss: loss.token_loss,
             item_loss: loss.item_loss,

@@ -23,7 +23,6 @@ use r2ec::train::checkpoint::{is_compact, list_checkpoints};
 use r2ec::train::evaluate::rebuild_table;
 use r2ec::train::fork::{fork_run, read_config};
 use r2ec::train::reward::{AnswerBonusOn, RewardKind};
-use r2ec::train::trainer::CONFIG_FILE;
 use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
 
 #[derive(Debug, Args)]
@@ -119,8 +118,9 @@ pub struct TrainArgs {
     /// Chains per group trained with the item loss.
     #[arg(long, default_value_t = 1)]
     pub item_top_k: usize,
-    #[arg(long, default_value_t = 1e-5)]
-    pub lr: f64,
+    /// AdamW's learning rate after warm-up (default 1e-5, the paper's).
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = 32)]
     pub warmup_steps: usize,
     #[arg(long, default_value_t = 0.0)]
@@ -215,8 +215,8 @@ pub struct TrainArgs {
     /// Weight of RecPO's token loss in the total (1: the paper's token + item loss).
     /// Below 1 the item loss steers the top layers more than the chains' policy
     /// gradient. A named setting, 1 by default.
-    #[arg(long, default_value_t = 1.0)]
-    pub token_loss_weight: f64,
+    #[arg(long)]
+    pub token_loss_weight: Option<f64>,
     /// Catalogue items drawn uniformly per contrastive step as extra negatives, encoded
     /// by the current adapter (mixed negative sampling). A named setting, 0 by default.
     #[arg(long, default_value_t = 0)]
@@ -238,11 +238,24 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
-    /// the reward's format terms given here (--answer-bonus, --answer-bonus-on,
-    /// --reward-repeat-penalty) changed from that step. Everything else carries over:
+    /// the settings given here among --answer-bonus, --answer-bonus-on,
+    /// --reward-repeat-penalty, --lr and --token-loss-weight changed from that step. Everything else carries over:
     /// adapter, optimizer, RNG, step, logs; the fork's config.json records the branch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]
     pub fork: Option<PathBuf>,
+}
+
+/// Set `slot` to `new` where one is given and differs, noting `name: old -> new`.
+fn change<T: PartialEq + Copy + std::fmt::Display>(
+    changed: &mut Vec<String>,
+    name: &str,
+    slot: &mut T,
+    new: Option<T>,
+) {
+    if let Some(v) = new.filter(|v| v != slot) {
+        changed.push(format!("{name}: {slot} -> {v}"));
+        *slot = v;
+    }
 }
 
 /// The bench configuration that times the item table's rebuild.
@@ -352,7 +365,7 @@ impl TrainArgs {
             eps_low: self.eps_low,
             eps_high: self.eps_high,
             item_top_k: self.item_top_k,
-            lr: self.lr,
+            lr: self.lr.unwrap_or(d.lr),
             warmup_steps: self.warmup_steps,
             weight_decay: self.weight_decay,
             max_grad_norm: self.max_grad_norm,
@@ -375,7 +388,7 @@ impl TrainArgs {
             logq: self.logq,
             table_loss: self.table_loss,
             recpo_table_loss: self.recpo_table_loss,
-            token_loss_weight: self.token_loss_weight,
+            token_loss_weight: self.token_loss_weight.unwrap_or(d.token_loss_weight),
             uniform_negatives: self.uniform_negatives,
             align_steps: self.align_steps,
             align_users_per_step: self.align_users,
@@ -534,33 +547,37 @@ impl TrainArgs {
         Ok(cfg)
     }
 
-    /// The format terms given on the command line, applied to a fork's settings; one
-    /// `name: old -> new` per term that changes.
+    /// The settings a fork may change, as given on the command line, applied to the
+    /// parent's: the reward's format terms, the learning rate and the token loss's
+    /// weight. One `name: old -> new` per setting that changes.
     fn fork_changes(&self, cfg: &mut RecPoConfig) -> Vec<String> {
-        let r = &mut cfg.reward;
         let mut changed = Vec::new();
-        if let Some(v) = self.answer_bonus.filter(|&v| v != r.answer_bonus) {
-            changed.push(format!("reward.answer_bonus: {} -> {v}", r.answer_bonus));
-            r.answer_bonus = v;
-        }
-        if let Some(v) = self.answer_bonus_on.filter(|&v| v != r.answer_bonus_on) {
-            changed.push(format!(
-                "reward.answer_bonus_on: {} -> {}",
-                r.answer_bonus_on.name(),
-                v.name()
-            ));
-            r.answer_bonus_on = v;
-        }
-        if let Some(v) = self
-            .reward_repeat_penalty
-            .filter(|&v| v != r.repeat_penalty)
-        {
-            changed.push(format!(
-                "reward.repeat_penalty: {} -> {v}",
-                r.repeat_penalty
-            ));
-            r.repeat_penalty = v;
-        }
+        let r = &mut cfg.reward;
+        change(
+            &mut changed,
+            "reward.answer_bonus",
+            &mut r.answer_bonus,
+            self.answer_bonus,
+        );
+        change(
+            &mut changed,
+            "reward.answer_bonus_on",
+            &mut r.answer_bonus_on,
+            self.answer_bonus_on,
+        );
+        change(
+            &mut changed,
+            "reward.repeat_penalty",
+            &mut r.repeat_penalty,
+            self.reward_repeat_penalty,
+        );
+        change(&mut changed, "lr", &mut cfg.lr, self.lr);
+        change(
+            &mut changed,
+            "token_loss_weight",
+            &mut cfg.token_loss_weight,
+            self.token_loss_weight,
+        );
         changed
     }
 
@@ -708,6 +725,7 @@ impl TrainArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+    use r2ec::train::trainer::CONFIG_FILE;
 
     #[derive(Parser)]
     struct Cli {
@@ -757,7 +775,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fork_changes_only_the_format_terms_given_and_says_how() {
+    fn a_fork_changes_only_the_settings_given_and_says_how() {
         let parent = RecPoConfig {
             reward: r2ec::train::reward::RewardConfig {
                 answer_bonus: 0.05,
@@ -797,9 +815,33 @@ mod tests {
         assert_eq!(
             RecPoConfig {
                 reward: parent.reward,
-                ..cfg
+                ..cfg.clone()
             },
             parent
+        );
+        // The learning rate and the token loss's weight change the same way, and a
+        // setting not given keeps the parent's value, not the command line's default.
+        let mut tuned = RecPoConfig {
+            lr: 1e-4,
+            token_loss_weight: 0.1,
+            ..cfg.clone()
+        };
+        let changed = args(&["--lr", "3e-4"]).fork_changes(&mut tuned);
+        assert_eq!(changed, ["lr: 0.0001 -> 0.0003"]);
+        assert_eq!((tuned.lr, tuned.token_loss_weight), (3e-4, 0.1));
+        let changed = args(&["--token-loss-weight", "1", "--lr", "3e-4"]).fork_changes(&mut tuned);
+        assert_eq!(changed, ["token_loss_weight: 0.1 -> 1"]);
+        assert_eq!(
+            RecPoConfig {
+                lr: 1e-4,
+                token_loss_weight: 0.1,
+                ..tuned
+            },
+            RecPoConfig {
+                lr: 1e-4,
+                token_loss_weight: 0.1,
+                ..cfg
+            }
         );
         // A fork is not a resume nor a start from another adapter.
         let argv = ["r2ec", "--out", "new", "--fork", "old", "--resume"];

@@ -50,6 +50,12 @@ pub enum AnswerBonusOn {
     Ended,
 }
 
+impl std::fmt::Display for AnswerBonusOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl AnswerBonusOn {
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -21,7 +21,7 @@ use r2ec::train::advantage::AdvantageKind;
 use r2ec::train::bench::{bench_step, Preset, PRESETS};
 use r2ec::train::checkpoint::{is_compact, list_checkpoints};
 use r2ec::train::evaluate::rebuild_table;
-use r2ec::train::fork::{fork_run, read_config};
+use r2ec::train::fork::{fork_run, read_config, users_at_checkpoint};
 use r2ec::train::reward::{AnswerBonusOn, RewardKind};
 use r2ec::train::{HeadlessReporter, RecPo, RecPoConfig};
 
@@ -237,6 +237,11 @@ pub struct TrainArgs {
     /// one alignment stage.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
+    /// Training users the --init checkpoint had already seen, where this run's count of
+    /// users seen starts (`plot --x users`). Read from the checkpoint when it is a run's
+    /// `checkpoints/step-N` or `best`; an adapter folder needs it given (else 0).
+    #[arg(long, requires = "init")]
+    pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
     /// --reward-repeat-penalty, --lr and --token-loss-weight changed from that step. Everything else carries over:
@@ -394,6 +399,7 @@ impl TrainArgs {
             align_users_per_step: self.align_users,
             align_lr: self.align_lr,
             init: self.init.clone(),
+            init_users: self.init_users.unwrap_or(0),
             seed: self.seed,
             ..d
         }
@@ -649,11 +655,21 @@ impl TrainArgs {
         let Some(out) = self.out.clone() else {
             bail!("--out RUN_DIR is required");
         };
-        let cfg = if self.resume {
+        let mut cfg = if self.resume {
             self.resumed_config(&out)?
         } else {
             self.config()
         };
+        if let (Some(path), None) = (&self.init, self.init_users) {
+            match users_at_checkpoint(path)? {
+                Some(users) => cfg.init_users = users,
+                None => eprintln!(
+                    "{} does not say how many users trained it; this run counts users \
+                     seen from 0 (--init-users N counts them)",
+                    path.display()
+                ),
+            }
+        }
         // A resumed run takes its LoRA settings from its own checkpoint.
         let init = self.init.as_deref().map(init_adapter_dir).transpose()?;
         // Read with the adapter, not after the table is encoded (minutes later, by when a

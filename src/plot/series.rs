@@ -59,7 +59,8 @@ impl XAxis {
 impl RunSeries {
     /// Move every point from steps to training users seen: `step * users_per_step`, with
     /// the first `align_steps` steps at `align_users_per_step` each (the alignment stage),
-    /// read from `<dir>/config.json`.
+    /// after the `init_users` of the checkpoint the run started from; read from
+    /// `<dir>/config.json` (`RecPoConfig::users_seen`, read leniently).
     pub fn to_users(&mut self) -> Result<(), PlotError> {
         let path = self.dir.join("config.json");
         let text = std::fs::read(&path).map_err(|source| PlotError::Io {
@@ -85,9 +86,11 @@ impl RunSeries {
             count("align_steps", false)?,
             count("align_users_per_step", false)?,
         );
+        // A run started from another's checkpoint counts that checkpoint's users first.
+        let start = count("init_users", false)?;
         let users = |step: f64| {
             let aligned = step.min(align);
-            aligned * align_users + (step - aligned).max(0.0) * per_step
+            start + aligned * align_users + (step - aligned).max(0.0) * per_step
         };
         for points in self.series.values_mut() {
             for p in points.iter_mut() {

@@ -228,7 +228,8 @@ fn popular_on_the_probe_shares_the_models_chart() {
 }
 
 /// On the users axis each run's steps become the users it has seen: its alignment stage's
-/// steps at that stage's users per step, the rest at the run's; the SVG says so.
+/// steps at that stage's users per step, the rest at the run's, after those of the
+/// checkpoint it started from; the SVG says so.
 #[test]
 fn the_users_axis_counts_each_runs_examples() {
     let dir = tempfile::tempdir().unwrap();
@@ -249,6 +250,17 @@ fn the_users_axis_counts_each_runs_examples() {
     let xs: Vec<f64> = rb.get("reward").unwrap().iter().map(|p| p.0).collect();
     assert_eq!(xs, [64.0, 128.0, 160.0, 192.0, 224.0, 256.0]);
     assert_eq!(rb.get("valid ndcg@10").unwrap()[0].0, 256.0);
+    // A run started from another's checkpoint continues that checkpoint's count.
+    std::fs::write(
+        a.join("config.json"),
+        r#"{"users_per_step": 8, "init_users": 4480}"#,
+    )
+    .unwrap();
+    let mut later = read_run(&a).unwrap();
+    later.to_users().unwrap();
+    let xs: Vec<f64> = later.get("reward").unwrap().iter().map(|p| p.0).collect();
+    assert_eq!(xs, [4488.0, 4496.0, 4504.0, 4512.0, 4520.0, 4528.0]);
+    std::fs::write(a.join("config.json"), r#"{"users_per_step": 8}"#).unwrap();
 
     let out = dir.path().join("users");
     plot(&PlotRequest {

@@ -106,6 +106,10 @@ pub struct RecPoConfig {
     pub align_lr: Option<f64>,
     /// The checkpoint the run started from (None: a fresh adapter); for the record.
     pub init: Option<std::path::PathBuf>,
+    /// Training users that checkpoint had already seen (0 for a fresh adapter): where
+    /// this run's count of users seen starts, so runs that share a start compare at
+    /// equal budgets (`plot --x users`).
+    pub init_users: usize,
     pub seed: u64,
     /// Where the run branched from another (`train --fork`), oldest first; for the
     /// record. Empty for a run trained in one folder from its first step.
@@ -171,6 +175,7 @@ impl Default for RecPoConfig {
             align_users_per_step: 64,
             align_lr: None,
             init: None,
+            init_users: 0,
             seed: 0,
             forks: Vec::new(),
         }
@@ -297,6 +302,15 @@ impl RecPoConfig {
         }
     }
 
+    /// Training users seen once `steps` steps are done, counting those of the
+    /// checkpoint the run started from.
+    pub fn users_seen(&self, steps: usize) -> usize {
+        let aligned = steps.min(self.align_steps);
+        self.init_users
+            + aligned * self.align_users_per_step
+            + (steps - aligned) * self.users_per_step
+    }
+
     /// Tau at optimizer step `step` (0-based): `tau`, or the schedule's value.
     pub fn tau_at(&self, step: usize) -> f32 {
         match self.tau_end {
@@ -417,6 +431,17 @@ mod tests {
             [64, 64, 64, 8, 8]
         );
         assert!(c.contrastive_at(2) && !c.contrastive_at(3));
+        // Users seen sum the steps' batches, on top of the start's own users.
+        assert_eq!(c.users_seen(0), 0);
+        assert_eq!(
+            c.users_seen(5),
+            (0..5).map(|s| c.users_at(s)).sum::<usize>()
+        );
+        let later = RecPoConfig {
+            init_users: 4480,
+            ..c.clone()
+        };
+        assert_eq!(later.users_seen(5), 4480 + 3 * 64 + 2 * 8);
         let wo = RecPoConfig {
             no_reasoning: true,
             ..c

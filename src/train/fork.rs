@@ -1,14 +1,18 @@
-//! A fork: a run continued in a new folder from another run's newest checkpoint, with
+//! What a run inherits from another run. A fork: a run continued in a new folder from
+//! another run's newest checkpoint, with
 //! named settings changed from that step. Everything else carries over exactly: the
 //! adapter, the optimizer's moments, the RNG seed and data cursor, the step counter,
 //! the best checkpoint and the logs up to that step. So the fork's curves continue its
 //! parent's, it resumes like any run, and its config records where it branched and
-//! what changed (`RecPoConfig::forks`).
+//! what changed (`RecPoConfig::forks`). A start (`train --init`) from a run's checkpoint
+//! inherits only the adapter, and the count of users that checkpoint had seen.
 
 use std::fs;
 use std::path::Path;
 
-use super::checkpoint::{copy_checkpoint, list_checkpoints, read_state, save_best, BEST};
+use super::checkpoint::{
+    copy_checkpoint, list_checkpoints, read_state, save_best, BEST, CHECKPOINTS,
+};
 use super::config::{ForkRecord, RecPoConfig};
 use super::error::TrainError;
 use super::metrics_log::JsonLines;
@@ -31,6 +35,33 @@ pub fn read_config(run_dir: &Path) -> Result<RecPoConfig, TrainError> {
     })?;
     serde_json::from_str(&text)
         .map_err(|e| TrainError::Input(format!("{}:{}: {e}", path.display(), e.line())))
+}
+
+/// Training users a run's checkpoint (`RUN/checkpoints/step-N` or `RUN/best`) had seen,
+/// from its state's step and its run's config.json; `None` for a folder that is not a
+/// run's checkpoint (a bare adapter folder says nothing about its training).
+pub fn users_at_checkpoint(dir: &Path) -> Result<Option<usize>, TrainError> {
+    if !dir.join("state.json").is_file() {
+        return Ok(None);
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(None);
+    };
+    let run = if dir.file_name().is_some_and(|n| n == BEST) {
+        parent
+    } else if parent.file_name().is_some_and(|n| n == CHECKPOINTS) {
+        match parent.parent() {
+            Some(run) => run,
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    if !run.join(CONFIG_FILE).is_file() {
+        return Ok(None);
+    }
+    let step = read_state(dir)?.step;
+    Ok(Some(read_config(run)?.users_seen(step)))
 }
 
 /// Fork run `from` at its newest checkpoint into the empty folder `to`. `change` edits

@@ -323,6 +323,17 @@ fn a_fork_continues_its_parent_and_records_what_changed() {
     }
     drop(run);
     let parent_lines = std::fs::read_to_string(parent.path().join(METRICS_FILE)).unwrap();
+    // A run started with --init from the parent's checkpoint counts its users from there;
+    // its adapter folder alone does not say.
+    let (step, at) = list_checkpoints(parent.path()).unwrap().pop().unwrap();
+    assert_eq!(step, k);
+    let users = super::fork::users_at_checkpoint(&at).unwrap();
+    assert_eq!(users, Some(k * cfg(n).users_per_step));
+    assert!(users.unwrap() > 0);
+    assert_eq!(
+        super::fork::users_at_checkpoint(&at.join("adapter")).unwrap(),
+        None
+    );
 
     let continue_fork = |dir: &std::path::Path, cfg: RecPoConfig| {
         let f = TinyLora::new(model.config(), 2, 2.0, 9);

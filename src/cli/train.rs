@@ -756,6 +756,20 @@ mod tests {
     }
 
     #[test]
+    fn a_start_from_an_adapter_folder_counts_the_users_given() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["r2ec", "--out", "new"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| c.train.config())
+        };
+        let cfg = parse(&["--init", "adapter", "--init-users", "4480"]).unwrap();
+        assert_eq!((cfg.init_users, cfg.users_seen(2)), (4480, 4480 + 2 * 4));
+        assert_eq!(parse(&["--init", "adapter"]).unwrap().init_users, 0);
+        // Users of a start only mean something with a start.
+        assert!(parse(&["--init-users", "4480"]).is_err());
+    }
+
+    #[test]
     fn a_resumed_run_keeps_its_settings_but_steps_and_probe_interval() {
         let dir = tempfile::tempdir().unwrap();
         let saved = RecPoConfig {

@@ -176,6 +176,57 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A corner of the plot area for the legend box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Corner {
+    UpperRight,
+    UpperLeft,
+    LowerRight,
+    LowerLeft,
+}
+
+impl Corner {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Corner::UpperRight => SeriesLabelPosition::UpperRight,
+            Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Corner::LowerRight => SeriesLabelPosition::LowerRight,
+            Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+        }
+    }
+}
+
+/// The corner whose box (the outer 45% of the width, 35% of the height) holds the fewest
+/// of `points`, so the legend hides as little of the lines as it can; ties go to the
+/// first of upper right, upper left, lower right, lower left. A run that covers only
+/// part of the x range (one started from another's checkpoint) keeps its line visible.
+pub(crate) fn legend_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Corner {
+    let (w, h) = ((x1 - x0) * 0.45, (y1 - y0) * 0.35);
+    let mut counts = [0usize; 4];
+    for (x, y) in points.filter(|p| p.0.is_finite() && p.1.is_finite()) {
+        let (right, left) = (x >= x1 - w, x <= x0 + w);
+        let (upper, lower) = (y >= y1 - h, y <= y0 + h);
+        for (i, inside) in [right && upper, left && upper, right && lower, left && lower]
+            .into_iter()
+            .enumerate()
+        {
+            counts[i] += usize::from(inside);
+        }
+    }
+    let corners = [
+        Corner::UpperRight,
+        Corner::UpperLeft,
+        Corner::LowerRight,
+        Corner::LowerLeft,
+    ];
+    let best = (0..4).min_by_key(|&i| (counts[i], i)).unwrap_or(0);
+    corners[best]
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     style: &Style,
@@ -241,7 +292,9 @@ fn draw<DB: DrawingBackend>(
                 }
             }
             if text && !lines.is_empty() {
+                let corner = legend_corner(pts().copied(), (x0, x1), (y0, y1));
                 c.configure_series_labels()
+                    .position(corner.position())
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .draw()
@@ -286,7 +339,11 @@ fn draw<DB: DrawingBackend>(
                 }
             }
             if text && !runs.is_empty() {
+                let points =
+                    all().flat_map(|l| [(l.step, l.min), (l.step, l.mean), (l.step, l.max)]);
+                let corner = legend_corner(points, (x0, x1), (y0.min(0.0), y1));
                 c.configure_series_labels()
+                    .position(corner.position())
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .draw()

@@ -313,3 +313,30 @@ fn each_runs_reference_line_takes_its_runs_colour() {
         ]
     );
 }
+
+/// The legend goes to the corner with the fewest points: a run drawn only at the right
+/// end (started from another run's checkpoint) is not hidden behind it.
+#[test]
+fn the_legend_avoids_the_lines() {
+    use super::charts::{legend_corner, Corner};
+    let (xr, yr) = ((0.0, 100.0), (0.0, 10.0));
+    // Nothing drawn: the usual upper right.
+    assert_eq!(
+        legend_corner(std::iter::empty(), xr, yr),
+        Corner::UpperRight
+    );
+    // A falling line crosses the upper left and the lower right.
+    let falling = (0..=100).map(|i| (f64::from(i), 10.0 - f64::from(i) / 10.0));
+    assert_eq!(legend_corner(falling, xr, yr), Corner::UpperRight);
+    // A rising one, plus a short run high at the right end: the lower left is free.
+    let rising = (0..=100).map(|i| (f64::from(i), f64::from(i) / 10.0));
+    let late = (90..=100).map(|i| (f64::from(i), 9.5));
+    assert_eq!(legend_corner(rising.chain(late), xr, yr), Corner::UpperLeft);
+    let mut lower_right_free: Vec<(f64, f64)> = (0..=60).map(|i| (f64::from(i), 9.0)).collect();
+    lower_right_free.extend((0..=60).map(|i| (f64::from(i), 1.0)));
+    lower_right_free.extend((61..=100).map(|i| (f64::from(i), 9.0)));
+    assert_eq!(
+        legend_corner(lower_right_free.into_iter(), xr, yr),
+        Corner::LowerRight
+    );
+}

@@ -244,8 +244,9 @@ pub struct TrainArgs {
     pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
-    /// --reward-repeat-penalty, --lr and --token-loss-weight changed from that step. Everything else carries over:
-    /// adapter, optimizer, RNG, step, logs; the fork's config.json records the branch.
+    /// --reward-repeat-penalty, --lr and --token-loss-weight changed from that step.
+    /// Everything else carries over: adapter, optimizer, RNG, step, logs; the fork's
+    /// config.json records the branch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]
     pub fork: Option<PathBuf>,
 }

@@ -223,7 +223,8 @@ pub(crate) fn legend_corner(
         Corner::LowerRight,
         Corner::LowerLeft,
     ];
-    let best = (0..4).min_by_key(|&i| (counts[i], i)).unwrap_or(0);
+    // `min_by_key` keeps the first of equal minima: the order above breaks ties.
+    let best = (0..4).min_by_key(|&i| counts[i]).unwrap_or(0);
     corners[best]
 }
 

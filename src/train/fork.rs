@@ -1,6 +1,6 @@
 //! What a run inherits from another run. A fork: a run continued in a new folder from
-//! another run's newest checkpoint, with
-//! named settings changed from that step. Everything else carries over exactly: the
+//! another run's newest checkpoint, with named settings changed from that step.
+//! Everything else carries over exactly: the
 //! adapter, the optimizer's moments, the RNG seed and data cursor, the step counter,
 //! the best checkpoint and the logs up to that step. So the fork's curves continue its
 //! parent's, it resumes like any run, and its config records where it branched and

@@ -160,9 +160,6 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
     assert!(first["chains"][1].get("greedy").is_none());
 }
 
-/// N steps straight equal k steps, a new process-like start (fresh adapter, fresh
-/// trainer) resuming from the folder, and N - k more: same adapter bytes, same log.
-/// Returns the two run folders and the straight run's metric lines (timings dropped).
 /// A run's metrics.jsonl lines without their timings (`*_secs`), which no two runs share.
 fn timeless_metrics(run: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join(METRICS_FILE))
@@ -178,6 +175,9 @@ fn timeless_metrics(run: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// N steps straight equal k steps, a new process-like start (fresh adapter, fresh
+/// trainer) resuming from the folder, and N - k more: same adapter bytes, same log.
+/// Returns the two run folders and the straight run's metric lines (timings dropped).
 fn check_resume(
     config: impl Fn(usize) -> RecPoConfig,
     n: usize,

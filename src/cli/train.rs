@@ -95,6 +95,11 @@ pub struct TrainArgs {
     /// counts too, and `<answer>` is placed after them).
     #[arg(long, value_parser = parse_answer_bonus_on)]
     pub answer_bonus_on: Option<AnswerBonusOn>,
+    /// Reasoning tokens a chain must write before `<answer>` for --answer-bonus
+    /// (default 0: any); a chain that answers sooner loses the bonus instead, so
+    /// skipping the reasoning does not pay.
+    #[arg(long)]
+    pub answer_min_tokens: Option<usize>,
     /// Subtracted from a chain's reward, times its repeated 4-gram share (default 0:
     /// off, the paper's reward). A named format penalty against chains that loop.
     #[arg(long)]
@@ -244,7 +249,8 @@ pub struct TrainArgs {
     pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
-    /// --reward-repeat-penalty, --lr and --token-loss-weight changed from that step.
+    /// --answer-min-tokens, --reward-repeat-penalty, --lr and --token-loss-weight
+    /// changed from that step.
     /// Everything else carries over: adapter, optimizer, RNG, step, logs; the fork's
     /// config.json records the branch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]
@@ -364,6 +370,7 @@ impl TrainArgs {
                 ndcg_k: self.ndcg_k,
                 answer_bonus: self.answer_bonus.unwrap_or(0.0),
                 answer_bonus_on: self.answer_bonus_on.unwrap_or_default(),
+                answer_min_tokens: self.answer_min_tokens.unwrap_or(0),
                 repeat_penalty: self.reward_repeat_penalty.unwrap_or(0.0),
             },
             advantage: self.advantage,
@@ -571,6 +578,12 @@ impl TrainArgs {
             "reward.answer_bonus_on",
             &mut r.answer_bonus_on,
             self.answer_bonus_on,
+        );
+        change(
+            &mut changed,
+            "reward.answer_min_tokens",
+            &mut r.answer_min_tokens,
+            self.answer_min_tokens,
         );
         change(
             &mut changed,
@@ -829,15 +842,24 @@ mod tests {
             .fork_changes(&mut same)
             .is_empty());
         let mut cfg = parent.clone();
-        let changed =
-            args(&["--answer-bonus-on", "written", "--answer-bonus", "0.1"]).fork_changes(&mut cfg);
+        let changed = args(&[
+            "--answer-bonus-on",
+            "written",
+            "--answer-bonus",
+            "0.1",
+            "--answer-min-tokens",
+            "16",
+        ])
+        .fork_changes(&mut cfg);
         assert_eq!(
             changed,
             [
                 "reward.answer_bonus: 0.05 -> 0.1",
-                "reward.answer_bonus_on: ended -> written"
+                "reward.answer_bonus_on: ended -> written",
+                "reward.answer_min_tokens: 0 -> 16"
             ]
         );
+        assert_eq!(cfg.reward.answer_min_tokens, 16);
         assert_eq!(cfg.reward.answer_bonus_on, AnswerBonusOn::Written);
         assert_eq!(
             (cfg.reward.answer_bonus, cfg.reward.repeat_penalty),

@@ -88,17 +88,24 @@ pub fn significance_lines(
 }
 
 /// Mean chain length, with the share of chains that ended by themselves (in brackets, the
-/// share that wrote `<answer>` rather than ending their turn) and the mean repeated 4-gram
-/// share, where the report has them (older reports do not).
+/// share that wrote `<answer>` rather than ending their turn, and the share that wrote it
+/// at once, with no reasoning before it) and the mean repeated 4-gram share, where the
+/// report has them (older reports do not).
 fn reasoning_cell(s: &Value) -> String {
     let Some(len) = s["reasoning_len_mean"].as_f64() else {
         return "-".into();
     };
     let h = &s["reasoning_health"];
     match (h["answered"].as_f64(), h["repeat4"].as_f64()) {
-        (Some(a), Some(r)) => match h["wrote_answer"].as_f64() {
-            Some(w) => format!("{len:.0} ({:.0}% [{:.1}%], {r:.2})", 100.0 * a, 100.0 * w),
-            None => format!("{len:.0} ({:.0}%, {r:.2})", 100.0 * a),
+        (Some(a), Some(r)) => match (h["wrote_answer"].as_f64(), h["wrote_at_once"].as_f64()) {
+            (Some(w), Some(o)) => format!(
+                "{len:.0} ({:.0}% [{:.1}%; {:.1}% at once], {r:.2})",
+                100.0 * a,
+                100.0 * w,
+                100.0 * o
+            ),
+            (Some(w), None) => format!("{len:.0} ({:.0}% [{:.1}%], {r:.2})", 100.0 * a, 100.0 * w),
+            _ => format!("{len:.0} ({:.0}%, {r:.2})", 100.0 * a),
         },
         _ => format!("{len:.0}"),
     }
@@ -108,7 +115,7 @@ pub fn compare_summaries(summaries: &[Value]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "| method | data/split | n | H@5 | H@10 | H@20 | N@5 | N@10 [95% CI] | N@20 | cold-item N@10 (n) | reasoning tokens (ended by itself [wrote `<answer>`], repeat4) | s/sample b=1 | s/sample batched |"
+        "| method | data/split | n | H@5 | H@10 | H@20 | N@5 | N@10 [95% CI] | N@20 | cold-item N@10 (n) | reasoning tokens (ended by itself [wrote `<answer>`; of all, at once], repeat4) | s/sample b=1 | s/sample batched |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in summaries {

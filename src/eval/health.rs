@@ -1,12 +1,15 @@
 //! Reasoning health of a set of chains: how long they are, how many reach `<answer>` by
 //! themselves (not cut by the budget), and how much they repeat themselves (the share
 //! of a chain's 4-grams of tokens that already occurred in it: 1 - distinct / total).
-//! A chain that loops on one line scores near 1; varied text near 0.
+//! A chain that loops on one line scores near 1; varied text near 0. A chain that
+//! writes `<answer>` with nothing before it ends by itself without reasoning at all,
+//! so those are counted apart.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::chat_template::ANSWER_TAG;
 use crate::model::generate::StopReason;
 
 /// The n of the repetition measure.
@@ -24,6 +27,10 @@ pub struct ReasoningHealth {
     /// their turn, and `<answer>` was placed after them to read h_T.
     #[serde(default)]
     pub wrote_answer: f64,
+    /// Share of chains that wrote `<answer>` with nothing but blanks before it: part of
+    /// `wrote_answer`, chains that skipped the reasoning.
+    #[serde(default)]
+    pub wrote_at_once: f64,
     /// Mean over chains of the repeated 4-gram share.
     pub repeat4: f64,
 }
@@ -38,28 +45,43 @@ pub fn repeated_ngram_share(tokens: &[u32], n: usize) -> f64 {
     1.0 - distinct.len() as f64 / total as f64
 }
 
+/// Whether a chain with text `text` that stopped for `stop` wrote `<answer>` with
+/// nothing but blanks before it.
+pub fn answered_at_once(text: &str, stop: Option<StopReason>) -> bool {
+    stop == Some(StopReason::StopString)
+        && text
+            .trim_end()
+            .strip_suffix(ANSWER_TAG)
+            .is_some_and(|before| before.trim().is_empty())
+}
+
+/// One chain as measured: sampled tokens, how it stopped if known, its repeated 4-gram
+/// share and whether it answered at once (`answered_at_once`).
+pub type Measured = (usize, Option<StopReason>, f64, bool);
+
 impl ReasoningHealth {
-    /// Over chains given as (sampled tokens, how the chain stopped).
-    pub fn of<'a>(chains: impl IntoIterator<Item = (&'a [u32], StopReason)>) -> Self {
-        Self::of_measured(chains.into_iter().map(|(tokens, stop)| {
+    /// Over chains given as (sampled tokens, how the chain stopped, its text).
+    pub fn of<'a>(chains: impl IntoIterator<Item = (&'a [u32], StopReason, &'a str)>) -> Self {
+        Self::of_measured(chains.into_iter().map(|(tokens, stop, text)| {
             (
                 tokens.len(),
                 Some(stop),
                 repeated_ngram_share(tokens, REPEAT_N),
+                answered_at_once(text, Some(stop)),
             )
         }))
     }
 
-    /// Over chains already measured one by one, as (sampled tokens, how the chain stopped
-    /// if known, repeated 4-gram share): what an evaluation keeps per example.
-    pub fn of_measured(chains: impl IntoIterator<Item = (usize, Option<StopReason>, f64)>) -> Self {
-        let (mut n, mut len, mut answered, mut wrote, mut repeat) =
-            (0usize, 0usize, 0usize, 0usize, 0.0f64);
-        for (tokens, stop, share) in chains {
+    /// Over chains already measured one by one: what an evaluation keeps per example.
+    pub fn of_measured(chains: impl IntoIterator<Item = Measured>) -> Self {
+        let (mut n, mut len, mut answered, mut wrote, mut at_once, mut repeat) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0.0f64);
+        for (tokens, stop, share, once) in chains {
             n += 1;
             len += tokens;
             answered += usize::from(stop.is_some_and(|s| s.answered()));
             wrote += usize::from(stop == Some(StopReason::StopString));
+            at_once += usize::from(once && stop == Some(StopReason::StopString));
             repeat += share;
         }
         if n == 0 {
@@ -71,6 +93,7 @@ impl ReasoningHealth {
             mean_len: len as f64 / n_f,
             answered: answered as f64 / n_f,
             wrote_answer: wrote as f64 / n_f,
+            wrote_at_once: at_once as f64 / n_f,
             repeat4: repeat / n_f,
         }
     }
@@ -89,17 +112,44 @@ mod tests {
         assert_eq!(repeated_ngram_share(&varied, 4), 0.0);
         assert_eq!(repeated_ngram_share(&[1, 2, 3], 4), 0.0);
         let h = ReasoningHealth::of([
-            (looping.as_slice(), StopReason::MaxTokens),
-            (varied.as_slice(), StopReason::EndOfTurn),
-            (varied.as_slice(), StopReason::StopString),
-            (varied.as_slice(), StopReason::Cancelled),
+            (looping.as_slice(), StopReason::MaxTokens, "a b a b"),
+            (varied.as_slice(), StopReason::EndOfTurn, "fine"),
+            (
+                varied.as_slice(),
+                StopReason::StopString,
+                "I like it.<answer>",
+            ),
+            (varied.as_slice(), StopReason::Cancelled, ""),
         ]);
         assert_eq!((h.chains, h.mean_len, h.answered), (4, 100.0, 0.5));
-        assert_eq!(h.wrote_answer, 0.25);
+        assert_eq!((h.wrote_answer, h.wrote_at_once), (0.25, 0.0));
         assert!((h.repeat4 - (1.0 - 5.0 / 97.0) / 4.0).abs() < 1e-12);
         assert_eq!(
             ReasoningHealth::of(std::iter::empty()),
             ReasoningHealth::default()
         );
+    }
+
+    #[test]
+    fn answering_at_once_is_writing_the_tag_with_nothing_before_it() {
+        use StopReason::{EndOfTurn, MaxTokens, StopString};
+        let s = Some(StopString);
+        assert!(answered_at_once("<answer>", s));
+        assert!(answered_at_once(" \n<answer>\n", s));
+        assert!(!answered_at_once("He likes action.\n<answer>", s));
+        assert!(
+            !answered_at_once("", Some(EndOfTurn)),
+            "ended its turn: no tag"
+        );
+        assert!(!answered_at_once("<answer>", Some(MaxTokens)));
+        assert!(!answered_at_once("<answer>", None));
+        let tag: Vec<u32> = vec![1, 2, 3];
+        let h = ReasoningHealth::of([
+            (tag.as_slice(), StopString, "<answer>"),
+            (tag.as_slice(), StopString, "Yes<answer>"),
+            (tag.as_slice(), MaxTokens, "<answer> and on"),
+            (tag.as_slice(), EndOfTurn, ""),
+        ]);
+        assert_eq!((h.wrote_answer, h.wrote_at_once), (0.5, 0.25));
     }
 }

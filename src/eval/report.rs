@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::bootstrap::{bootstrap_intervals, intervals_json};
 use super::coldwarm::{cold_warm, cold_warm_json, SeenInTrain};
 use super::distributions::{rank_histogram, reasoning_lengths};
-use super::health::ReasoningHealth;
+use super::health::{answered_at_once, ReasoningHealth};
 use super::run::{EvalRun, ExampleResult};
 use super::EvalError;
 use crate::data::Catalog;
@@ -62,7 +62,12 @@ fn length_stats(lengths: &[usize]) -> Value {
 fn reasoning_health(results: &[ExampleResult]) -> Option<ReasoningHealth> {
     let h = ReasoningHealth::of_measured(results.iter().filter_map(|r| {
         let x = r.reasoning.as_ref()?;
-        Some((x.tokens, x.stop, x.repeat4))
+        Some((
+            x.tokens,
+            x.stop,
+            x.repeat4,
+            answered_at_once(&x.text, x.stop),
+        ))
     }));
     (h.chains > 0).then_some(h)
 }
@@ -92,6 +97,7 @@ pub fn summary_json(
             "chains": h.chains,
             "answered": h.answered,
             "wrote_answer": h.wrote_answer,
+            "wrote_at_once": h.wrote_at_once,
             "repeat4": h.repeat4,
         })),
         "secs_per_sample": run.secs_per_sample,

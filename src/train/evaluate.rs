@@ -105,7 +105,7 @@ pub fn greedy_ranks(
         ..Default::default()
     };
     let mut ranks = Vec::with_capacity(examples.len());
-    let mut chains: Vec<(Vec<u32>, StopReason)> = Vec::new();
+    let mut chains: Vec<(Vec<u32>, StopReason, String)> = Vec::new();
     for chunk in examples.chunks(cfg.encode_batch.max(1)) {
         let histories = chunk
             .iter()
@@ -121,7 +121,7 @@ pub fn greedy_ranks(
             let (out, _) = encoder.reason(&prompts, 1, &opts, &mut |_| {}, None)?;
             let mut vectors = Vec::with_capacity(out.len());
             for c in out {
-                chains.push((c.sampled_ids().to_vec(), c.stop));
+                chains.push((c.sampled_ids().to_vec(), c.stop, c.text.clone()));
                 vectors.push(c.user_vector);
             }
             vectors
@@ -138,7 +138,11 @@ pub fn greedy_ranks(
         }
         progress(ranks.len(), examples.len());
     }
-    let health = ReasoningHealth::of(chains.iter().map(|(t, stop)| (t.as_slice(), *stop)));
+    let health = ReasoningHealth::of(
+        chains
+            .iter()
+            .map(|(t, stop, text)| (t.as_slice(), *stop, text.as_str())),
+    );
     Ok((ranks, health))
 }
 

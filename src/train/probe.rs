@@ -170,6 +170,10 @@ impl Probe {
         line.insert("probe_reasoning_len".into(), json!(self.health.mean_len));
         line.insert("probe_answered".into(), json!(self.health.answered));
         line.insert("probe_wrote_answer".into(), json!(self.health.wrote_answer));
+        line.insert(
+            "probe_wrote_at_once".into(),
+            json!(self.health.wrote_at_once),
+        );
         line.insert("probe_repeat4".into(), json!(self.health.repeat4));
         line.insert("probe_secs".into(), json!(self.secs));
         line.insert("probe_ci".into(), Value::Object(ci));

@@ -27,6 +27,10 @@ pub struct StepMetrics {
     /// their turn).
     #[serde(default)]
     pub wrote_answer: f64,
+    /// Share of chains that wrote `<answer>` with nothing before it (part of
+    /// `wrote_answer`: the reasoning skipped).
+    #[serde(default)]
+    pub wrote_at_once: f64,
     #[serde(default)]
     pub repeat4: f64,
     /// The same three for the greedy chains alone (with `greedy_chains`): what the
@@ -37,6 +41,8 @@ pub struct StepMetrics {
     pub greedy_answered: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greedy_wrote_answer: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greedy_wrote_at_once: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greedy_repeat4: Option<f64>,
     pub loss: f64,

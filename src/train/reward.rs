@@ -105,6 +105,12 @@ pub struct RewardConfig {
     /// that end by themselves either way.
     #[serde(default = "AnswerBonusOn::before_the_setting")]
     pub answer_bonus_on: AnswerBonusOn,
+    /// Reasoning tokens a chain must write before `<answer>` to earn the bonus (0: any,
+    /// what runs meant before the setting existed). A chain that ends sooner loses the
+    /// bonus instead: without this, a policy learns to write `<answer>` at once, which
+    /// ends the chain, dodges the repetition penalty and skips the reasoning altogether.
+    #[serde(default)]
+    pub answer_min_tokens: usize,
     /// Subtracted from a chain's reward, times its repeated 4-gram share
     /// (`eval::health`; 0: off, the paper's reward). A named format penalty: the
     /// ranking reward does not see a chain that loops on one line, so nothing else
@@ -121,19 +127,30 @@ impl Default for RewardConfig {
             ndcg_k: 1000,
             answer_bonus: 0.0,
             answer_bonus_on: AnswerBonusOn::Written,
+            answer_min_tokens: 0,
             repeat_penalty: 0.0,
         }
     }
 }
 
 /// `reward` with the format terms of `cfg`: the bonus when the chain's `stop` earns it
-/// (`answer_bonus_on`), less the repetition penalty times its repeated 4-gram share
-/// `repeat4`. The ranking and similarity parts are left as they were, for the logs.
-pub fn shaped(cfg: &RewardConfig, reward: Reward, stop: StopReason, repeat4: f64) -> Reward {
-    let bonus = if cfg.answer_bonus_on.pays(stop) {
+/// (`answer_bonus_on`) after `reasoning_tokens` of reasoning (minus the bonus when that
+/// is fewer than `answer_min_tokens`), less the repetition penalty times its repeated
+/// 4-gram share `repeat4`. The ranking and similarity parts are left as they were, for
+/// the logs.
+pub fn shaped(
+    cfg: &RewardConfig,
+    reward: Reward,
+    stop: StopReason,
+    repeat4: f64,
+    reasoning_tokens: usize,
+) -> Reward {
+    let bonus = if !cfg.answer_bonus_on.pays(stop) {
+        0.0
+    } else if reasoning_tokens >= cfg.answer_min_tokens {
         cfg.answer_bonus
     } else {
-        0.0
+        -cfg.answer_bonus
     };
     Reward {
         reward: reward.reward + bonus - cfg.repeat_penalty * repeat4,
@@ -288,31 +305,31 @@ mod tests {
         let s = [3.0f32, 2.0, 9.0, 1.0];
         let plain = RewardConfig::default();
         let r = fused_reward(&plain, &s, 1, &[2]);
-        assert_eq!(shaped(&plain, r, StopString, 0.9), r, "off by default");
+        assert_eq!(shaped(&plain, r, StopString, 0.9, 10), r, "off by default");
         let cfg = RewardConfig {
             answer_bonus: 0.1,
             repeat_penalty: 0.5,
             ..plain
         };
         assert_eq!(cfg.answer_bonus_on, AnswerBonusOn::Written, "the default");
-        assert_eq!(shaped(&cfg, r, MaxTokens, 0.0), r);
-        let b = shaped(&cfg, r, StopString, 0.0);
+        assert_eq!(shaped(&cfg, r, MaxTokens, 0.0, 10), r);
+        let b = shaped(&cfg, r, StopString, 0.0, 10);
         assert!((b.reward - (r.reward + 0.1)).abs() < 1e-12);
         assert_eq!((b.ndcg, b.softmax, b.rank), (r.ndcg, r.softmax, r.rank));
         // Ending the turn is not writing `<answer>`: no bonus unless asked for.
-        assert_eq!(shaped(&cfg, r, EndOfTurn, 0.0), r);
+        assert_eq!(shaped(&cfg, r, EndOfTurn, 0.0, 10), r);
         let ended = RewardConfig {
             answer_bonus_on: AnswerBonusOn::Ended,
             ..cfg
         };
         for stop in [StopString, EndOfTurn] {
-            let e = shaped(&ended, r, stop, 0.0);
+            let e = shaped(&ended, r, stop, 0.0, 10);
             assert!((e.reward - (r.reward + 0.1)).abs() < 1e-12, "{stop:?}");
         }
-        assert_eq!(shaped(&ended, r, MaxTokens, 0.0), r);
-        let looped = shaped(&cfg, r, MaxTokens, 0.8);
+        assert_eq!(shaped(&ended, r, MaxTokens, 0.0, 10), r);
+        let looped = shaped(&cfg, r, MaxTokens, 0.8, 10);
         assert!((looped.reward - (r.reward - 0.4)).abs() < 1e-12);
-        let both = shaped(&cfg, r, StopString, 0.2);
+        let both = shaped(&cfg, r, StopString, 0.2, 10);
         assert!((both.reward - (r.reward + 0.1 - 0.1)).abs() < 1e-12);
         // Configs written before the settings existed read as off, and a bonus from
         // before `answer_bonus_on` existed keeps paying what it paid.
@@ -322,8 +339,32 @@ mod tests {
         let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0, "answer_bonus": 0.05}"#;
         let read: RewardConfig = serde_json::from_str(old).unwrap();
         assert_eq!(read.answer_bonus_on, AnswerBonusOn::Ended);
+        assert_eq!(read.answer_min_tokens, 0);
         let text = serde_json::to_string(&cfg).unwrap();
         assert!(text.contains(r#""answer_bonus_on":"written""#), "{text}");
         assert_eq!(serde_json::from_str::<RewardConfig>(&text).unwrap(), cfg);
+    }
+
+    /// With a minimum, `<answer>` pays only after that much reasoning; written sooner,
+    /// it costs the bonus, so answering at once scores below a chain cut at the budget.
+    #[test]
+    fn answering_before_the_minimum_costs_the_bonus() {
+        use StopReason::{MaxTokens, StopString};
+        let s = [3.0f32, 2.0, 9.0, 1.0];
+        let cfg = RewardConfig {
+            answer_bonus: 0.3,
+            answer_min_tokens: 16,
+            ..RewardConfig::default()
+        };
+        let r = fused_reward(&cfg, &s, 1, &[2]);
+        let at_once = shaped(&cfg, r, StopString, 0.0, 0);
+        assert!((at_once.reward - (r.reward - 0.3)).abs() < 1e-12);
+        let short = shaped(&cfg, r, StopString, 0.0, 15);
+        assert_eq!(short.reward, at_once.reward);
+        let reasoned = shaped(&cfg, r, StopString, 0.0, 16);
+        assert!((reasoned.reward - (r.reward + 0.3)).abs() < 1e-12);
+        // A chain cut by the budget neither earns nor loses the bonus, however short.
+        assert_eq!(shaped(&cfg, r, MaxTokens, 0.0, 0), r);
+        assert!(shaped(&cfg, r, MaxTokens, 0.0, 0).reward > at_once.reward);
     }
 }

@@ -19,6 +19,7 @@ use crate::data::prepared::PreparedDataset;
 use crate::data::{Example, UserHistory};
 use crate::eval::health::{repeated_ngram_share, REPEAT_N};
 use crate::model::backbone::LinearHook;
+use crate::model::chat_template::ANSWER_TAG;
 use crate::model::generate::{Chain, GenerateOptions};
 use crate::model::loaded::LoadedModel;
 use crate::model::sampling::Sampling;
@@ -161,6 +162,11 @@ pub fn sample_groups(
     timing.generate_secs = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
+    let tag_tokens = model
+        .tokenizer
+        .encode(ANSWER_TAG)
+        .map_err(crate::model::error::ModelError::from)?
+        .len();
     let vectors: Vec<&[f32]> = chains.iter().map(|c| c.user_vector.as_slice()).collect();
     // Invariant: `reason` returns `group_size` chains per prompt, request-major.
     let owners: Vec<&UserHistory> = (0..chains.len())
@@ -180,7 +186,8 @@ pub fn sample_groups(
                 .ok_or_else(|| TrainError::Input("generation returned too few chains".into()))?;
             let r = fused_reward(&cfg.reward, &ranking.scores, target_row, &masked);
             let repeat4 = repeated_ngram_share(chain.sampled_ids(), REPEAT_N);
-            rewards.push(shaped(&cfg.reward, r, chain.stop, repeat4));
+            let reasoned = chain.reasoning_tokens(tag_tokens);
+            rewards.push(shaped(&cfg.reward, r, chain.stop, repeat4, reasoned));
             group_chains.push(chain);
         }
         let r: Vec<f64> = rewards.iter().map(|r| r.reward).collect();

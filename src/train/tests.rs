@@ -149,8 +149,10 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
         "greedy_reward",
         "greedy_answered",
         "greedy_wrote_answer",
+        "greedy_wrote_at_once",
         "greedy_repeat4",
         "wrote_answer",
+        "wrote_at_once",
     ] {
         assert!(step[key].is_number(), "{key}: {step}");
     }

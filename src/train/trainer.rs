@@ -37,7 +37,7 @@ use super::rollout::{
 use super::step::{recpo_loss, StepLoss};
 use crate::data::prepared::{PreparedDataset, Split};
 use crate::data::Example;
-use crate::eval::health::{repeated_ngram_share, ReasoningHealth, REPEAT_N};
+use crate::eval::health::{answered_at_once, repeated_ngram_share, ReasoningHealth, REPEAT_N};
 use crate::model::generate::events::StopReason;
 use crate::model::loaded::LoadedModel;
 use crate::model::lower::LowerStates;
@@ -61,6 +61,8 @@ struct ChainStats {
     /// How the chain stopped (None without reasoning) and its repeated-4-gram share.
     stop: Option<StopReason>,
     repeat4: f64,
+    /// Wrote `<answer>` with nothing before it (`eval::health::answered_at_once`).
+    at_once: bool,
     /// Decoded greedily (`greedy_chains`).
     greedy: bool,
 }
@@ -75,14 +77,16 @@ impl ChainStats {
             sampled_tokens,
             stop: None,
             repeat4: 0.0,
+            at_once: false,
             greedy: false,
         }
     }
 
-    /// With a chain's health (how it stopped, its sampled tokens).
-    fn with_chain(mut self, stop: StopReason, tokens: &[u32], greedy: bool) -> Self {
+    /// With a chain's health (how it stopped, its sampled tokens, its text).
+    fn with_chain(mut self, stop: StopReason, tokens: &[u32], text: &str, greedy: bool) -> Self {
         self.stop = Some(stop);
         self.repeat4 = repeated_ngram_share(tokens, REPEAT_N);
+        self.at_once = answered_at_once(text, Some(stop));
         self.greedy = greedy;
         self
     }
@@ -113,7 +117,9 @@ impl BatchLoss {
                 .then(|| greedy.iter().map(|c| f(c)).sum::<f64>() / greedy.len() as f64)
         };
         let health = |chains: &mut dyn Iterator<Item = &ChainStats>| {
-            ReasoningHealth::of_measured(chains.map(|c| (c.sampled_tokens, c.stop, c.repeat4)))
+            ReasoningHealth::of_measured(
+                chains.map(|c| (c.sampled_tokens, c.stop, c.repeat4, c.at_once)),
+            )
         };
         let all = health(&mut self.chains.iter());
         let greedy_health = (!greedy.is_empty()).then(|| health(&mut greedy.iter().copied()));
@@ -128,10 +134,12 @@ impl BatchLoss {
             reasoning_len: all.mean_len,
             answered: all.answered,
             wrote_answer: all.wrote_answer,
+            wrote_at_once: all.wrote_at_once,
             repeat4: all.repeat4,
             greedy_reward: greedy_mean(&|c| c.reward),
             greedy_answered: greedy_health.map(|h| h.answered),
             greedy_wrote_answer: greedy_health.map(|h| h.wrote_answer),
+            greedy_wrote_at_once: greedy_health.map(|h| h.wrote_at_once),
             greedy_repeat4: greedy_health.map(|h| h.repeat4),
             loss: loss.loss,
             token_loss: loss.token_loss,
@@ -781,7 +789,7 @@ fn chain_logs(
             let is_greedy = i < greedy;
             chains.push(
                 ChainStats::new(&r, g.advantages[i], c.sampled_tokens)
-                    .with_chain(c.stop, tokens, is_greedy),
+                    .with_chain(c.stop, tokens, &c.text, is_greedy),
             );
             cs.push(ChainSample {
                 text: c.text.clone(),

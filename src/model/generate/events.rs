@@ -79,6 +79,17 @@ impl Chain {
     pub fn sampled_ids(&self) -> &[u32] {
         &self.token_ids[..self.sampled_tokens.min(self.token_ids.len())]
     }
+
+    /// Tokens sampled before `<answer>` when the chain wrote it, `tag_tokens` being what
+    /// the tag alone tokenizes to; all it sampled otherwise.
+    pub fn reasoning_tokens(&self, tag_tokens: usize) -> usize {
+        let sampled = self.sampled_ids().len();
+        if self.stop == StopReason::StopString {
+            sampled.saturating_sub(tag_tokens)
+        } else {
+            sampled
+        }
+    }
 }
 
 /// Streamed while generation runs.
@@ -107,4 +118,33 @@ pub enum GenEvent {
         sample: usize,
         stop: StopReason,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(sampled: usize, forced: usize, stop: StopReason) -> Chain {
+        Chain {
+            request: 0,
+            sample: 0,
+            text: String::new(),
+            token_ids: (0..(sampled + forced) as u32).collect(),
+            sampled_tokens: sampled,
+            stop,
+            user_vector: Vec::new(),
+            step_hidden: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn reasoning_tokens_leave_out_a_written_tag_only() {
+        // Wrote 10 tokens, the last 3 of them `<answer>`.
+        assert_eq!(chain(10, 0, StopReason::StopString).reasoning_tokens(3), 7);
+        // Only the tag: no reasoning.
+        assert_eq!(chain(3, 0, StopReason::StopString).reasoning_tokens(3), 0);
+        // Cut by the budget with `<answer>` forced after it: all it sampled.
+        assert_eq!(chain(64, 3, StopReason::MaxTokens).reasoning_tokens(3), 64);
+        assert_eq!(chain(5, 3, StopReason::EndOfTurn).reasoning_tokens(3), 5);
+    }
 }

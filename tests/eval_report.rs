@@ -163,6 +163,8 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     close(&s["reasoning_health"]["answered"], 0.5);
     // Of those two, one wrote `<answer>` and one ended its turn.
     close(&s["reasoning_health"]["wrote_answer"], 0.25);
+    // It wrote something before `<answer>`: not at once.
+    close(&s["reasoning_health"]["wrote_at_once"], 0.0);
     close(&s["reasoning_health"]["repeat4"], 0.175);
 
     let dir = tempfile::tempdir().unwrap();
@@ -197,7 +199,8 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
     assert!(
         md.contains(
             "end by themselves: 50.0% (25.0% wrote `<answer>`, 25.0% ended their turn and had \
-             `<answer>` placed after); repeated 4-gram share: mean 0.175"
+             `<answer>` placed after); 0.0% wrote `<answer>` at once, with nothing before it; \
+             repeated 4-gram share: mean 0.175"
         ),
         "{md}"
     );
@@ -216,9 +219,12 @@ fn a_fixed_scorer_report_on_disk_has_every_file_and_line() {
         .filter(|l| l.starts_with("| fixed") || l.starts_with("| popular"))
         .collect();
     assert_eq!(rows.len(), 2, "{table}");
-    // Mean length 17.5, half the chains ended by themselves (a quarter wrote `<answer>`),
-    // repeat4 0.175 (printed to 2 places).
-    assert!(rows[0].contains("| 18 (50% [25.0%], 0.1"), "{table}");
+    // Mean length 17.5, half the chains ended by themselves (a quarter wrote `<answer>`,
+    // none at once), repeat4 0.175 (printed to 2 places).
+    assert!(
+        rows[0].contains("| 18 (50% [25.0%; 0.0% at once], 0.1"),
+        "{table}"
+    );
     assert!(rows[1].contains("| - |"), "{table}");
     assert!(
         table.contains("- popular: popular on the fixture"),

@@ -104,14 +104,14 @@ pub fn report_markdown(s: &Value, charts: &[PathBuf]) -> String {
         let answered = 100.0 * h["answered"].as_f64().unwrap_or(0.0);
         let at_once = match h["wrote_at_once"].as_f64() {
             Some(o) => format!(
-                " ({:.1}% of all at once, with nothing before it)",
+                "; {:.1}% wrote `<answer>` at once, with nothing before it",
                 100.0 * o
             ),
             None => String::new(),
         };
         let split = match h["wrote_answer"].as_f64() {
             Some(w) => format!(
-                " ({:.1}% wrote `<answer>`{at_once}, {:.1}% ended their turn and had `<answer>` placed after)",
+                " ({:.1}% wrote `<answer>`, {:.1}% ended their turn and had `<answer>` placed after){at_once}",
                 100.0 * w,
                 (answered - 100.0 * w).max(0.0)
             ),

@@ -162,6 +162,46 @@ fn greedy_chains_lead_their_groups_and_rewards_carry_the_format_terms() {
     assert!(first["chains"][1].get("greedy").is_none());
 }
 
+/// The greedy chains' prefill takes the layers below the adapter from the sampled
+/// chains' prefill: they come out bit for bit as a greedy run of their own gives them.
+#[test]
+fn greedy_chains_reusing_the_sampled_prefill_match_a_greedy_run_alone() {
+    use super::rollout::policy_encoder;
+    use crate::model::generate::GenerateOptions;
+    use crate::model::sampling::Sampling;
+    let model = tiny_model(12);
+    let layers = model.config().num_hidden_layers;
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5).top_layers(1, layers);
+    nonzero_b(&adapter);
+    let data = paired_dataset(8, 16, 2);
+    let t = table(&model, &adapter, &data);
+    let mut c = cfg(1);
+    c.greedy_chains = 1;
+    let examples = &data.train[..4];
+    let (groups, _) = sample_groups(&model, &adapter, &data, &t, examples, &c, 11).unwrap();
+    let encoder = policy_encoder(&model, Some(&adapter), &data, &c);
+    let prompts: Vec<_> = examples
+        .iter()
+        .map(|e| {
+            let h = super::rollout::history_of(&data, e).unwrap();
+            encoder.prompt(&h, c.max_new_tokens).unwrap()
+        })
+        .collect();
+    let opts = GenerateOptions {
+        max_new_tokens: c.max_new_tokens,
+        sampling: Sampling::ArgMax,
+        seed: 11,
+        ..Default::default()
+    };
+    let (alone, _) = encoder
+        .reason(&prompts, 1, &opts, &mut |_| {}, None)
+        .unwrap();
+    for (g, a) in groups.iter().zip(&alone) {
+        assert_eq!(g.chains[0].token_ids, a.token_ids);
+        assert_eq!(g.chains[0].user_vector, a.user_vector);
+    }
+}
+
 /// A run's metrics.jsonl lines without their timings (`*_secs`), which no two runs share.
 fn timeless_metrics(run: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join(METRICS_FILE))

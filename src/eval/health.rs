@@ -81,7 +81,7 @@ impl ReasoningHealth {
             len += tokens;
             answered += usize::from(stop.is_some_and(|s| s.answered()));
             wrote += usize::from(stop == Some(StopReason::StopString));
-            at_once += usize::from(once && stop == Some(StopReason::StopString));
+            at_once += usize::from(once);
             repeat += share;
         }
         if n == 0 {

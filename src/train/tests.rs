@@ -58,6 +58,15 @@ fn nonzero_b(adapter: &TinyLora) {
     }
 }
 
+/// An adapter on the top layer only, its B made nonzero: the layers below stay the
+/// base model's, so their states can be kept and reused.
+fn top_layer_adapter(model: &LoadedModel, seed: u64) -> TinyLora {
+    let layers = model.config().num_hidden_layers;
+    let adapter = TinyLora::new(model.config(), 2, 2.0, seed).top_layers(1, layers);
+    nonzero_b(&adapter);
+    adapter
+}
+
 #[test]
 fn every_adapter_variable_gets_a_gradient() {
     let model = tiny_model(1);
@@ -170,9 +179,7 @@ fn greedy_chains_reusing_the_sampled_prefill_match_a_greedy_run_alone() {
     use crate::model::generate::GenerateOptions;
     use crate::model::sampling::Sampling;
     let model = tiny_model(12);
-    let layers = model.config().num_hidden_layers;
-    let adapter = TinyLora::new(model.config(), 2, 2.0, 5).top_layers(1, layers);
-    nonzero_b(&adapter);
+    let adapter = top_layer_adapter(&model, 5);
     let data = paired_dataset(8, 16, 2);
     let t = table(&model, &adapter, &data);
     let mut c = cfg(1);
@@ -663,8 +670,7 @@ fn kept_lower_layers_give_the_same_table_and_probe_vectors() {
     use crate::model::lower::LowerStates;
     let model = tiny_model(12);
     let layers = model.config().num_hidden_layers;
-    let adapter = TinyLora::new(model.config(), 2, 2.0, 5).top_layers(1, layers);
-    nonzero_b(&adapter);
+    let adapter = top_layer_adapter(&model, 5);
     let data = paired_dataset(8, 16, 2);
     let lower = LowerStates::new(adapter.first_adapted_layer(), 1 << 30);
     let plain = table(&model, &adapter, &data);
@@ -767,9 +773,7 @@ fn a_prefill_from_kept_lower_layers_generates_the_same_chains() {
     use crate::model::lower::LowerStates;
     use crate::model::sampling::Sampling;
     let model = tiny_model(21);
-    let layers = model.config().num_hidden_layers;
-    let adapter = TinyLora::new(model.config(), 2, 2.0, 6).top_layers(1, layers);
-    nonzero_b(&adapter);
+    let adapter = top_layer_adapter(&model, 6);
     let requests = [
         GenerateRequest {
             prompt_ids: vec![5, 17, 3, 42, 8, 8, 60, 1, 33],

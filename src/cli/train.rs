@@ -222,6 +222,11 @@ pub struct TrainArgs {
     /// gradient. A named setting, 1 by default.
     #[arg(long)]
     pub token_loss_weight: Option<f64>,
+    /// Weight of the ending loss (0: off): the `<answer>` appended to each group's best
+    /// chain, when that chain ran out of budget, is trained as that chain's own ending,
+    /// so a policy that never samples the tag learns to write it. A named setting.
+    #[arg(long)]
+    pub ending_loss: Option<f64>,
     /// Catalogue items drawn uniformly per contrastive step as extra negatives, encoded
     /// by the current adapter (mixed negative sampling). A named setting, 0 by default.
     #[arg(long, default_value_t = 0)]
@@ -249,8 +254,8 @@ pub struct TrainArgs {
     pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
-    /// --answer-min-tokens, --reward-repeat-penalty, --lr and --token-loss-weight
-    /// changed from that step.
+    /// --answer-min-tokens, --reward-repeat-penalty, --lr, --token-loss-weight and
+    /// --ending-loss changed from that step.
     /// Everything else carries over: adapter, optimizer, RNG, step, logs; the fork's
     /// config.json records the branch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]
@@ -402,6 +407,7 @@ impl TrainArgs {
             table_loss: self.table_loss,
             recpo_table_loss: self.recpo_table_loss,
             token_loss_weight: self.token_loss_weight.unwrap_or(d.token_loss_weight),
+            ending_loss: self.ending_loss.unwrap_or(d.ending_loss),
             uniform_negatives: self.uniform_negatives,
             align_steps: self.align_steps,
             align_users_per_step: self.align_users,
@@ -562,8 +568,8 @@ impl TrainArgs {
     }
 
     /// The settings a fork may change, as given on the command line, applied to the
-    /// parent's: the reward's format terms, the learning rate and the token loss's
-    /// weight. One `name: old -> new` per setting that changes.
+    /// parent's: the reward's format terms, the learning rate, the token loss's weight
+    /// and the ending loss's. One `name: old -> new` per setting that changes.
     fn fork_changes(&self, cfg: &mut RecPoConfig) -> Vec<String> {
         let mut changed = Vec::new();
         let r = &mut cfg.reward;
@@ -597,6 +603,12 @@ impl TrainArgs {
             "token_loss_weight",
             &mut cfg.token_loss_weight,
             self.token_loss_weight,
+        );
+        change(
+            &mut changed,
+            "ending_loss",
+            &mut cfg.ending_loss,
+            self.ending_loss,
         );
         changed
     }
@@ -888,7 +900,7 @@ mod tests {
             RecPoConfig {
                 lr: 1e-4,
                 token_loss_weight: 0.1,
-                ..tuned
+                ..tuned.clone()
             },
             RecPoConfig {
                 lr: 1e-4,
@@ -896,6 +908,9 @@ mod tests {
                 ..cfg
             }
         );
+        let changed = args(&["--ending-loss", "0.2"]).fork_changes(&mut tuned);
+        assert_eq!(changed, ["ending_loss: 0 -> 0.2"]);
+        assert_eq!(tuned.ending_loss, 0.2);
         // A fork is not a resume nor a start from another adapter.
         let argv = ["r2ec", "--out", "new", "--fork", "old", "--resume"];
         assert!(Cli::try_parse_from(argv).is_err());

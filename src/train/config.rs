@@ -94,6 +94,11 @@ pub struct RecPoConfig {
     /// 1 the item loss steers the shared top layers more than the sampled chains'
     /// policy gradient does; a named setting for small models and batches.
     pub token_loss_weight: f64,
+    /// Weight of the ending loss (0: off, the paper's loss): the cross-entropy of the
+    /// `<answer>` appended to each group's best chain when that chain ran out of
+    /// budget (its own ending, no annotated text), so the tag it would be paid for
+    /// becomes likely enough to be sampled (`step::ending_chain`).
+    pub ending_loss: f64,
     /// Catalogue items drawn uniformly per contrastive step and encoded by the current
     /// adapter as extra negatives (mixed negative sampling; 0: off, the paper's
     /// in-batch negatives). With `logq`, every column is corrected by its expected count.
@@ -170,6 +175,7 @@ impl Default for RecPoConfig {
             table_loss: 0.0,
             recpo_table_loss: 0.0,
             token_loss_weight: 1.0,
+            ending_loss: 0.0,
             uniform_negatives: 0,
             align_steps: 0,
             align_users_per_step: 64,
@@ -253,6 +259,9 @@ impl RecPoConfig {
         }
         if !(self.token_loss_weight >= 0.0 && self.token_loss_weight.is_finite()) {
             return bad("token_loss_weight", "must be a finite number >= 0");
+        }
+        if !(self.ending_loss >= 0.0 && self.ending_loss.is_finite()) {
+            return bad("ending_loss", "must be a finite number >= 0");
         }
         if !(self.recpo_table_loss >= 0.0 && self.recpo_table_loss.is_finite()) {
             return bad("recpo_table_loss", "must be a finite number >= 0");

@@ -318,6 +318,9 @@ pub fn contrastive_loss(
         item_ce,
         table_ce,
         item_negatives: distinct_negatives(&columns),
+        ending_loss: 0.0,
+        ending_ce: None,
+        endings: 0,
         clip_frac: 0.0,
         grads: acc,
         target_vectors: item_vecs

@@ -56,6 +56,12 @@ pub struct StepMetrics {
     /// The full-table term's cross-entropy (contrastive steps with `table_loss`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_ce: Option<f64>,
+    /// The ending loss's mean -log p of the appended tags it trained, and the chains
+    /// that had one (steps with `ending_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending_ce: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endings: Option<usize>,
     pub clip_frac: f64,
     pub lr: f64,
     /// The step's tau (its schedule's value; 0 in logs from before it was logged).

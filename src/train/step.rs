@@ -20,6 +20,11 @@
 //!   the same f32 weights (`Backbone::forward_lower_prefix`); the differentiable passes
 //!   start from its states.
 //!
+//! With `cfg.ending_loss`, a third term: the cross-entropy of the `<answer>` appended to
+//! each group's best chain when that chain ran out of budget ([`ending_chain`]). Its
+//! rows are already in the chain's pass (h_T is read after the appended tag), so it
+//! costs the token head on a few more positions.
+//!
 //! Each part of the loss is already divided by the batch-wide counts (total generated
 //! tokens, total top chains), so the summed gradient is the gradient of the batch's
 //! loss.
@@ -39,7 +44,22 @@ use super::rollout::Group;
 use crate::data::prepared::PreparedDataset;
 use crate::data::Example;
 use crate::model::backbone::LinearHook;
+use crate::model::generate::StopReason;
 use crate::model::loaded::{left_pad, LoadedModel};
+
+/// The chain of `group` whose appended `<answer>` the ending loss trains: its best chain
+/// (first top-advantage one) when its advantage is positive and the budget cut it, so
+/// the tag was forced, not written. A policy that never writes the tag after reasoning
+/// is never paid for it; this term makes the tag likely where the group's best
+/// reasoning stopped, from the model's own chain (no annotated text).
+pub fn ending_chain(group: &Group) -> Option<usize> {
+    let &i = group.top.first()?;
+    let c = group.chains.get(i)?;
+    (c.stop == StopReason::MaxTokens
+        && group.advantages.get(i).is_some_and(|&a| a > 0.0)
+        && c.token_ids.len() > c.sampled_tokens)
+        .then_some(i)
+}
 
 /// The losses of one step and the gradient of their sum.
 pub struct StepLoss {
@@ -54,6 +74,12 @@ pub struct StepLoss {
     pub item_negatives: usize,
     /// The full-table term's cross-entropy (`cfg.table_loss`; None without it).
     pub table_ce: Option<f64>,
+    /// The ending loss as added to the total (its weight included; 0 without it).
+    pub ending_loss: f64,
+    /// Mean -log p of the appended tags' tokens it trained, and how many chains had
+    /// one (None without the ending loss).
+    pub ending_ce: Option<f64>,
+    pub endings: usize,
     pub clip_frac: f64,
     /// One entry per adapter variable, in `vars()` order.
     pub grads: Vec<Option<Tensor>>,
@@ -177,6 +203,10 @@ struct BatchTerms<'a> {
     total_top: usize,
     /// The token loss's weight in the total (`cfg.token_loss_weight`).
     token_weight: f64,
+    /// The ending loss's weight (`cfg.ending_loss`) and the batch's appended-tag tokens
+    /// it trains: its divisor.
+    ending_weight: f64,
+    total_ending_tokens: usize,
 }
 
 impl<'a> BatchTerms<'a> {
@@ -211,7 +241,46 @@ impl<'a> BatchTerms<'a> {
                 .sum(),
             total_top: groups.iter().map(|g| g.top.len()).sum(),
             token_weight: cfg.token_loss_weight,
+            ending_weight: cfg.ending_loss,
+            total_ending_tokens: groups
+                .iter()
+                .filter_map(|g| ending_chain(g).map(|i| &g.chains[i]))
+                .map(|c| c.token_ids.len() - c.sampled_tokens)
+                .sum(),
         }
+    }
+
+    /// Ending loss of `chunk`'s chains: the summed -log p of the appended tag of the
+    /// group's [`ending_chain`] when it is in `chunk`, times the weight over the batch's
+    /// appended-tag tokens; with the plain sum of -log p and how many tokens. `None`
+    /// when the weight is 0 or the chunk holds no such chain.
+    fn ending_part(
+        &self,
+        group: &Group,
+        chunk: &[usize],
+        rows: &Tensor,
+        at: impl Fn(usize, usize) -> usize,
+    ) -> Result<Option<(Tensor, f64, usize)>, TrainError> {
+        if self.ending_weight <= 0.0 {
+            return Ok(None);
+        }
+        let Some(e) = ending_chain(group) else {
+            return Ok(None);
+        };
+        let Some(c) = chunk.iter().position(|&i| i == e) else {
+            return Ok(None);
+        };
+        let chain = &group.chains[e];
+        let js = chain.sampled_tokens..chain.token_ids.len();
+        let idx: Vec<u32> = js.clone().map(|j| at(c, j) as u32).collect();
+        let targets = &chain.token_ids[js];
+        let device = self.model.device();
+        let picked = rows.index_select(&Tensor::new(idx.as_slice(), device)?, 0)?;
+        let logp = token_logprobs(&self.model.backbone.logits_train(&picked)?, targets)?;
+        let sum = logp.sum_all()?.neg()?;
+        let ce = f64::from(sum.to_scalar::<f32>()?);
+        let scale = self.ending_weight / self.total_ending_tokens.max(1) as f64;
+        Ok(Some(((sum * scale)?, ce, idx.len())))
     }
 
     /// Token loss per chain (SPEC §5.5): the clipped surrogate over the sampled tokens
@@ -311,6 +380,11 @@ struct LossSums {
     /// The same in the whole table (with the full-table term).
     table_ce_sum: Option<f64>,
     top_chains: usize,
+    /// The ending loss (weighted), its plain -log p sum and its tokens and chains.
+    ending_loss: f64,
+    ending_ce_sum: f64,
+    ending_tokens: usize,
+    endings: usize,
     prompt_secs: f64,
     chains_secs: f64,
     clipped: usize,
@@ -484,6 +558,13 @@ fn group_loss(
                 };
             }
         }
+        if let Some((part, ce, n)) = terms.ending_part(group, chunk, &rows, row)? {
+            sums.ending_loss += f64::from(part.to_scalar::<f32>()?);
+            sums.ending_ce_sum += ce;
+            sums.ending_tokens += n;
+            sums.endings += 1;
+            loss = (loss + part)?;
+        }
         let last_rows: Vec<u32> = lens
             .iter()
             .enumerate()
@@ -603,6 +684,10 @@ pub fn recpo_loss(
             *total.table_ce_sum.get_or_insert(0.0) += t;
         }
         total.top_chains += s.top_chains;
+        total.ending_loss += s.ending_loss;
+        total.ending_ce_sum += s.ending_ce_sum;
+        total.ending_tokens += s.ending_tokens;
+        total.endings += s.endings;
         split.prompt_secs += s.prompt_secs;
         split.chains_secs += s.chains_secs;
         total.clipped += s.clipped;
@@ -612,7 +697,7 @@ pub fn recpo_loss(
     grads.through(&[&items], &[item_grad])?;
     split.items_secs += t.elapsed().as_secs_f64();
     Ok(StepLoss {
-        loss: cfg.token_loss_weight * total.token_loss + total.item_loss,
+        loss: cfg.token_loss_weight * total.token_loss + total.item_loss + total.ending_loss,
         token_loss: total.token_loss,
         item_loss: total.item_loss,
         item_ce: total.item_ce_sum / total.top_chains.max(1) as f64,
@@ -620,6 +705,10 @@ pub fn recpo_loss(
         table_ce: total
             .table_ce_sum
             .map(|t| t / total.top_chains.max(1) as f64),
+        ending_loss: total.ending_loss,
+        ending_ce: (cfg.ending_loss > 0.0)
+            .then(|| total.ending_ce_sum / total.ending_tokens.max(1) as f64),
+        endings: total.endings,
         clip_frac: if terms.total_tokens > 0 {
             total.clipped as f64 / terms.total_tokens as f64
         } else {

@@ -147,6 +147,8 @@ impl BatchLoss {
             item_ce: loss.item_ce,
             item_negatives: loss.item_negatives,
             table_ce: loss.table_ce,
+            ending_ce: loss.ending_ce,
+            endings: loss.ending_ce.map(|_| loss.endings),
             clip_frac: loss.clip_frac,
             lr,
             tau: 0.0,

@@ -304,3 +304,99 @@ fn token_loss_weight_scales_only_the_token_gradient() {
     }
     assert!(moved > 1e-3, "the token loss added no gradient");
 }
+
+/// The ending loss is the mean -log p of the appended tag of each group's best chain cut
+/// by the budget, times its weight, as a plain forward over prompt + chain gives it; it
+/// adds to the total and to the gradient and leaves the token and item losses alone.
+#[test]
+fn ending_loss_trains_the_appended_tag_of_the_best_cut_chain() {
+    let model = tiny_model(3);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
+    seeded_b(&adapter);
+    let cfg = small_config();
+    let (data, _, groups) = sampled(&model, &adapter, &cfg);
+    let endings: Vec<(usize, usize)> = groups
+        .iter()
+        .enumerate()
+        .filter_map(|(g, group)| ending_chain(group).map(|i| (g, i)))
+        .collect();
+    assert!(!endings.is_empty(), "no group's best chain was cut");
+    let hook: &dyn LinearHook = &adapter;
+    let (mut sum, mut n) = (0.0, 0usize);
+    for &(g, i) in &endings {
+        let (group, chain) = (&groups[g], &groups[g].chains[i]);
+        assert!(chain.token_ids.len() > chain.sampled_tokens);
+        let seq = [group.prompt_ids.as_slice(), &chain.token_ids].concat();
+        let (_, hidden) = forward_last(&model, std::slice::from_ref(&seq), hook).unwrap();
+        let (_, l, h) = hidden.dims3().unwrap();
+        let rows = hidden.reshape((l, h)).unwrap();
+        let first = l - seq.len() + group.prompt_ids.len();
+        for j in chain.sampled_tokens..chain.token_ids.len() {
+            let row = rows.narrow(0, first + j - 1, 1).unwrap();
+            let logits = model.backbone.logits_train(&row).unwrap();
+            let lp = token_logprobs(&logits, &[chain.token_ids[j]]).unwrap();
+            sum -= f64::from(lp.to_vec1::<f32>().unwrap()[0]);
+            n += 1;
+        }
+    }
+    let scoring = ItemScoring::plain(cfg.tau as f64);
+    let at = |w: f64| {
+        let c = RecPoConfig {
+            ending_loss: w,
+            ..cfg.clone()
+        };
+        recpo_loss(&model, &adapter, &data, &groups, &c, &scoring, 0).unwrap()
+    };
+    let (off, on) = (at(0.0), at(0.5));
+    assert_eq!(
+        (off.ending_ce, off.endings, off.ending_loss),
+        (None, 0, 0.0)
+    );
+    assert_eq!(on.endings, endings.len());
+    let (ce, want) = (on.ending_ce.unwrap(), sum / n as f64);
+    assert!(
+        ce > 0.0 && (ce - want).abs() < 1e-4 * want.max(1.0),
+        "{ce} vs {want}"
+    );
+    assert!((on.ending_loss - 0.5 * ce).abs() < 1e-4 * ce.max(1.0));
+    assert!((on.loss - off.loss - on.ending_loss).abs() < 1e-5);
+    assert!((on.token_loss - off.token_loss).abs() < 1e-6);
+    assert!((on.item_loss - off.item_loss).abs() < 1e-6);
+    let moved = on
+        .grads
+        .iter()
+        .zip(&off.grads)
+        .map(|(a, b)| {
+            let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+            max_abs(&(a - b).unwrap()) / max_abs(b).max(1e-6)
+        })
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-4, "the ending loss added no gradient");
+}
+
+/// Only a best chain with a positive advantage that the budget cut has an ending to
+/// train: not one that wrote its tag, nor a best chain no better than the group.
+#[test]
+fn the_ending_chain_is_the_best_chain_cut_by_the_budget() {
+    let model = tiny_model(3);
+    let adapter = TinyLora::new(model.config(), 2, 2.0, 5);
+    let cfg = small_config();
+    let (_, _, groups) = sampled(&model, &adapter, &cfg);
+    let mut group = groups.into_iter().next().unwrap();
+    for c in &mut group.chains {
+        c.stop = StopReason::MaxTokens;
+        c.token_ids = vec![5, 6, 7, 8];
+        c.sampled_tokens = 2;
+    }
+    group.advantages = vec![-0.5, 1.5, -0.5, -0.5];
+    group.top = vec![1];
+    assert_eq!(ending_chain(&group), Some(1));
+    group.chains[1].stop = StopReason::StopString;
+    assert_eq!(ending_chain(&group), None, "the tag was written");
+    group.chains[1].stop = StopReason::MaxTokens;
+    group.advantages = vec![0.0; 4];
+    assert_eq!(ending_chain(&group), None, "no better than the group");
+    group.advantages = vec![-0.5, 1.5, -0.5, -0.5];
+    group.chains[1].sampled_tokens = group.chains[1].token_ids.len();
+    assert_eq!(ending_chain(&group), None, "nothing was appended");
+}

@@ -100,6 +100,11 @@ pub struct TrainArgs {
     /// skipping the reasoning does not pay.
     #[arg(long)]
     pub answer_min_tokens: Option<usize>,
+    /// With --answer-min-tokens, `true` grows the bonus with the reasoning written
+    /// before `<answer>` (-bonus at none, +bonus at the minimum) instead of taking it
+    /// away whole below the minimum (default false).
+    #[arg(long)]
+    pub answer_min_ramp: Option<bool>,
     /// Subtracted from a chain's reward, times its repeated 4-gram share (default 0:
     /// off, the paper's reward). A named format penalty against chains that loop.
     #[arg(long)]
@@ -254,7 +259,7 @@ pub struct TrainArgs {
     pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
-    /// --answer-min-tokens, --reward-repeat-penalty, --lr, --token-loss-weight and
+    /// --answer-min-tokens, --answer-min-ramp, --reward-repeat-penalty, --lr, --token-loss-weight and
     /// --ending-loss changed from that step.
     /// Everything else carries over: adapter, optimizer, RNG, step, logs; the fork's
     /// config.json records the branch.
@@ -376,6 +381,7 @@ impl TrainArgs {
                 answer_bonus: self.answer_bonus.unwrap_or(0.0),
                 answer_bonus_on: self.answer_bonus_on.unwrap_or_default(),
                 answer_min_tokens: self.answer_min_tokens.unwrap_or(0),
+                answer_min_ramp: self.answer_min_ramp.unwrap_or(false),
                 repeat_penalty: self.reward_repeat_penalty.unwrap_or(0.0),
             },
             advantage: self.advantage,
@@ -590,6 +596,12 @@ impl TrainArgs {
             "reward.answer_min_tokens",
             &mut r.answer_min_tokens,
             self.answer_min_tokens,
+        );
+        change(
+            &mut changed,
+            "reward.answer_min_ramp",
+            &mut r.answer_min_ramp,
+            self.answer_min_ramp,
         );
         change(
             &mut changed,
@@ -908,8 +920,16 @@ mod tests {
                 ..cfg
             }
         );
-        let changed = args(&["--ending-loss", "0.2"]).fork_changes(&mut tuned);
-        assert_eq!(changed, ["ending_loss: 0 -> 0.2"]);
+        let changed =
+            args(&["--ending-loss", "0.2", "--answer-min-ramp", "true"]).fork_changes(&mut tuned);
+        assert_eq!(
+            changed,
+            [
+                "reward.answer_min_ramp: false -> true",
+                "ending_loss: 0 -> 0.2"
+            ]
+        );
+        assert!(tuned.reward.answer_min_ramp);
         assert_eq!(tuned.ending_loss, 0.2);
         // A fork is not a resume nor a start from another adapter.
         let argv = ["r2ec", "--out", "new", "--fork", "old", "--resume"];

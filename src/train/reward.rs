@@ -111,6 +111,13 @@ pub struct RewardConfig {
     /// ends the chain, dodges the repetition penalty and skips the reasoning altogether.
     #[serde(default)]
     pub answer_min_tokens: usize,
+    /// Below `answer_min_tokens`, the bonus grows with the reasoning written instead of
+    /// being taken away whole: from -bonus at none, through 0 at half the minimum, to
+    /// +bonus at the minimum. With the flat rule, once a policy answers at once or
+    /// nearly, every chain loses the same bonus and nothing points to longer
+    /// reasoning; the ramp pays each token of it (false: the flat rule).
+    #[serde(default)]
+    pub answer_min_ramp: bool,
     /// Subtracted from a chain's reward, times its repeated 4-gram share
     /// (`eval::health`; 0: off, the paper's reward). A named format penalty: the
     /// ranking reward does not see a chain that loops on one line, so nothing else
@@ -128,6 +135,7 @@ impl Default for RewardConfig {
             answer_bonus: 0.0,
             answer_bonus_on: AnswerBonusOn::Written,
             answer_min_tokens: 0,
+            answer_min_ramp: false,
             repeat_penalty: 0.0,
         }
     }
@@ -135,7 +143,7 @@ impl Default for RewardConfig {
 
 /// `reward` with the format terms of `cfg`: the bonus when the chain's `stop` earns it
 /// (`answer_bonus_on`) after `reasoning_tokens` of reasoning (minus the bonus when that
-/// is fewer than `answer_min_tokens`), less the repetition penalty times its repeated
+/// is fewer than `answer_min_tokens`, or part of it with `answer_min_ramp`), less the repetition penalty times its repeated
 /// 4-gram share `repeat4`. The ranking and similarity parts are left as they were, for
 /// the logs.
 pub fn shaped(
@@ -149,6 +157,10 @@ pub fn shaped(
         0.0
     } else if reasoning_tokens >= cfg.answer_min_tokens {
         cfg.answer_bonus
+    } else if cfg.answer_min_ramp {
+        // reasoning_tokens < answer_min_tokens, so the divisor is at least 1.
+        let share = reasoning_tokens as f64 / cfg.answer_min_tokens as f64;
+        cfg.answer_bonus * (2.0 * share - 1.0)
     } else {
         -cfg.answer_bonus
     };
@@ -366,5 +378,34 @@ mod tests {
         // A chain cut by the budget neither earns nor loses the bonus, however short.
         assert_eq!(shaped(&cfg, r, MaxTokens, 0.0, 0), r);
         assert!(shaped(&cfg, r, MaxTokens, 0.0, 0).reward > at_once.reward);
+    }
+
+    /// With the ramp, each token of reasoning before `<answer>` pays: -bonus at none,
+    /// 0 at half the minimum, +bonus from the minimum on; a cut chain is unchanged.
+    #[test]
+    fn the_ramp_pays_each_token_of_reasoning_up_to_the_minimum() {
+        use StopReason::{MaxTokens, StopString};
+        let s = [3.0f32, 2.0, 9.0, 1.0];
+        let cfg = RewardConfig {
+            answer_bonus: 0.3,
+            answer_min_tokens: 16,
+            answer_min_ramp: true,
+            ..RewardConfig::default()
+        };
+        let r = fused_reward(&cfg, &s, 1, &[2]);
+        let at = |n| shaped(&cfg, r, StopString, 0.0, n).reward - r.reward;
+        assert!((at(0) + 0.3).abs() < 1e-12);
+        assert!(at(8).abs() < 1e-12);
+        assert!((at(12) - 0.15).abs() < 1e-12);
+        assert!((at(16) - 0.3).abs() < 1e-12 && (at(40) - 0.3).abs() < 1e-12);
+        assert!((1..16).all(|n| at(n) > at(n - 1)));
+        assert_eq!(shaped(&cfg, r, MaxTokens, 0.0, 3), r);
+        // Configs from before the setting read as the flat rule.
+        let old = r#"{"kind": "fused", "beta": 0.05, "ndcg_k": 0, "answer_min_tokens": 16}"#;
+        assert!(
+            !serde_json::from_str::<RewardConfig>(old)
+                .unwrap()
+                .answer_min_ramp
+        );
     }
 }

@@ -259,8 +259,8 @@ pub struct TrainArgs {
     pub init_users: Option<usize>,
     /// Continue run RUN_DIR from its newest checkpoint in the new folder --out, with
     /// the settings given here among --answer-bonus, --answer-bonus-on,
-    /// --answer-min-tokens, --answer-min-ramp, --reward-repeat-penalty, --lr, --token-loss-weight and
-    /// --ending-loss changed from that step.
+    /// --answer-min-tokens, --answer-min-ramp, --reward-repeat-penalty, --lr,
+    /// --token-loss-weight and --ending-loss changed from that step.
     /// Everything else carries over: adapter, optimizer, RNG, step, logs; the fork's
     /// config.json records the branch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["resume", "init"])]

@@ -143,9 +143,9 @@ impl Default for RewardConfig {
 
 /// `reward` with the format terms of `cfg`: the bonus when the chain's `stop` earns it
 /// (`answer_bonus_on`) after `reasoning_tokens` of reasoning (minus the bonus when that
-/// is fewer than `answer_min_tokens`, or part of it with `answer_min_ramp`), less the repetition penalty times its repeated
-/// 4-gram share `repeat4`. The ranking and similarity parts are left as they were, for
-/// the logs.
+/// is fewer than `answer_min_tokens`, or part of it with `answer_min_ramp`), less the
+/// repetition penalty times its repeated 4-gram share `repeat4`. The ranking and
+/// similarity parts are left as they were, for the logs.
 pub fn shaped(
     cfg: &RewardConfig,
     reward: Reward,

@@ -7,6 +7,7 @@ use r2ec::paths::Paths;
 
 pub mod annotate;
 pub mod bench;
+pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod generate;

@@ -113,6 +113,34 @@ fn no_reasoning_reads_the_user_vector_after_the_prompt() {
 }
 
 #[test]
+fn the_shipped_checkpoint_is_used_unless_base_is_asked_for() {
+    let Some(model) = real_model() else { return };
+    let home = support::home::tiny_with_model(&model);
+    let shipped = support::repo().join("assets/checkpoints/r2ec-smollm2-135m-ml100k-cpu");
+    let linked = home.path().join("assets/checkpoints");
+    fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(&shipped, linked.join("r2ec-smollm2-135m-ml100k-cpu")).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec!["recommend", "--user", "u2", "--no-reasoning", "--json"];
+        args.extend_from_slice(extra);
+        let out = r2ec(home.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let with = run(&[]);
+    let adapter = with["adapter"].as_str().expect("an adapter is named");
+    assert!(
+        adapter.ends_with("r2ec-smollm2-135m-ml100k-cpu"),
+        "{adapter}"
+    );
+    let base = run(&["--base"]);
+    assert!(base["adapter"].is_null(), "{}", base["adapter"]);
+    // The adapter changes the ranking: the two top lists are not the same.
+    assert_ne!(with["top"], base["top"]);
+}
+
+#[test]
 fn user_errors_say_what_and_where() {
     let Some(model) = real_model() else { return };
     let home = support::home::tiny_with_model(&model);

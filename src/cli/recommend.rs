@@ -1,6 +1,8 @@
 //! `r2ec recommend`: one recommendation from the command line. The reasoning streams to
 //! stdout as the model writes it, then the top-K items with scores and, for an example,
-//! the rank of the true next item. `--json` prints one JSON object instead.
+//! the rank of the true next item. `--json` prints one JSON object instead. Without
+//! `--adapter` it runs the shipped checkpoint for the data set, as the TUI does
+//! (`--base` for the base model).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
 
+use super::checkpoint::Opened;
 use super::model_opts::ModelOpts;
 use r2ec::data::history::read_history_file;
 use r2ec::data::prepared::{PreparedDataset, Split};
@@ -45,6 +48,9 @@ pub struct RecommendArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Run the base model even when a shipped checkpoint for the data set exists.
+    #[arg(long)]
+    pub base: bool,
 }
 
 pub fn parse_split(s: &str) -> Result<Split, String> {
@@ -57,7 +63,11 @@ pub fn parse_split(s: &str) -> Result<Split, String> {
 }
 
 impl RecommendArgs {
-    pub fn run(self, paths: &Paths) -> anyhow::Result<()> {
+    pub fn run(mut self, paths: &Paths) -> anyhow::Result<()> {
+        // Like the TUI, the shipped checkpoint for the data set unless another is asked for.
+        let opened = Opened::resolve(&self.model, self.base, paths, &self.data);
+        self.model.adapter = opened.adapter;
+        self.model.max_new_tokens = opened.max_new_tokens;
         let data = super::data::open_prepared(paths, &self.data)?;
         let (example, source) = self.pick_example(&data)?;
         let quiet = self.json;
@@ -113,6 +123,7 @@ impl RecommendArgs {
                 "target": rec.target,
                 "timing": rec.timing,
                 "model": model.name,
+                "adapter": self.model.adapter,
                 "data": self.data,
                 "source": source,
             });

@@ -372,7 +372,10 @@ fn recommend_example(
     let g = &args.gpu;
     let data = crate::cli::data::open_prepared(paths, &g.data)?;
     let adapter = args.model.adapter.clone().or_else(|| {
-        crate::cli::tui::find_checkpoint(&paths.root.join("assets").join("checkpoints"), &g.data)
+        crate::cli::checkpoint::find_checkpoint(
+            &paths.root.join("assets").join("checkpoints"),
+            &g.data,
+        )
     });
     let model = load(&args.model, paths, device, format, adapter.as_deref())?;
     let (table, status) = load_item_table(&model, &data, &g.data, &mut |_, _| {})?;

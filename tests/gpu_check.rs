@@ -44,10 +44,7 @@ fn without_cuda_it_says_why_and_how_to_dry_run() {
 fn a_dry_run_on_the_cpu_fills_every_part() {
     let Some(model) = real_model() else { return };
     let home = support::home::tiny_with_model(&model);
-    let shipped = support::repo().join("assets/checkpoints/r2ec-smollm2-135m-ml100k-cpu");
-    let linked = home.path().join("assets/checkpoints");
-    fs::create_dir_all(&linked).unwrap();
-    std::os::unix::fs::symlink(&shipped, linked.join("r2ec-smollm2-135m-ml100k-cpu")).unwrap();
+    support::home::link_shipped_checkpoint(home.path());
     let out = home.path().join("check");
     let args = [
         "bench",

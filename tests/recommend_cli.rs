@@ -116,10 +116,7 @@ fn no_reasoning_reads_the_user_vector_after_the_prompt() {
 fn the_shipped_checkpoint_is_used_unless_base_is_asked_for() {
     let Some(model) = real_model() else { return };
     let home = support::home::tiny_with_model(&model);
-    let shipped = support::repo().join("assets/checkpoints/r2ec-smollm2-135m-ml100k-cpu");
-    let linked = home.path().join("assets/checkpoints");
-    fs::create_dir_all(&linked).unwrap();
-    std::os::unix::fs::symlink(&shipped, linked.join("r2ec-smollm2-135m-ml100k-cpu")).unwrap();
+    support::home::link_shipped_checkpoint(home.path());
     let run = |extra: &[&str]| -> Value {
         let mut args = vec!["recommend", "--user", "u2", "--no-reasoning", "--json"];
         args.extend_from_slice(extra);

@@ -25,6 +25,15 @@ pub fn link_model(home: &Path, model: &Path) {
     std::os::unix::fs::symlink(model, models.join(SMOLLM2)).unwrap();
 }
 
+/// The repository's shipped ml-100k R²ec checkpoint linked in as the home's own.
+pub fn link_shipped_checkpoint(home: &Path) {
+    let name = "r2ec-smollm2-135m-ml100k-cpu";
+    let linked = home.join("assets/checkpoints");
+    fs::create_dir_all(&linked).unwrap();
+    let shipped = super::repo().join("assets/checkpoints").join(name);
+    std::os::unix::fs::symlink(shipped, linked.join(name)).unwrap();
+}
+
 /// `r2ec data prepare <name>` in `home`, which must succeed.
 pub fn prepare(home: &Path, name: &str) {
     let out = r2ec(home, &["data", "prepare", name]);

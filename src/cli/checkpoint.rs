@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use super::model_opts::ModelOpts;
 use r2ec::paths::Paths;
 use r2ec::rec::ItemCache;
+use r2ec::train::config::RecPoConfig;
+use r2ec::train::fork::read_config;
+use r2ec::train::trainer::CONFIG_FILE;
 
 /// The adapter a command runs with and its reasoning budget.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,13 +35,7 @@ impl Opened {
         data: &str,
         budget_typed: bool,
     ) -> Self {
-        let adapter = match (&model.adapter, &model.model, base) {
-            (Some(a), _, _) => Some(a.clone()),
-            (None, None, false) => {
-                find_checkpoint(&paths.root.join("assets").join("checkpoints"), data)
-            }
-            _ => None,
-        };
+        let adapter = Self::adapter(model, base, paths, data);
         let max_new_tokens = match (&adapter, budget_typed) {
             (Some(dir), false) => checkpoint_budget(dir).unwrap_or(model.max_new_tokens),
             _ => model.max_new_tokens,
@@ -48,13 +45,24 @@ impl Opened {
             max_new_tokens,
         }
     }
+
+    /// The adapter alone (see `resolve`), for a command that sets its own budget.
+    pub fn adapter(model: &ModelOpts, base: bool, paths: &Paths, data: &str) -> Option<PathBuf> {
+        match (&model.adapter, &model.model, base) {
+            (Some(a), _, _) => Some(a.clone()),
+            (None, None, false) => {
+                find_checkpoint(&paths.root.join("assets").join("checkpoints"), data)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The shipped checkpoint for `data`: among the folders of `assets/checkpoints/` that hold
 /// a PEFT adapter, one whose shipped item table was built for `data`, an R²ec adapter
 /// before a "w/o reasoning" one, then by name. A checkpoint for another data set is still
 /// better than the base model, so it is the last resort.
-pub fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
+fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -70,15 +78,7 @@ pub fn find_checkpoint(dir: &Path, data: &str) -> Option<PathBuf> {
 
 /// Whether a checkpoint's training run was the "w/o reasoning" ablation.
 fn no_reasoning(checkpoint: &Path) -> bool {
-    std::fs::read_to_string(
-        checkpoint
-            .join("run")
-            .join(r2ec::train::trainer::CONFIG_FILE),
-    )
-    .ok()
-    .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-    .and_then(|v| v.get("no_reasoning")?.as_bool())
-    .unwrap_or(false)
+    run_config(checkpoint).is_some_and(|c| c.no_reasoning)
 }
 
 /// Whether `flag` is on the command line (as `--flag V` or `--flag=V`): clap's default
@@ -92,34 +92,31 @@ fn flag_given(flag: &str) -> bool {
 
 /// The run config of a checkpoint: `<checkpoint>/run/config.json` for a shipped one;
 /// for a checkpoint inside a training run (`<run>/best/`, `<run>/checkpoints/step-N/`),
-/// the run's own `config.json` above it.
-fn run_config(checkpoint: &Path) -> Option<serde_json::Value> {
-    let file = r2ec::train::trainer::CONFIG_FILE;
+/// the run's own `config.json` above it. Another kind of `config.json` (a model's) does
+/// not parse as a run config and is passed over.
+fn run_config(checkpoint: &Path) -> Option<RecPoConfig> {
     let candidates = [
-        Some(checkpoint.join("run").join(file)),
-        checkpoint.parent().map(|p| p.join(file)),
+        Some(checkpoint.join("run")),
+        checkpoint.parent().map(Path::to_path_buf),
         checkpoint
             .parent()
             .and_then(Path::parent)
-            .map(|p| p.join(file)),
+            .map(Path::to_path_buf),
     ];
-    candidates.into_iter().flatten().find_map(|p| {
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
-        // Only a RecPO run config names the budget; another config.json is not one.
-        v.get("max_new_tokens")?;
-        Some(v)
-    })
+    candidates
+        .into_iter()
+        .flatten()
+        .filter(|dir| dir.join(CONFIG_FILE).is_file())
+        .find_map(|dir| read_config(&dir).ok())
 }
 
 /// The reasoning budget a checkpoint was evaluated with (`eval_max_new_tokens`), else
 /// the one it was trained with.
-pub fn checkpoint_budget(checkpoint: &Path) -> Option<usize> {
-    let v = run_config(checkpoint)?;
-    ["eval_max_new_tokens", "max_new_tokens"]
-        .iter()
-        .find_map(|k| v.get(*k)?.as_u64())
-        .filter(|&n| n > 0)
-        .map(|n| n as usize)
+fn checkpoint_budget(checkpoint: &Path) -> Option<usize> {
+    let c = run_config(checkpoint)?;
+    [c.eval_max_new_tokens, c.max_new_tokens]
+        .into_iter()
+        .find(|&n| n > 0)
 }
 
 #[cfg(test)]
@@ -181,19 +178,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(checkpoint_budget(&shipped), Some(48));
-        // A checkpoint inside a training run: the run's config.json two folders up.
+        // A checkpoint inside a training run: the run's config.json two folders up; with
+        // no evaluation budget, the training one.
         let step = r.join("run-a").join("checkpoints").join("step-10");
         std::fs::create_dir_all(&step).unwrap();
         std::fs::write(
             r.join("run-a").join("config.json"),
-            r#"{"max_new_tokens": 96}"#,
+            r#"{"max_new_tokens": 96, "eval_max_new_tokens": 0}"#,
         )
         .unwrap();
         assert_eq!(checkpoint_budget(&step), Some(96));
-        // No run config: the command line's default stays.
-        let bare = r.join("bare");
+        // No run config: the command line's default stays; a model's config.json above
+        // the folder is not a run config.
+        let bare = r.join("model").join("bare");
         std::fs::create_dir_all(&bare).unwrap();
+        std::fs::write(
+            r.join("model").join("config.json"),
+            r#"{"hidden_size": 576}"#,
+        )
+        .unwrap();
         assert_eq!(checkpoint_budget(&bare), None);
+    }
+
+    #[test]
+    fn the_shipped_run_configs_read_as_run_configs() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/checkpoints");
+        let r2ec = shipped.join("r2ec-smollm2-135m-ml100k-cpu");
+        assert_eq!(checkpoint_budget(&r2ec), Some(64));
+        assert!(!no_reasoning(&r2ec));
+        assert!(no_reasoning(
+            &shipped.join("wo-reasoning-smollm2-135m-ml100k-cpu")
+        ));
+        assert_eq!(find_checkpoint(&shipped, "ml-100k"), Some(r2ec));
     }
 
     fn opts(args: &[&str]) -> ModelOpts {
@@ -211,7 +227,7 @@ mod tests {
         checkpoint(&dir, "r2ec-ml100k", Some("ml-100k"), false);
         std::fs::write(
             dir.join("r2ec-ml100k").join("run").join("config.json"),
-            r#"{"no_reasoning": false, "max_new_tokens": 64}"#,
+            r#"{"no_reasoning": false, "max_new_tokens": 64, "eval_max_new_tokens": 64}"#,
         )
         .unwrap();
         let shipped = Opened {

@@ -68,8 +68,10 @@ impl TuiArgs {
             Some(p) => KeyMap::load(p)?,
             None => KeyMap::default(),
         };
-        let opened = Opened::resolve(&self.model, self.base, paths, &self.data);
-        let adapter_dir = opened.adapter.clone();
+        let Opened {
+            adapter: adapter_dir,
+            max_new_tokens,
+        } = Opened::resolve(&self.model, self.base, paths, &self.data);
         let adapter = match &adapter_dir {
             Some(c) => c
                 .file_name()
@@ -77,7 +79,6 @@ impl TuiArgs {
                 .unwrap_or_default(),
             None => "none (base model)".into(),
         };
-        let max_new_tokens = opened.max_new_tokens;
         let model_path = self.model.model_path(paths);
         let header = Header {
             device: format!("{:?}", self.model.device).to_lowercase(),

@@ -362,7 +362,8 @@ fn recpo(
     }))
 }
 
-/// `recommend` on test example 0 of `--data` with the shipped adapter (or `--adapter`).
+/// `recommend` on test example 0 of `--data` with the adapter a model command opens (the
+/// shipped one unless `--adapter` or `--model` says otherwise).
 fn recommend_example(
     args: &BenchArgs,
     paths: &Paths,
@@ -371,12 +372,7 @@ fn recommend_example(
 ) -> anyhow::Result<Value> {
     let g = &args.gpu;
     let data = crate::cli::data::open_prepared(paths, &g.data)?;
-    let adapter = args.model.adapter.clone().or_else(|| {
-        crate::cli::checkpoint::find_checkpoint(
-            &paths.root.join("assets").join("checkpoints"),
-            &g.data,
-        )
-    });
+    let adapter = crate::cli::checkpoint::Opened::adapter(&args.model, false, paths, &g.data);
     let model = load(&args.model, paths, device, format, adapter.as_deref())?;
     let (table, status) = load_item_table(&model, &data, &g.data, &mut |_, _| {})?;
     let example = data
